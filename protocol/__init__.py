@@ -1,0 +1,44 @@
+"""coophub's protocol: records, canonical encoding, signing, schemas and derived state.
+
+Pure code (sans-IO): no sockets, no asyncio, no database, no clock — time comes in as ``now_ms``.
+"""
+
+from __future__ import annotations
+
+from .derived import (
+    Membership,
+    current_guides,
+    current_profiles,
+    guide_chain,
+    membership,
+    newest,
+    replaceable_key,
+    revoked_ids,
+)
+from .encoding import pack, unpack
+from .errors import (
+    REASONS,
+    DecodeError,
+    ProtocolError,
+    SchemaError,
+    SignatureError,
+    TimeError,
+    TooLargeError,
+)
+from .identity import HUB_ID_PREFIX, HubKey, format_hub_id, parse_hub_id, verify_signature
+from .kinds import KINDS, OPEN_LICENSES, REPLACEABLE_KINDS, REVOCABLE_KINDS, SERVICE_CATEGORIES, validate_body
+from .limits import DEFAULT_LIMITS, Limits, limits_from_mapping
+from .marks import MARK_STATUSES, MarkStatus, attestation_status, authorised_assessors, mark_status
+from .offers import OFFER_TRANSITIONS, OfferTally, PledgeLine, offer_tally
+from .records import NO_ASSOCIATION, PROTOCOL_VERSION, SIGNING_DOMAIN, Record, build_record, decode_record
+
+__all__ = [
+    "DEFAULT_LIMITS", "HUB_ID_PREFIX", "KINDS", "MARK_STATUSES", "NO_ASSOCIATION", "OFFER_TRANSITIONS",
+    "OPEN_LICENSES", "PROTOCOL_VERSION", "REASONS", "REPLACEABLE_KINDS", "REVOCABLE_KINDS",
+    "SERVICE_CATEGORIES", "SIGNING_DOMAIN", "DecodeError", "HubKey", "Limits", "MarkStatus", "Membership",
+    "OfferTally", "PledgeLine", "ProtocolError", "Record", "SchemaError", "SignatureError", "TimeError",
+    "TooLargeError", "attestation_status", "authorised_assessors", "build_record", "current_guides",
+    "current_profiles", "decode_record", "format_hub_id", "guide_chain", "limits_from_mapping", "mark_status",
+    "membership", "newest", "offer_tally", "pack", "parse_hub_id", "replaceable_key", "revoked_ids", "unpack",
+    "validate_body", "verify_signature",
+]

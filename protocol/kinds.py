@@ -1,0 +1,183 @@
+"""The record kinds of PRODUCT.md §2 and their body schemas (docs/protocol.md §5).
+
+Times inside bodies (deadlines, validity) are UTC milliseconds like ``created_ms``; money is an integer count of
+the currency's minor unit (pence, cents), because the canonical profile has no floats. Ids of records and hubs
+are 32 raw bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import SchemaError
+from .schema import SLUG, Field, check, id32, integer, lst, obj, text
+
+__all__ = [
+    "KINDS",
+    "OPEN_LICENSES",
+    "REPLACEABLE_KINDS",
+    "REVOCABLE_KINDS",
+    "SERVICE_CATEGORIES",
+    "STAKEHOLDERS",
+    "validate_body",
+]
+
+# Open licences by SPDX id: those the Open Definition and the Creative Commons "free cultural works" mark accept.
+# Non-commercial (NC) and no-derivatives (ND) licences are not open and are refused.
+OPEN_LICENSES = frozenset({
+    "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-3.0", "CC-BY-SA-3.0", "PDDL-1.0", "ODC-By-1.0",
+    "ODbL-1.0", "GFDL-1.3-or-later", "MIT", "Apache-2.0", "GPL-3.0-or-later", "Unlicense",
+})
+
+# The 11 top-level human-service categories of the Open Eligibility taxonomy used with Open Referral HSDS.
+SERVICE_CATEGORIES = frozenset({
+    "care", "education", "emergency", "food", "goods", "health", "housing", "legal", "money", "transit", "work",
+})
+
+STAKEHOLDERS = frozenset({
+    "workers", "service-users", "volunteers", "families", "community", "supporters", "investors", "other",
+})
+
+MAX_TIME_MS = 2**53  # JSON-safe and far beyond any real date
+_URL = re.compile(r"https?://[^\s<>\"']{1,500}")
+_URL_HELP = "an http:// or https:// URL without spaces"
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_HASH = id32
+_TIME = integer(0, MAX_TIME_MS)
+_NAME = text(200)
+_REGION = text(100)
+_TAG = text(50, pattern=SLUG, pattern_help="a lowercase tag of letters, digits and hyphens")
+
+
+def _validity(value: dict[str, Any], path: str) -> None:
+    if value["valid_until"] <= value["valid_from"]:
+        raise SchemaError("must be later than valid_from", field="valid_until")
+
+
+def _tiers(value: list[list[int]], path: str) -> None:
+    quantities = [tier[0] for tier in value]
+    if quantities != sorted(set(quantities)):
+        raise SchemaError("tiers are listed by increasing minimum quantity, each quantity once", field=path)
+
+
+def _tier_pair(value: list[int], path: str) -> None:
+    if value[0] < 1 or value[1] < 0 or value[0] > 10**12 or value[1] > 10**12:
+        raise SchemaError("a tier's quantity is at least 1 and its price at least 0 (minor units)", field=path)
+
+
+_SCHEME = obj({
+    "id": text(63, pattern=SLUG, pattern_help="a scheme id of lowercase letters, digits and hyphens"),
+    "name": text(200),
+    "assessors": lst(id32(), 50, min_len=1, unique=True),
+})
+
+_SERVICE = obj({
+    "name": _NAME,
+    "category": text(20, choices=SERVICE_CATEGORIES),
+    "description": text(2000, required=False),
+})
+
+_CONTACT = obj({
+    "email": text(254, required=False),
+    "phone": text(40, required=False),
+    "address": text(500, required=False),
+}, required=False)
+
+_ATTACHMENT = obj({
+    "name": text(200),
+    "media_type": text(100, pattern=re.compile(r"[a-z0-9.+-]+/[a-z0-9.+-]+"), pattern_help="a media type"),
+    "size": integer(0, 2**40),
+    "hash": _HASH(),
+})
+
+KINDS: dict[str, Field] = {
+    "charter": obj({
+        "name": _NAME,
+        "description": text(5000, required=False),
+        "founders": lst(id32(), 100, min_len=1, unique=True),
+        "endorsements_needed": integer(1, 100),
+        "schemes": lst(_SCHEME, 50),
+    }),
+    "profile": obj({
+        "name": _NAME,
+        "legal_form": text(100, required=False),
+        "description": text(5000, required=False),
+        "regions": lst(_REGION, 50, unique=True),
+        "services": lst(_SERVICE, 100),
+        "stakeholders": lst(text(20, choices=STAKEHOLDERS), 8, unique=True, required=False),
+        "contact": _CONTACT,
+        "website": text(500, required=False, pattern=_URL, pattern_help=_URL_HELP),
+        "peer_urls": lst(text(500, pattern=_URL, pattern_help=_URL_HELP), 8, unique=True),
+    }),
+    "endorsement": obj({
+        "subject": id32(),
+        "statement": text(2000, required=False),
+    }),
+    "guide": obj({
+        "title": _NAME,
+        "summary": text(1000),
+        "body": text(48 * 1024),
+        "license": text(40, choices=OPEN_LICENSES),
+        "tags": lst(_TAG, 20, unique=True),
+        "language": text(20, pattern=_LANGUAGE, pattern_help="a BCP 47 language tag such as en or cy-GB"),
+        "supersedes": id32(required=False),
+        "attachments": lst(_ATTACHMENT, 20, required=False),
+    }),
+    "offer": obj({
+        "title": _NAME,
+        "description": text(5000),
+        "category": text(20, choices=SERVICE_CATEGORIES),
+        "unit": text(50),
+        "tiers": lst(lst(integer(0, 10**12), 2, min_len=2, extra=_tier_pair), 20, min_len=1, unique=True,
+                     extra=_tiers),
+        "currency": text(3, pattern=_CURRENCY, pattern_help="an ISO 4217 code such as GBP or EUR"),
+        "min_total": integer(1, 10**12),
+        "deadline": _TIME,
+        "regions": lst(_REGION, 50, unique=True),
+    }),
+    "pledge": obj({
+        "offer": id32(),
+        "quantity": integer(0, 10**12),
+    }),
+    "offer-close": obj({
+        "offer": id32(),
+        "outcome": text(20, choices=frozenset({"awarded", "cancelled"})),
+        "pledges": lst(id32(), 10_000, unique=True),
+    }),
+    "attestation": obj({
+        "subject": id32(),
+        "scheme": text(63, pattern=SLUG, pattern_help="a scheme id of lowercase letters, digits and hyphens"),
+        "level": text(50),
+        "valid_from": _TIME,
+        "valid_until": _TIME,
+        "evidence_hash": _HASH(required=False),
+        "evidence_url": text(500, required=False, pattern=_URL, pattern_help=_URL_HELP),
+        "summary": text(2000, required=False),
+    }, extra=_validity),
+    "revocation": obj({
+        "target": id32(),
+        "reason": text(1000),
+    }),
+}
+
+#: Kinds where the newest record of an author (per key) replaces older ones.
+REPLACEABLE_KINDS = frozenset({"profile", "pledge"})
+#: Kinds a revocation may target (always a record of the revocation's own author).
+REVOCABLE_KINDS = frozenset({"attestation", "endorsement", "guide", "offer"})
+
+
+def validate_body(kind: str, body: Any) -> dict[str, Any]:
+    """Check a body against its kind's schema and return it unchanged.
+
+    Raises:
+        SchemaError: unknown kind, or a field missing, unknown, of the wrong type or out of range.
+        TooLargeError: a string or list over its maximum length.
+    """
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise SchemaError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}", field="kind")
+    check(spec, body, "")
+    return body  # type: ignore[no-any-return]
+

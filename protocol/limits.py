@@ -1,0 +1,80 @@
+"""Every limit of the protocol and the hub, in one frozen object with units and precedents.
+
+Limits are published to peers (``GET /fed/v1/info``, like a Nostr relay's NIP-11 ``limitation`` object) and a
+test checks that the published values are the enforced ones. Load from TOML text, environment and flags with
+:func:`limits_from_mapping`; this module does no I/O itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_LIMITS", "KIB", "MIB", "MS", "SECONDS", "Limits", "limits_from_mapping"]
+
+KIB = 1024
+MIB = 1024 * KIB
+MS = 1
+SECONDS = 1000 * MS
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Named limits, each with its unit in the name or the comment."""
+
+    # A whole record's canonical bytes. Matrix caps events at 65,536 bytes and strfry's default
+    # maxEventSize is 65,536 too; a guide longer than that is split or attached as a blob.
+    max_record_bytes: int = 64 * KIB
+    # strfry rejects events more than 900 s ahead; PRODUCT.md §2 says "a few minutes". Hubs run NTP, so 5 min.
+    max_future_skew_ms: int = 300 * SECONDS
+    # Nesting depth of a body (maps and lists). The deepest kind needs 4; msgpack's own default is 512.
+    max_depth: int = 8
+    # Guide attachments (blobs): 8 MiB each, fetched on demand by hash.
+    max_blob_bytes: int = 8 * MIB
+    # HTTP request bodies on the JSON API: one record plus JSON overhead.
+    max_api_body_bytes: int = 256 * KIB
+    # Records per ingest transaction: one fsync per batch (SQLite WAL commit).
+    ingest_batch: int = 500
+    # Peer protocol: records per push message and per catch-up page.
+    push_batch: int = 200
+    fetch_batch: int = 500
+    max_fed_body_bytes: int = 8 * MIB
+    # Negentropy frame size limit (bytes); the spec requires at least 4,096.
+    negentropy_frame_bytes: int = 60 * KIB
+    # Peers a new record is pushed to at once (gossipsub's D=6; small associations need fewer).
+    push_fanout: int = 4
+    # Anti-entropy with one random peer every this many ms (jittered by ±25%).
+    sync_interval_ms: int = 5 * SECONDS
+    # Exponential backoff for unreachable peers: first retry after 1 s, at most 5 min between tries.
+    backoff_base_ms: int = 1 * SECONDS
+    backoff_max_ms: int = 300 * SECONDS
+    # Peer score: starts at 100, an invalid record costs 10, a peer at or below 0 is dropped.
+    peer_score_start: int = 100
+    peer_score_invalid_cost: int = 10
+    peer_score_drop_at: int = 0
+    # Applicants (non-members) may have this many profile records accepted per hour.
+    applicant_profiles_per_hour: int = 5
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def limits_from_mapping(values: Mapping[str, Any], base: Limits = DEFAULT_LIMITS) -> Limits:
+    """Return ``base`` with the integer fields in ``values`` replaced.
+
+    Raises:
+        ValueError: an unknown name or a value that is not a positive integer.
+    """
+    known = {f.name for f in dataclasses.fields(Limits)}
+    changes: dict[str, int] = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"unknown limit {name!r}; known limits: {', '.join(sorted(known))}")
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"limit {name} must be a non-negative integer, got {value!r}")
+        changes[name] = value
+    return dataclasses.replace(base, **changes)
