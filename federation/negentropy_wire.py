@@ -1,10 +1,10 @@
 """Negentropy protocol v1 wire primitives: varints, bounds and a bounded message reader (docs/negentropy.md).
 
-Everything here follows "Negentropy Protocol V1" (docs/negentropy-protocol-v1.md in hoytech/negentropy, cited
-below as *spec*) and the reference C++ implementation (``cpp/negentropy/encoding.h``, ``cpp/negentropy/types.h``,
-cited as *ref*). The reader is deliberately stricter than the reference where the reference would read garbage
-(over-long varints, id prefixes over 32 bytes, id lists longer than the message) and raises
-:class:`NegentropyError` for every malformed input; no other exception escapes it.
+Everything here follows "Negentropy Protocol V1" (docs/negentropy-protocol-v1.md in hoytech/negentropy,
+cited below as *spec*) and the reference C++ implementation (``cpp/negentropy/encoding.h``,
+``cpp/negentropy/types.h``, cited as *ref*). The reader is deliberately stricter than the reference where
+the reference would read garbage (over-long varints, id prefixes over 32 bytes, id lists longer than the
+message) and raises :class:`NegentropyError` for every malformed input; no other exception escapes it.
 """
 
 from __future__ import annotations

@@ -72,8 +72,10 @@ def membership(charter: Record, endorsements: Iterable[Record], revocations: Ite
     distinct members endorse it", computed by iterating from the founders, so an endorsement only counts while
     its author is itself a member, and a withdrawn endorsement (a revocation by its author) never counts.
     """
-    endorsement_list = [e for e in endorsements if e.kind == "endorsement"]
-    revoked = revoked_ids(revocations, {e.id: e for e in endorsement_list})
+    # Records of another association do not bear on this one (module docstring).
+    endorsement_list = [e for e in endorsements if e.kind == "endorsement" and e.association == charter.id]
+    revoked = revoked_ids((r for r in revocations if r.association == charter.id),
+                          {e.id: e for e in endorsement_list})
     vouches: dict[bytes, set[bytes]] = defaultdict(set)  # subject -> endorsers (any hub, for now)
     for e in endorsement_list:
         if e.id not in revoked and e.body["subject"] != e.author:

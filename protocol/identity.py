@@ -87,6 +87,11 @@ def parse_hub_id(text: str) -> bytes:
     public, check = raw[:32], raw[32:]
     if _checksum(public) != check:
         raise ProtocolError("hub id checksum does not match: check for a typo", field="hub_id")
+    if format_hub_id(public) != HUB_ID_PREFIX + body.lower():
+        # The last base32 character carries 3 unused bits; b32decode ignores them, so without this check
+        # eight spellings would name one hub and text comparisons of hub ids would disagree.
+        raise ProtocolError("hub id's last character is not the canonical one: check for a typo",
+                            field="hub_id")
     return public
 
 

@@ -1,6 +1,12 @@
 """Quality marks: an attestation's status at a given time, with the reason (docs/protocol.md §6.5).
 
-Status is decided by the first rule that applies, in this order (the order is the table):
+Status is decided by the first rule that applies, in this order (the order is the table, :data:`MARK_STATUSES`):
+
+    unauthorised   the author is not an assessor of the scheme in the charter (or the scheme is unknown)
+    revoked        the author revoked it, by a revocation created at or before the time asked about
+    not-yet-valid  the time is before valid_from
+    expired        the time is at or after valid_until
+    valid          otherwise
 """
 
 from __future__ import annotations
@@ -32,9 +38,15 @@ def authorised_assessors(charter: Record, scheme: str) -> frozenset[bytes]:
     return frozenset()
 
 
+_MAX_DATETIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant datetime can show
+
+
 def _iso(ms: int) -> str:
     import datetime as _dt
 
+    # Body times go up to 2**53 ms (kinds.MAX_TIME_MS), far past year 9999, where datetime raises.
+    if ms > _MAX_DATETIME_MS:
+        return f"{ms} ms after 1970 UTC"
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -84,10 +84,14 @@ def build_record(key: HubKey, association: bytes, kind: str, body: dict[str, Any
     Raises:
         SchemaError: the body does not match the kind's schema.
         TooLargeError: the record would be over ``limits.max_record_bytes``.
-        DecodeError: a value outside the canonical profile (a float, None).
+        DecodeError: a value outside the canonical profile (a float, None), an association that is not 32
+            bytes (or is 32 zero bytes for a kind other than charter), a negative ``created_ms``.
     """
     if kind == "charter":
         association = NO_ASSOCIATION
+    # The same envelope checks decode_record applies, so that a built record always decodes.
+    _check_envelope([PROTOCOL_VERSION, association, key.public, created_ms, kind, body, bytes(64)])
+    _check_association(kind, association)
     body = validate_body(kind, body)
     message = _signing_input(PROTOCOL_VERSION, association, key.public, created_ms, kind, body, limits)
     signature = key.sign(message)
@@ -121,6 +125,13 @@ def _check_envelope(value: Any) -> tuple[int, bytes, bytes, int, str, dict[str, 
     return version, association, author, created_ms, kind, body, signature
 
 
+def _check_association(kind: str, association: bytes) -> None:
+    if kind == "charter" and association != NO_ASSOCIATION:
+        raise DecodeError("a charter's association field is 32 zero bytes", field="association")
+    if kind != "charter" and association == NO_ASSOCIATION:
+        raise DecodeError("association is missing (32 zero bytes)", field="association")
+
+
 def decode_record(raw: bytes, *, now_ms: int, limits: Limits = DEFAULT_LIMITS) -> Record:
     """Decode, verify and validate one record: the single check every incoming record passes.
 
@@ -135,10 +146,7 @@ def decode_record(raw: bytes, *, now_ms: int, limits: Limits = DEFAULT_LIMITS) -
     if created_ms > now_ms + limits.max_future_skew_ms:
         raise TimeError(f"created {created_ms - now_ms} ms in the future; the limit is "
                         f"{limits.max_future_skew_ms} ms", field="created_ms")
-    if kind == "charter" and association != NO_ASSOCIATION:
-        raise DecodeError("a charter's association field is 32 zero bytes", field="association")
-    if kind != "charter" and association == NO_ASSOCIATION:
-        raise DecodeError("association is missing (32 zero bytes)", field="association")
+    _check_association(kind, association)
     body = validate_body(kind, body)
     raw = bytes(raw)
     # The canonical bytes of the six signed elements are the record's own bytes with a 6-element fixarray

@@ -1,0 +1,379 @@
+"""Running a hub: init, join, serve, peers, status, export and import."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from hub.home import Home, default_home
+from hub.store import IngestResult, Store
+from protocol import decode_record
+from protocol.jsonview import record_to_json
+
+from .common import check_url, home_from, now_ms, open_store, parse_record_id
+from .output import CliError, emit, emit_json, kv, table
+
+__all__ = ["add_parsers"]
+
+_EXPORT_PAGE = 1000
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.home) if args.home else default_home()
+    url = check_url(args.url, "--url") if args.url else ""
+    home = Home.create(path, args.name, region=args.region or "", url=url)
+    Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()  # create the database now
+    if args.json:
+        emit_json({"hub_id": home.hub_id, "home": str(home.path)})
+    else:
+        emit(home.hub_id)
+    return 0
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    association = parse_record_id(args.association_id, "association id").hex()
+    peer = check_url(args.peer, "--peer").rstrip("/")
+    current = home.config.association_id
+    if current and current != association:
+        raise CliError(
+            f"this hub already belongs to association {current}",
+            "use another --home to join a different association",
+        )
+    home.config.association_id = association
+    if peer not in home.config.peers:
+        home.config.peers.append(peer)
+    home.save_config()
+    if args.json:
+        emit_json({"association_id": association, "peers": home.config.peers})
+    else:
+        emit(association)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hub.serve import run_hub
+
+    home = home_from(args)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    run_hub(home, args.host, args.port)
+    return 0
+
+
+def cmd_peers_add(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    url = check_url(args.url, "URL").rstrip("/")
+    if url == home.config.url.rstrip("/"):
+        raise CliError(f"{url} is this hub's own URL", "add another hub's URL")
+    added = url not in home.config.peers
+    if added:
+        home.config.peers.append(url)
+        home.save_config()
+    if args.json:
+        emit_json({"url": url, "added": added, "peers": home.config.peers})
+    else:
+        emit(f"{'added' if added else 'already a peer:'} {url}")
+    return 0
+
+
+def _peer_rows(home: Home, store: Store) -> list[dict[str, Any]]:
+    saved = {str(p["url"]).rstrip("/"): p for p in store.list_peers()}
+    urls = list(dict.fromkeys([u.rstrip("/") for u in home.config.peers] + sorted(saved)))
+    rows = []
+    for url in urls:
+        data = saved.get(url, {})
+        rows.append({**data, "url": url, "configured": url in {u.rstrip("/") for u in home.config.peers}})
+    return rows
+
+
+def cmd_peers_list(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    with open_store(home) as store:
+        rows = _peer_rows(home, store)
+    if args.json:
+        emit_json({"peers": rows})
+        return 0
+    if not rows:
+        emit("no peers; add one with `coophub peers add URL`")
+        return 0
+    table(
+        ("url", "source", "state", "last sync", "lag"),
+        (
+            [
+                r["url"],
+                "config" if r["configured"] else r.get("source", "discovered"),
+                r.get("state", "—"),
+                _ms_text(r.get("last_sync_ms")),
+                r.get("lag", "—"),
+            ]
+            for r in rows
+        ),
+    )
+    return 0
+
+
+def _ms_text(ms: Any) -> str:
+    from protocol.jsonview import iso_ms
+
+    return iso_ms(int(ms)) if isinstance(ms, int) and ms > 0 else "never"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hub.app import status_view
+
+    home = home_from(args)
+    with open_store(home) as store:
+        status = status_view(home, store, now_ms())
+    status["serving"] = home.running_url()
+    if args.json:
+        emit_json(status)
+        return 0
+    kv(
+        [
+            ("hub", status["hub_id"]),
+            ("name", status.get("name")),
+            ("home", str(home.path)),
+            (
+                "association",
+                f"{status.get('association') or ''} {status.get('association_id') or 'none yet'}".strip(),
+            ),
+            ("member", "yes" if status.get("member") else "no"),
+            ("records", status.get("records")),
+            ("members", status.get("members")),
+            ("peers", status.get("peer_urls") or "none"),
+            ("last sync", status.get("last_sync") or "never"),
+            ("refused", status.get("refused")),
+            ("serving", status["serving"] or "not running (start with `coophub serve`)"),
+        ]
+    )
+    return 0
+
+
+# -- export and import ---------------------------------------------------------------------------------------
+
+
+def _jsonl_lines(home: Home, store: Store) -> Iterator[str]:
+    after: tuple[int, bytes] | None = None
+    limits = home.limits()
+    now = now_ms()
+    while True:
+        page = store.iter_raws(after, _EXPORT_PAGE)
+        for created, _id, raw in page:
+            record = decode_record(raw, now_ms=max(now, created), limits=limits)
+            yield json.dumps({"raw": raw.hex(), **record_to_json(record)}, ensure_ascii=False)
+        if len(page) < _EXPORT_PAGE:
+            return
+        after = (page[-1][0], page[-1][1])
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    """stdout, or a file written atomically (a temporary file renamed once complete)."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    with open_store(home) as store, _output(args.output) as out:
+        if args.format == "hsds":
+            from hub.hsds import export_hsds
+
+            json.dump(export_hsds(store, now_ms()), out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        else:
+            for line in _jsonl_lines(home, store):
+                out.write(line + "\n")
+    return 0
+
+
+def _read_import(path: str) -> list[bytes]:
+    """Every record of a JSON lines backup, checked line by line before anything is stored.
+
+    Raises:
+        CliError: unreadable file, or a line that is not a JSON object with a hex "raw" field.
+    """
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}", "check the path", code=2) from None
+    raws = []
+    with stream:
+        try:
+            for number, line in enumerate(stream, 1):
+                if line.strip():
+                    raws.append(_raw_of(line, path, number))
+        except UnicodeDecodeError:
+            raise CliError(
+                f"{path} is not UTF-8 text", "import a file made by `coophub export --format jsonl`", code=2
+            ) from None
+    return raws
+
+
+def _raw_of(line: str, path: str, number: int) -> bytes:
+    try:
+        item = json.loads(line)
+        return bytes.fromhex(item["raw"])
+    except (ValueError, KeyError, TypeError):
+        raise CliError(
+            f"{path} line {number} is not a record line",
+            "import a file made by `coophub export "
+            '--format jsonl` (one JSON object with a hex "raw" field per line); nothing was '
+            "imported",
+            code=2,
+        ) from None
+
+
+def _ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> list[IngestResult]:
+    batch = max(1, home.limits().ingest_batch)
+    results: list[IngestResult] = []
+    if not progress:
+        for start in range(0, len(raws), batch):
+            results += store.ingest(raws[start : start + batch], now_ms=now_ms(), source="import")
+        return results
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=False) as bar:
+        task = bar.add_task("importing", total=len(raws))
+        for start in range(0, len(raws), batch):
+            results += store.ingest(raws[start : start + batch], now_ms=now_ms(), source="import")
+            bar.advance(task, len(raws[start : start + batch]))
+    return results
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    raws = _read_import(args.file)
+    progress = args.progress or sys.stderr.isatty()
+    with open_store(home) as store:
+        # One call when it fits, so a record refused as missing-reference is retried after the rest.
+        if len(raws) <= home.limits().ingest_batch or not progress:
+            results = store.ingest(raws, now_ms=now_ms(), source="import") if raws else []
+        else:
+            results = _ingest_all(home, store, raws, progress)
+    counts = {
+        status: sum(1 for r in results if r.status == status)
+        for status in ("accepted", "duplicate", "refused")
+    }
+    reasons: dict[str, int] = {}
+    for r in results:
+        if r.status == "refused":
+            reasons[r.reason or "invalid"] = reasons.get(r.reason or "invalid", 0) + 1
+    if args.json:
+        emit_json({**counts, "refused_reasons": reasons})
+    else:
+        emit(
+            f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, refused {counts['refused']}"
+            + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) + ")" if reasons else "")
+        )
+    return 0
+
+
+# -- parsers -------------------------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0–65535)")
+    return value
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register init, join, serve, peers, status, export and import."""
+    p = sub.add_parser(
+        "init",
+        parents=[common],
+        help="create a hub: key, database, config, API token",
+        description="Create a new hub in --home and print its hub id.",
+    )
+    p.add_argument("--name", required=True, help="the co-op's name")
+    p.add_argument("--region", help="the region the co-op serves")
+    p.add_argument("--url", help="the public URL at which peers will reach this hub")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser(
+        "join",
+        parents=[common],
+        help="point this hub at an association and a first peer",
+        description="Save an association id and a first peer in config.toml; `coophub serve` "
+        "then fetches the charter and records from the peer.",
+    )
+    p.add_argument("association_id", metavar="ASSOCIATION_ID", help="the association's id (its charter's id)")
+    p.add_argument("--peer", required=True, metavar="URL", help="the URL of a hub of the association")
+    p.set_defaults(func=cmd_join)
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the hub: HTTP API, web pages, gossip",
+        description="Run the hub until Ctrl-C or SIGTERM. Listens on 127.0.0.1 unless told otherwise.",
+    )
+    p.add_argument("--host", help="address to listen on (default: config.toml's, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port to listen on (default: config.toml's, 8470)")
+    p.set_defaults(func=cmd_serve)
+    peers = sub.add_parser("peers", help="add or list peers", description="Add or list this hub's peers.")
+    peers_sub = peers.add_subparsers(dest="peers_command", required=True, metavar="COMMAND")
+    p = peers_sub.add_parser(
+        "add",
+        parents=[common],
+        help="add a peer URL to config.toml",
+        description="Add a peer URL to config.toml.",
+    )
+    p.add_argument("url", metavar="URL", help="another hub's URL")
+    p.set_defaults(func=cmd_peers_add)
+    p = peers_sub.add_parser(
+        "list",
+        parents=[common],
+        help="list peers and their health",
+        description="List configured and discovered peers with their last sync.",
+    )
+    p.set_defaults(func=cmd_peers_list)
+    p = sub.add_parser(
+        "status",
+        parents=[common],
+        help="hub id, association, membership, records, peers",
+        description="Show this hub's id, association, membership, record counts and peers.",
+    )
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="export the directory (HSDS) or a backup (JSON lines)",
+        description="Export the directory as Open Referral HSDS 3.0 JSON, or every record as "
+        "JSON lines (a backup that `coophub import` restores).",
+    )
+    p.add_argument("--format", required=True, choices=("hsds", "jsonl"), help="hsds or jsonl")
+    p.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import records from a JSON lines backup",
+        description="Import records from a JSON lines file made by `coophub export --format "
+        "jsonl`; each record is checked like any other.",
+    )
+    p.add_argument("file", metavar="FILE", help="the JSON lines file ('-' for stdin)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
+    p.set_defaults(func=cmd_import)

@@ -1,0 +1,138 @@
+"""The ``coophub`` command (docs/cli.md): argument parsing and the one place errors become exit codes.
+
+Exit status: 0 done; 1 refused or failed (one line on stderr); 2 bad input (one line, or argparse's usage
+line); 130 interrupted. No traceback is ever shown for a user's mistake or an environment problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import sqlite3
+import sys
+from collections.abc import Sequence
+
+from hub.home import HomeError
+from protocol import ProtocolError
+
+from . import admin, publish, query
+from .output import CliError, error_line
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one usage line plus one ``coophub: error:`` line (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        error_line(f"{message} — see `{self.prog} --help`")
+        sys.exit(2)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home", metavar="DIR", help="the hub's home (default: $COOPHUB_HOME, else ~/.coophub)"
+    )
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``coophub`` parser (also walked by tests/cli/test_docs.py)."""
+    parser = _Parser(
+        prog="coophub",
+        description="A federated directory for social co-operatives: run a hub, "
+        "publish, and query the association's directory.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    common = _common()
+    admin.add_parsers(sub, common)
+    publish.add_parsers(sub, common)
+    query.add_parsers(sub, common)
+    # `coophub demo` lives in its own module (cli/demo.py) when that is installed: same hook as hub.web.
+    if importlib.util.find_spec("cli.demo") is not None:
+        importlib.import_module("cli.demo").add_parsers(sub, common)
+    return parser
+
+
+#: Body fields whose option name is not simply ``--field-name``.
+_FIELD_OPTIONS = {
+    "tags": "--tag",
+    "regions": "--region",
+    "services": "--service",
+    "peer_urls": "--url",
+    "tiers": "--tier",
+    "evidence_url": "--evidence",
+    "subject": "HUB_ID",
+    "body": "FILE.md",
+    "founders": "--founder",
+    "schemes": "--scheme",
+    "name": "--name",
+    "stakeholders": "--stakeholder",
+    "contact": "--email/--phone",
+    "offer": "OFFER_ID",
+    "target": "RECORD_ID",
+}
+
+
+def _as_option(exc: ProtocolError) -> str:
+    """A body field's error named by the command-line option that set it (``tags[0]`` -> ``--tag``)."""
+    if not exc.field:
+        return exc.message
+    top = exc.field.split(".")[0].split("[")[0]
+    option = _FIELD_OPTIONS.get(top, "--" + top.replace("_", "-"))
+    return f"{option}: {exc.message}"
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """aiohttp's errors, without importing aiohttp for commands that never touch the network."""
+    aiohttp = sys.modules.get("aiohttp")
+    client_error = aiohttp.ClientError if aiohttp is not None else ()
+    return (asyncio.TimeoutError, *((client_error,) if client_error else ()))
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        error_line(exc.line())
+        return exc.code
+    except ProtocolError as exc:
+        error_line(f"{_as_option(exc)} — nothing was stored; fix the value and try again")
+        return 2
+    except HomeError as exc:
+        error_line(str(exc))
+        return 1
+    except _network_errors() as exc:
+        error_line(
+            f"the running hub did not answer ({type(exc).__name__}: {exc}) — check `coophub serve` "
+            "or stop it and retry"
+        )
+        return 1
+    except sqlite3.Error as exc:
+        error_line(f"database error: {exc} — check the disk and the home's permissions")
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        error_line(f"{exc.strerror or exc}{where} — check the path, the disk and permissions")
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``coophub``; returns the exit status (the console script exits with it)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+    except BrokenPipeError:  # `coophub export ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

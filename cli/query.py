@@ -1,0 +1,221 @@
+"""Query commands over this hub's copy of the federated directory: search, show, verify-mark."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hub.store import DirectoryQuery, Store
+from protocol.jsonview import iso_ms, record_to_json
+
+from .common import home_from, now_ms, open_store, parse_hub, parse_record_id
+from .output import CliError, emit, emit_json, kv, short, table
+
+__all__ = ["add_parsers"]
+
+MAX_LIMIT = 200
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    query = DirectoryQuery(
+        q=args.query or "",
+        kind=args.kind,
+        region=args.region,
+        service=args.service,
+        mark=args.mark,
+        open=args.open,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    with open_store(home) as store:
+        results, total = store.search(query, now_ms())
+    if args.json:
+        emit_json({"results": results, "total": total})
+        return 0
+    if not results:
+        emit(f"no matches (of {total})" if total else "no matches")
+        return 0
+    table(("kind", "title", "by", "regions", "marks / status", "id"), (_row(r) for r in results))
+    shown = f"{args.offset + 1}–{args.offset + len(results)}"
+    emit(f"{shown} of {total}" + (" — more with --offset" if args.offset + len(results) < total else ""))
+    return 0
+
+
+def _row(result: dict[str, Any]) -> list[str]:
+    marks = ", ".join(f"{m.get('scheme')}:{m.get('status')}" for m in result.get("marks") or [])
+    state = result.get("status") or marks
+    if result.get("kind") == "hub" and not result.get("member"):
+        state = ("applicant; " + state) if state else "applicant"
+    author = result.get("author_name") or result.get("author") or ""
+    return [
+        str(result.get("kind", "")),
+        short(result.get("title"), 50),
+        short(author, 30),
+        short(", ".join(result.get("regions") or []), 30),
+        short(state, 40),
+        str(result.get("id", "")),
+    ]
+
+
+def _show_hub(store: Store, text: str, as_json: bool) -> int:
+    hub = parse_hub(text)
+    view = store.hub_view(hub, now_ms())
+    if view is None:
+        raise CliError(f"no hub {text.strip()} in this hub's directory", "check the id, or wait for sync")
+    if as_json:
+        emit_json(view)
+        return 0
+    body = (view.get("profile") or {}).get("body", {})
+    kv(
+        [
+            ("hub", view["hub"]),
+            ("name", view.get("name")),
+            ("member", "yes" if view["member"] else "no (applicant)"),
+            ("founder", "yes" if view.get("founder") else None),
+            ("endorsers", view.get("endorsers")),
+            ("description", body.get("description")),
+            ("regions", body.get("regions")),
+            ("services", [f"{s['name']} ({s['category']})" for s in body.get("services", [])]),
+            ("website", body.get("website")),
+            ("peer urls", body.get("peer_urls")),
+        ]
+    )
+    for mark in view.get("marks", []):
+        emit(f"mark:  {mark['scheme']} {mark['level']} — {mark['status']}: {mark['reason']}")
+    for guide in view.get("guides", []):
+        emit(f"guide: {guide['title']} ({guide['id']})")
+    for offer in view.get("offers", []):
+        emit(f"offer: {offer['title']} — {offer['status']} ({offer['id']})")
+    return 0
+
+
+def _show_record(store: Store, text: str, as_json: bool) -> int:
+    record_id = parse_record_id(text, "record id or hub id")
+    record = store.get_record(record_id)
+    if record is None:
+        raise CliError(f"no record {record_id.hex()} on this hub", "check the id, or wait for sync")
+    data: dict[str, Any] = {**record_to_json(record), "raw": record.raw.hex()}
+    now = now_ms()
+    if record.kind == "offer":
+        data["tally"] = (store.offer_view(record_id, now) or {}).get("tally")
+    elif record.kind == "guide":
+        view = store.guide_view(record_id) or {}
+        data.update({k: v for k, v in view.items() if k not in data})
+    if as_json:
+        emit_json(data)
+        return 0
+    kv([("id", data["id"]), ("kind", data["kind"]), ("author", data["author"]), ("created", data["created"])])
+    _print_body(record.kind, data["body"])
+    if data.get("tally"):
+        _print_tally(data["tally"])
+    return 0
+
+
+def _print_body(kind: str, body: dict[str, Any]) -> None:
+    long_text = body.pop("body", None) if kind == "guide" else None
+    for key, value in body.items():
+        if key in ("deadline", "valid_from", "valid_until") and isinstance(value, int):
+            value = iso_ms(value)
+        emit(f"  {key}: {value if not isinstance(value, (list, dict)) else _compact(value)}")
+    if long_text:
+        emit("")
+        emit(long_text.rstrip())
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _print_tally(tally: dict[str, Any]) -> None:
+    tier = tally.get("tier")
+    emit(
+        f"tally: {tally['status']}, {tally['total']} pledged"
+        + (f", tier from {tier['min_quantity']} at {tier['unit_price']} minor units" if tier else "")
+        + (", proceeds" if tally.get("proceeds") else ", below the minimum total")
+    )
+    for line in tally.get("pledges", []):
+        emit(f"  {line['quantity']:>8}  {line.get('name') or line['hub']}  ({line['pledge_id']})")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    with open_store(home) as store:
+        if args.id.strip().startswith("hub_"):
+            return _show_hub(store, args.id, args.json)
+        return _show_record(store, args.id, args.json)
+
+
+def cmd_verify_mark(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    hub = parse_hub(args.hub_id)
+    with open_store(home) as store:
+        check = store.mark_check(hub, args.scheme, now_ms())
+    if args.json:
+        emit_json(check)
+    else:
+        emit(f"{check['status']}: {check['reason']}")
+        if check.get("attestation"):
+            emit(f"attestation: {check['attestation']['id']}")
+        if check.get("revocation"):
+            emit(f"revocation: {check['revocation']['id']}")
+    return 0
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_LIMIT}")
+    return value
+
+
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register search, show and verify-mark."""
+    p = sub.add_parser(
+        "search",
+        parents=[common],
+        help="search the federated directory",
+        description="Search the federated directory: co-ops, guides and offers.",
+    )
+    p.add_argument("query", nargs="?", metavar="QUERY", help="words to look for")
+    p.add_argument("--kind", choices=("hub", "guide", "offer"), help="only this kind of entry")
+    p.add_argument("--region", metavar="R", help="only entries for this region")
+    p.add_argument("--service", metavar="S", help="only co-ops offering this service name or category")
+    p.add_argument("--mark", metavar="SCHEME", help="only co-ops holding a valid mark of this scheme")
+    p.add_argument("--open", action="store_true", help="only offers open for pledges")
+    p.add_argument("--limit", type=_limit, default=20, help=f"entries per page (1–{MAX_LIMIT}, default 20)")
+    p.add_argument("--offset", type=_offset, default=0, help="skip this many entries")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="show one record or hub",
+        description="Show one record (by its id) or one hub (by its hub_ id).",
+    )
+    p.add_argument("id", metavar="ID", help="a record id (64 hex) or a hub id (hub_…)")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser(
+        "verify-mark",
+        parents=[common],
+        help="check a hub's quality mark and say why",
+        description="Whether a hub holds a valid mark of a scheme now, and why (valid, expired, "
+        "revoked, not-yet-valid, unauthorised, none).",
+    )
+    p.add_argument("hub_id", metavar="HUB_ID", help="the hub")
+    p.add_argument("scheme", metavar="SCHEME", help="the scheme id from the charter")
+    p.set_defaults(func=cmd_verify_mark)

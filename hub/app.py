@@ -1,0 +1,448 @@
+"""The hub's aiohttp application: the JSON API under ``/api/v1/`` (docs/api.md), plus the hooks through which
+the web pages (``hub.web.setup``) and the peer protocol (``federation.driver.setup``) add their routes.
+
+Errors on ``/api/`` become responses in exactly one place, :func:`error_middleware`:
+``{"error": reason, "detail": one line}`` with a 4xx status (STYLE.md: errors become HTTP responses in
+exactly one place). Reasons are the protocol's vocabulary (protocol.errors.REASONS) plus ``unauthorized``,
+``not-found`` and ``method-not-allowed`` for HTTP-level problems.
+
+Status codes:
+    400 invalid            malformed JSON, a bad query parameter, a body that fails its kind's schema
+    401 unauthorized       POST without the right bearer token
+    404 not-found          unknown record, hub, offer, blob or route
+    405 method-not-allowed
+    409 missing-reference  publishing before the hub has joined an association
+    413 too-large          a request body over limits.max_api_body_bytes (or max_blob_bytes for blobs)
+    422 <ingest reason>    a record the store refused (invalid, blocked, missing-reference, rate-limited, ...)
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import importlib.util
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from hub.home import Home
+from hub.store import DirectoryQuery, Store
+from protocol import ProtocolError, build_record, parse_hub_id
+from protocol.jsonview import body_from_json, record_to_json
+from protocol.kinds import KINDS
+from protocol.limits import Limits
+
+__all__ = [
+    "HOME_KEY",
+    "LIMITS_KEY",
+    "NOW_KEY",
+    "STORE_KEY",
+    "ApiError",
+    "make_app",
+    "parse_directory_query",
+    "status_view",
+]
+
+log = logging.getLogger("coophub.api")
+
+HOME_KEY: web.AppKey[Home] = web.AppKey("home", Home)
+STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+LIMITS_KEY: web.AppKey[Limits] = web.AppKey("limits", Limits)
+NOW_KEY: web.AppKey[Callable[[], int]] = web.AppKey("now_ms", t=object)  # type: ignore[arg-type]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Directory page sizes: a page of 20 by default, at most 200 so one request stays cheap.
+DEFAULT_PAGE = 20
+MAX_PAGE = 200
+MAX_OFFSET = 1_000_000
+MAX_QUERY_CHARS = 500
+DIRECTORY_KINDS = ("hub", "guide", "offer")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+_HTTP_REASONS = {
+    400: "invalid",
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+}
+
+
+class ApiError(Exception):
+    """An API request that cannot be served: ``{"error": reason, "detail": detail}`` with ``status``."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response; bytes anywhere in ``data`` are written as hex."""
+    text = json.dumps(data, default=_json_default, ensure_ascii=False)
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def _error(status: int, reason: str, detail: str) -> web.Response:
+    detail = " ".join(detail.split())[:500]  # one line, bounded
+    response = json_response({"error": reason, "detail": detail}, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="coophub"'
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error on ``/api/`` into a JSON error response; other paths keep their own handling."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.reason, exc.detail)
+    except ProtocolError as exc:
+        return _error(413 if exc.reason == "too-large" else 400, exc.reason, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        reason = _HTTP_REASONS.get(exc.status, "invalid" if exc.status < 500 else "error")
+        return _error(exc.status, reason, _http_detail(exc, request))
+    except Exception:  # a bug: log it with its traceback, answer without one
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return _error(500, "error", "internal error; the hub's log has the details")
+
+
+def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
+    if exc.status == 404:
+        return f"no such API route: {request.path}; see docs/api.md"
+    if exc.status == 405:
+        return f"{request.method} is not allowed on {request.path}"
+    if exc.status == 413:
+        return "request body is too large"
+    return exc.reason or exc.text or "bad request"
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _record_id(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ApiError(400, "invalid", f"a record id is 64 hex characters, got {text[:80]!r}")
+    return raw
+
+
+def _hub(text: str) -> bytes:
+    try:
+        return parse_hub_id(text)
+    except ProtocolError as exc:
+        raise ApiError(400, "invalid", f"bad hub id: {exc.message}") from None
+
+
+def _require_token(request: web.Request) -> None:
+    expected = request.app[HOME_KEY].token.encode()
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise ApiError(
+            401, "unauthorized", "send 'Authorization: Bearer TOKEN' with the token in HOME/api.token"
+        )
+    if not hmac.compare_digest(given.strip().encode(), expected):
+        raise ApiError(401, "unauthorized", "wrong API token; use the one in HOME/api.token")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413, "too-large", f"request body is {request.content_length} bytes, over the limit of {limit}"
+        )
+    body = await request.read()  # bounded by the app's client_max_size
+    if len(body) > limit:
+        raise ApiError(413, "too-large", f"request body is {len(body)} bytes, over the limit of {limit}")
+    return body
+
+
+async def _read_json(request: web.Request, limit: int) -> Any:
+    body = await _read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "invalid", f"request body is not valid JSON ({exc})") from None
+
+
+def _read(request: web.Request, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    store = request.app[STORE_KEY]
+    return store.read(fn, *args)  # type: ignore[no-any-return]
+
+
+def _now(request: web.Request) -> int:
+    return request.app[NOW_KEY]()
+
+
+# -- query parameters ----------------------------------------------------------------------------------------
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(
+            400, "invalid", f"{name} must be an integer from {low} to {high}, got {text[:40]!r}"
+        ) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid", f"{name} must be an integer from {low} to {high}, got {value}")
+    return value
+
+
+def _text_param(query: Mapping[str, str], name: str) -> str | None:
+    value = query.get(name, "").strip()
+    if len(value) > MAX_QUERY_CHARS:
+        raise ApiError(400, "invalid", f"{name} is longer than {MAX_QUERY_CHARS} characters")
+    return value or None
+
+
+def parse_directory_query(query: Mapping[str, str]) -> DirectoryQuery:
+    """Validate the directory's query parameters.
+
+    Raises:
+        ApiError: an unknown parameter, an unknown kind, a bad limit/offset/open value, or text too long.
+    """
+    allowed = {"q", "kind", "region", "service", "mark", "open", "limit", "offset"}
+    unknown = sorted(set(query) - allowed)
+    if unknown:
+        raise ApiError(
+            400, "invalid", f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+        )
+    kind = _text_param(query, "kind")
+    if kind is not None and kind not in DIRECTORY_KINDS:
+        raise ApiError(400, "invalid", f"kind must be one of {', '.join(DIRECTORY_KINDS)}, got {kind[:40]!r}")
+    open_text = query.get("open", "").strip().lower()
+    if open_text not in _TRUE | _FALSE:
+        raise ApiError(400, "invalid", f"open must be true or false, got {open_text[:40]!r}")
+    return DirectoryQuery(
+        q=_text_param(query, "q") or "",
+        kind=kind,
+        region=_text_param(query, "region"),
+        service=_text_param(query, "service"),
+        mark=_text_param(query, "mark"),
+        open=open_text in _TRUE,
+        limit=_int_param(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
+        offset=_int_param(query, "offset", 0, 0, MAX_OFFSET),
+    )
+
+
+def status_view(home: Home, store: Store, now_ms: int) -> dict[str, Any]:
+    """What ``GET /api/v1/status`` and ``coophub status --json`` print (PRODUCT.md §4)."""
+    status = dict(store.status(home.hub_id, now_ms))
+    status.setdefault("hub_id", home.hub_id)
+    status.setdefault("name", home.config.name)
+    if not status.get("association_id") and home.association is not None:
+        status["association_id"] = home.association.hex()
+    urls = {str(p["url"]) for p in store.list_peers()} | {u.rstrip("/") for u in home.config.peers}
+    status["peers"] = len(urls)
+    status["peer_urls"] = sorted(urls)
+    return status
+
+
+# -- handlers ------------------------------------------------------------------------------------------------
+
+
+async def get_status(request: web.Request) -> web.Response:
+    home, store = request.app[HOME_KEY], request.app[STORE_KEY]
+    return json_response(await store.read(status_view, home, store, _now(request)))
+
+
+async def get_directory(request: web.Request) -> web.Response:
+    query = parse_directory_query(request.query)
+    store = request.app[STORE_KEY]
+    results, total = await store.read(store.search, query, _now(request))
+    return json_response({"results": results, "total": total})
+
+
+async def get_record(request: web.Request) -> web.Response:
+    record_id = _record_id(request.match_info["id"])
+    store = request.app[STORE_KEY]
+    record = await store.read(store.get_record, record_id)
+    if record is None:
+        raise ApiError(404, "not-found", f"no record {record_id.hex()} on this hub")
+    return json_response({**record_to_json(record), "raw": record.raw.hex()})
+
+
+async def get_hub(request: web.Request) -> web.Response:
+    hub = _hub(request.match_info["hub_id"])
+    store = request.app[STORE_KEY]
+    view = await store.read(store.hub_view, hub, _now(request))
+    if view is None:
+        raise ApiError(404, "not-found", f"no hub {request.match_info['hub_id']} in this hub's directory")
+    return json_response(view)
+
+
+async def get_offer(request: web.Request) -> web.Response:
+    offer_id = _record_id(request.match_info["id"])
+    store = request.app[STORE_KEY]
+    view = await store.read(store.offer_view, offer_id, _now(request))
+    if view is None:
+        raise ApiError(404, "not-found", f"no offer {offer_id.hex()} on this hub")
+    return json_response(view)
+
+
+async def get_marks(request: web.Request) -> web.Response:
+    hub_text = request.match_info["hub_id"]
+    hub = _hub(hub_text)
+    unknown = sorted(set(request.query) - {"scheme"})
+    if unknown:
+        raise ApiError(400, "invalid", f"unknown parameter {unknown[0]!r}; allowed: scheme")
+    store, now = request.app[STORE_KEY], _now(request)
+    scheme = _text_param(request.query, "scheme")
+    if scheme is not None:
+        check = await store.read(store.mark_check, hub, scheme, now)
+        return json_response({"hub": hub_text.strip(), "scheme": scheme, **check})
+    marks = await store.read(store.marks_view, hub, now)
+    return json_response({"hub": hub_text.strip(), "marks": marks})
+
+
+async def get_blob(request: web.Request) -> web.Response:
+    digest = _record_id(request.match_info["hash"])
+    store = request.app[STORE_KEY]
+    data = await store.read(store.get_blob, digest)
+    if data is None:
+        raise ApiError(404, "not-found", f"no blob {digest.hex()} on this hub")
+    return web.Response(
+        body=data,
+        content_type="application/octet-stream",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+def _raw_from_request(data: Any, home: Home, store: Store, now: int) -> bytes:
+    """The signed record a publish request asks for: given as hex, or built and signed by this hub."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid", 'send {"kind": ..., "body": {...}} or {"record": "<hex>"}')
+    if set(data) == {"record"}:
+        if not isinstance(data["record"], str):
+            raise ApiError(400, "invalid", "record must be the hex text of a signed record")
+        try:
+            return bytes.fromhex(data["record"])
+        except ValueError:
+            raise ApiError(400, "invalid", "record is not valid hex") from None
+    if set(data) != {"kind", "body"}:
+        extra = sorted(set(data) - {"kind", "body"})
+        what = f"unknown field {extra[0]!r}" if extra else "missing kind or body"
+        raise ApiError(
+            400, "invalid", f'{what}; send {{"kind": ..., "body": {{...}}}} or {{"record": "<hex>"}}'
+        )
+    kind = data["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ApiError(400, "invalid", f"unknown kind {str(kind)[:40]!r}; known kinds: {', '.join(KINDS)}")
+    association = store.association_id() or home.association
+    if association is None and kind != "charter":
+        raise ApiError(
+            409,
+            "missing-reference",
+            "this hub has no association yet; run `coophub charter create` or `coophub join` first",
+        )
+    body = body_from_json(kind, data["body"])
+    return build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits()).raw
+
+
+async def post_publish(request: web.Request) -> web.Response:
+    _require_token(request)
+    home, store, limits = request.app[HOME_KEY], request.app[STORE_KEY], request.app[LIMITS_KEY]
+    data = await _read_json(request, limits.max_api_body_bytes)
+    now = _now(request)
+    raw = await store.read(_raw_from_request, data, home, store, now)
+    result = (await store.ingest_async([raw], now_ms=now, source="api"))[0]
+    if result.status == "refused":
+        raise ApiError(422, result.reason or "invalid", result.detail or "the record was refused")
+    return json_response({"id": result.id, "status": result.status})
+
+
+async def post_blob(request: web.Request) -> web.Response:
+    _require_token(request)
+    store, limits = request.app[STORE_KEY], request.app[LIMITS_KEY]
+    data = await _read_body(request, limits.max_blob_bytes)
+    digest = await store.read(store.put_blob, data)
+    return json_response({"hash": digest.hex(), "size": len(data)})
+
+
+# -- the application -----------------------------------------------------------------------------------------
+
+
+def _add_api_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/status", get_status)
+    r.add_get("/api/v1/directory", get_directory)
+    r.add_get("/api/v1/records/{id}", get_record)
+    r.add_get("/api/v1/hubs/{hub_id}", get_hub)
+    r.add_get("/api/v1/offers/{id}", get_offer)
+    r.add_get("/api/v1/marks/{hub_id}", get_marks)
+    r.add_get("/api/v1/blobs/{hash}", get_blob)
+    r.add_post("/api/v1/publish", post_publish)
+    r.add_post("/api/v1/blobs", post_blob)
+
+
+def _optional_setup(module: str, app: web.Application) -> None:
+    """Call ``module.setup(app)`` if that module exists; an error *inside* it is not hidden."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its package is missing
+        found = False
+    if found:
+        importlib.import_module(module).setup(app)
+
+
+def make_app(
+    home: Home,
+    store: Store,
+    *,
+    now_ms: Callable[[], int] | None = None,
+    web_pages: bool = True,
+    federation: bool = True,
+) -> web.Application:
+    """The hub's aiohttp application over an opened home and store.
+
+    ``web_pages`` and ``federation`` add the staff pages (``hub.web``) and the peer protocol
+    (``federation.driver``) when those modules are installed; tests of the API alone turn them off.
+
+    Raises:
+        HomeError: the home's limits are malformed.
+    """
+    limits = home.limits()
+    # Bodies are checked per route (API, blobs); the app-wide bound is the largest any route accepts, so the
+    # federation routes under /fed/v1 get their own limit (limits.max_fed_body_bytes).
+    biggest = max(limits.max_api_body_bytes, limits.max_blob_bytes, limits.max_fed_body_bytes)
+    app = web.Application(middlewares=[error_middleware], client_max_size=biggest)
+    app[HOME_KEY] = home
+    app[STORE_KEY] = store
+    app[LIMITS_KEY] = limits
+    app[NOW_KEY] = now_ms or _now_ms
+    _add_api_routes(app)
+    if web_pages:
+        _optional_setup("hub.web", app)
+    if federation:
+        _optional_setup("federation.driver", app)
+    return app

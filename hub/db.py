@@ -1,0 +1,281 @@
+"""SQLite connections, schema and migrations, the single writer thread and the read-connection pool.
+
+Durability (PRODUCT.md §5): WAL mode with ``synchronous=FULL``, so a transaction that returned from COMMIT
+survives a power cut; that is the moment a record is acknowledged. Several processes may open one database
+(the CLI publishing while ``serve`` runs): every write is ``BEGIN IMMEDIATE … COMMIT`` and a busy timeout
+makes a second writer wait for the first instead of failing (datasette's one-writer pattern, per process).
+
+SQL lives in ``hub/`` storage modules only (STYLE.md "One writer").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "ReadPool", "Writer", "connect", "migrate", "transaction"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long a writer waits for another process's write transaction before giving up. A batch of 500 records
+# commits in well under a second; 30 s covers a slow disk and a large import in another process.
+BUSY_TIMEOUT_MS = 30_000
+
+# Each migration is (version, name, SQL script). Never edit a released one: add the next version.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "records, derived state, directory, meta", """
+CREATE TABLE records (
+    id BLOB NOT NULL UNIQUE,        -- SHA-256 of raw
+    kind TEXT NOT NULL,
+    author BLOB NOT NULL,
+    created_ms INTEGER NOT NULL,
+    ref BLOB,                       -- the record or hub the body points at (offer, target, subject…)
+    received_ms INTEGER NOT NULL,
+    raw BLOB NOT NULL               -- canonical bytes, exactly as signed
+);
+CREATE INDEX records_sync ON records(created_ms, id);
+CREATE INDEX records_kind_author ON records(kind, author);
+CREATE INDEX records_ref ON records(ref, kind);
+CREATE TABLE kind_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE peers (url TEXT PRIMARY KEY, data TEXT NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE refused (
+    source TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+    last_detail TEXT, last_at INTEGER NOT NULL, PRIMARY KEY (source, reason)
+) WITHOUT ROWID;
+CREATE TABLE members (hub BLOB PRIMARY KEY, founder INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE profiles (
+    hub BLOB PRIMARY KEY, id BLOB NOT NULL, created_ms INTEGER NOT NULL, name TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE guides (
+    id BLOB PRIMARY KEY, author BLOB NOT NULL, created_ms INTEGER NOT NULL, supersedes BLOB,
+    superseded INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX guides_author ON guides(author);
+CREATE TABLE offers (
+    id BLOB PRIMARY KEY, author BLOB NOT NULL, created_ms INTEGER NOT NULL, deadline INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    close_id BLOB, close_created_ms INTEGER, close_outcome TEXT  -- the earliest close by the offer's author
+) WITHOUT ROWID;
+CREATE INDEX offers_author ON offers(author);
+CREATE INDEX offers_open ON offers(deadline) WHERE close_id IS NULL AND revoked = 0;
+CREATE TABLE pledges (                -- the newest pledge per (offer, hub) created by the offer's deadline
+    offer BLOB NOT NULL, hub BLOB NOT NULL, id BLOB NOT NULL, created_ms INTEGER NOT NULL,
+    quantity INTEGER NOT NULL, PRIMARY KEY (offer, hub)
+) WITHOUT ROWID;
+CREATE TABLE attestations (
+    id BLOB PRIMARY KEY, author BLOB NOT NULL, subject BLOB NOT NULL, scheme TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, valid_from INTEGER NOT NULL, valid_until INTEGER NOT NULL,
+    authorised INTEGER NOT NULL,
+    revoked_ms INTEGER               -- creation time of the earliest revocation by its author
+) WITHOUT ROWID;
+CREATE INDEX attestations_subject ON attestations(subject, scheme, created_ms);
+-- Covers the mark filter (hubs holding a valid mark of a scheme now) without reading the table.
+CREATE INDEX attestations_valid ON attestations(scheme, valid_until, valid_from, revoked_ms, subject)
+    WHERE authorised = 1;
+-- One row per listed directory entry (a hub's current profile, a current guide, a non-revoked offer);
+-- rid is the rowid of the entry's record in records and of its row in directory_fts.
+CREATE TABLE directory (
+    rid INTEGER PRIMARY KEY, kind TEXT NOT NULL, key BLOB NOT NULL, author BLOB NOT NULL,
+    title TEXT NOT NULL, summary TEXT NOT NULL, regions TEXT NOT NULL, services TEXT NOT NULL,
+    match TEXT NOT NULL,            -- lowercased service names and categories (or tags), one per line
+    created_ms INTEGER NOT NULL, member INTEGER NOT NULL
+);
+CREATE INDEX directory_author ON directory(author);
+CREATE INDEX directory_kind_created ON directory(kind, created_ms);
+CREATE INDEX directory_created ON directory(created_ms);
+CREATE TABLE directory_region (region TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (region, rid))
+    WITHOUT ROWID;
+CREATE INDEX directory_region_rid ON directory_region(rid);
+CREATE TABLE directory_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE VIRTUAL TABLE directory_fts USING fts5(
+    title, summary, body, extra, regions, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""),
+]
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection with coophub's settings; autocommit mode, so transactions are explicit.
+
+    Raises:
+        sqlite3.Error: the file cannot be opened or is not a database.
+    """
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """``BEGIN mode … COMMIT``, rolled back on any exception (sqlite-utils' ``atomic()`` in spirit)."""
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply the migrations this database lacks, each in its own write transaction; return those applied.
+
+    Safe when several processes open a new database at once: the version check runs inside BEGIN IMMEDIATE.
+
+    Raises:
+        sqlite3.Error: a migration failed (it is rolled back; the database stays at the previous version).
+    """
+    applied: list[int] = []
+    for version, name, script in MIGRATIONS:
+        with transaction(conn):
+            conn.execute("CREATE TABLE IF NOT EXISTS migrations "
+                         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)")
+            if conn.execute("SELECT 1 FROM migrations WHERE version = ?", (version,)).fetchone():
+                continue
+            # executescript would COMMIT our transaction; run the statements one by one instead.
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, int(time.time() * 1000)))
+            applied.append(version)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    out: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return [s for s in out if s]
+
+
+class Writer:
+    """The one write thread of a process: jobs run in order, each in its own ``BEGIN IMMEDIATE … COMMIT``.
+
+    A job is ``fn(conn, *args)``; its future resolves only after COMMIT returned, so a caller that sees the
+    result knows the write is durable.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self._conn = connect(path)
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._run, name="coophub-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Queue ``fn(conn, *args)``; its future holds the result after COMMIT or the error after ROLLBACK.
+
+        Raises:
+            RuntimeError: the writer is closed.
+        """
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        future: Future[T] = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in the writer's transaction and wait for it.
+
+        Raises:
+            Exception: whatever ``fn`` raised, or sqlite3.Error from BEGIN/COMMIT.
+        """
+        return self.submit(fn, *args).result()
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                with transaction(self._conn):
+                    result = fn(self._conn, *args)
+            except BaseException as exc:  # handed to the caller, who decides; the thread must survive
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+        self._conn.close()
+
+    def close(self) -> None:
+        """Finish queued jobs, then stop the thread and close its connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+
+
+class ReadPool:
+    """Read-only connections handed out one caller at a time, from any thread, and closed together."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside one read transaction, so that every query of a view sees one snapshot.
+
+        Raises:
+            RuntimeError: the pool is closed.
+        """
+        conn = self._acquire()
+        try:
+            with transaction(conn, "DEFERRED"):
+                yield conn
+        finally:
+            self._release(conn)
+
+    def _acquire(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            if self._idle:
+                return self._idle.pop()
+        conn = connect(self._path, readonly=True)
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close idle connections now; connections in use are closed when released."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

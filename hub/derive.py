@@ -1,0 +1,224 @@
+"""Derived tables, kept up to date one accepted record at a time (docs/protocol.md §6).
+
+Every function here runs inside the writer's transaction, right after the record's row is inserted, and reads
+only the database (never a cache), so two processes writing one file stay consistent. The rules themselves are
+protocol's pure functions (membership, newest, authorised_assessors); this module only decides *which* stored
+records to hand them and writes down the answer:
+
+    members          protocol.membership over the charter, endorsements and their revocations
+    profiles         each hub's current profile (protocol.newest)
+    guides           superseded / revoked flags; only current guides are listed in the directory
+    offers           revoked flag and the earliest close by the offer's author
+    pledges          the newest pledge per (offer, hub) created by the deadline
+    attestations     authorised flag (from the charter) and the earliest revocation time
+    directory(+fts)  one searchable row per hub profile, current guide and non-revoked offer
+
+What depends on the clock (an offer being open, a mark being valid) is not stored: queries filter with now_ms.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgpack
+
+from protocol import Record, authorised_assessors, membership, newest
+
+__all__ = ["apply", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_membership"]
+
+
+def record_from_raw(raw: bytes, record_id: bytes) -> Record:
+    """A Record from stored canonical bytes, without re-verifying: they were verified before being stored."""
+    value = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
+    assert isinstance(value, list) and len(value) == 7  # the envelope of protocol/records.py
+    version, association, author, created_ms, kind, body, signature = value
+    return Record(version, association, author, created_ms, kind, body, signature, bytes(raw), record_id)
+
+
+def load_record(conn: sqlite3.Connection, record_id: bytes) -> Record | None:
+    row = conn.execute("SELECT raw FROM records WHERE id = ?", (record_id,)).fetchone()
+    return None if row is None else record_from_raw(row[0], record_id)
+
+
+def load_records(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[Record]:
+    """Records from a query selecting ``raw, id``."""
+    return [record_from_raw(raw, rid) for raw, rid in conn.execute(sql, tuple(params))]
+
+
+def load_charter(conn: sqlite3.Connection) -> Record | None:
+    rows = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'charter' LIMIT 1")
+    return rows[0] if rows else None
+
+
+# -- the directory -----------------------------------------------------------------------------------------
+
+
+def _list(conn: sqlite3.Connection, rid: int, record: Record, key: bytes, *, title: str, summary: str,
+          regions: list[str], services: list[str], match: Iterable[str], fts: tuple[str, str, str]) -> None:
+    """Add one entry to the directory, its regions index and its full-text row."""
+    member = conn.execute("SELECT 1 FROM members WHERE hub = ?", (record.author,)).fetchone() is not None
+    conn.execute("INSERT INTO directory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (rid, _entry_kind(record), key, record.author, title, summary[:300], json.dumps(regions),
+                  json.dumps(services), "\n".join(m.lower() for m in match), record.created_ms, int(member)))
+    conn.executemany("INSERT OR IGNORE INTO directory_region VALUES (?, ?)",
+                     [(r.lower(), rid) for r in regions])
+    conn.execute("INSERT INTO directory_counts VALUES (?, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1",
+                 (_entry_kind(record),))
+    conn.execute("INSERT INTO directory_fts (rowid, title, summary, body, extra, regions) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", (rid, title, *fts, " ".join(regions)))
+
+
+def _entry_kind(record: Record) -> str:
+    return "hub" if record.kind == "profile" else record.kind
+
+
+def _unlist(conn: sqlite3.Connection, record_id: bytes) -> None:
+    row = conn.execute("SELECT rowid FROM records WHERE id = ?", (record_id,)).fetchone()
+    if row is None:
+        return
+    rid = row[0]
+    conn.execute("UPDATE directory_counts SET n = n - 1 "
+                 "WHERE kind = (SELECT kind FROM directory WHERE rid = ?)", (rid,))
+    conn.execute("DELETE FROM directory WHERE rid = ?", (rid,))
+    conn.execute("DELETE FROM directory_region WHERE rid = ?", (rid,))
+    conn.execute("DELETE FROM directory_fts WHERE rowid = ?", (rid,))
+
+
+# -- per kind ----------------------------------------------------------------------------------------------
+
+
+def _charter(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('association_id', ?)", (record.id.hex(),))
+    refresh_membership(conn, record)
+
+
+def _profile(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    row = conn.execute("SELECT id FROM profiles WHERE hub = ?", (record.author,)).fetchone()
+    current = load_record(conn, row[0]) if row else None
+    if current is not None and newest([record, current]) is not record:
+        return  # an older version arrived late: the stored one stays current
+    body = record.body
+    conn.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?)",
+                 (record.author, record.id, record.created_ms, body["name"]))
+    if current is not None:
+        _unlist(conn, current.id)
+    services = body["services"]
+    extra = [body.get("legal_form", "")] + [f"{s['name']} ({s['category']}) {s.get('description', '')}"
+                                           for s in services]
+    _list(conn, rid, record, record.author, title=body["name"], summary=body.get("description", ""),
+          regions=body["regions"], services=[s["name"] for s in services],
+          match=[s["name"] for s in services] + [s["category"] for s in services],
+          fts=(body.get("description", ""), "", "; ".join(e for e in extra if e)))
+
+
+def _guide(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    body = record.body
+    earlier = body.get("supersedes")
+    conn.execute("INSERT INTO guides (id, author, created_ms, supersedes) VALUES (?, ?, ?, ?)",
+                 (record.id, record.author, record.created_ms, earlier))
+    if earlier is not None:
+        # Ingest checked that it is a guide of the same author (protocol.current_guides' rule).
+        conn.execute("UPDATE guides SET superseded = 1 WHERE id = ?", (earlier,))
+        _unlist(conn, earlier)
+    _list(conn, rid, record, record.id, title=body["title"], summary=body["summary"], regions=[],
+          services=[], match=[], fts=(body["summary"], body["body"], " ".join(body["tags"])))
+
+
+def _offer(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    body = record.body
+    conn.execute("INSERT INTO offers (id, author, created_ms, deadline) VALUES (?, ?, ?, ?)",
+                 (record.id, record.author, record.created_ms, body["deadline"]))
+    _list(conn, rid, record, record.id, title=body["title"], summary=body["description"],
+          regions=body["regions"], services=[body["category"]], match=[body["category"]],
+          fts=(body["description"], "", f"{body['category']} {body['unit']}"))
+
+
+def _pledge(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    offer_id = record.body["offer"]
+    offer = conn.execute("SELECT deadline FROM offers WHERE id = ?", (offer_id,)).fetchone()
+    if offer is None or record.created_ms > offer[0]:
+        return  # a pledge after the deadline never counts (protocol.offer_tally)
+    row = conn.execute("SELECT id FROM pledges WHERE offer = ? AND hub = ?",
+                       (offer_id, record.author)).fetchone()
+    current = load_record(conn, row[0]) if row else None
+    if current is None or newest([record, current]) is record:
+        conn.execute("INSERT OR REPLACE INTO pledges VALUES (?, ?, ?, ?, ?)",
+                     (offer_id, record.author, record.id, record.created_ms, record.body["quantity"]))
+
+
+def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    # The earliest close by the offer's author decides (protocol.offer_tally); ingest checked the author.
+    conn.execute("UPDATE offers SET close_id = ?, close_created_ms = ?, close_outcome = ? WHERE id = ? AND "
+                 "(close_id IS NULL OR close_created_ms > ? OR (close_created_ms = ? AND close_id > ?))",
+                 (record.id, record.created_ms, record.body["outcome"], record.body["offer"],
+                  record.created_ms, record.created_ms, record.id))
+
+
+def _attestation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    charter = load_charter(conn)
+    body = record.body
+    authorised = charter is not None and record.author in authorised_assessors(charter, body["scheme"])
+    conn.execute("INSERT INTO attestations VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                 (record.id, record.author, body["subject"], body["scheme"], record.created_ms,
+                  body["valid_from"], body["valid_until"], int(authorised)))
+
+
+def _revocation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    target = record.body["target"]
+    row = conn.execute("SELECT kind, author FROM records WHERE id = ?", (target,)).fetchone()
+    if row is None or row[1] != record.author:
+        return  # ingest refuses these; a revocation only ever counts against its author's own record
+    kind = row[0]
+    if kind == "attestation":
+        conn.execute("UPDATE attestations SET revoked_ms = ? WHERE id = ? AND "
+                     "(revoked_ms IS NULL OR revoked_ms > ?)", (record.created_ms, target, record.created_ms))
+    elif kind == "endorsement":
+        charter = load_charter(conn)
+        if charter is not None:
+            refresh_membership(conn, charter)
+    elif kind in ("guide", "offer"):
+        conn.execute(f"UPDATE {kind}s SET revoked = 1 WHERE id = ?", (target,))
+        _unlist(conn, target)
+
+
+def _endorsement(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    charter = load_charter(conn)
+    if charter is not None:
+        refresh_membership(conn, charter)
+
+
+_APPLY: dict[str, Callable[[sqlite3.Connection, Record, int], None]] = {
+    "charter": _charter, "profile": _profile, "endorsement": _endorsement, "guide": _guide, "offer": _offer,
+    "pledge": _pledge, "offer-close": _close, "attestation": _attestation, "revocation": _revocation,
+}
+
+
+def apply(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    """Update the derived tables for ``record``, just stored with rowid ``rid``.
+
+    Raises:
+        sqlite3.Error: from the database; the caller rolls the record back.
+    """
+    _APPLY[record.kind](conn, record, rid)
+
+
+def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
+    """Recompute membership with protocol.membership, store it, and refresh the directory's member flags.
+
+    Returns the hubs whose membership changed.
+    """
+    endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
+    revocations = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'revocation' AND ref IN "
+                                     "(SELECT id FROM records WHERE kind = 'endorsement')")
+    now = membership(charter, endorsements, revocations)
+    before = {hub: bool(founder) for hub, founder in conn.execute("SELECT hub, founder FROM members")}
+    changed = set(before) ^ set(now.members)
+    conn.executemany("DELETE FROM members WHERE hub = ?", [(h,) for h in changed if h in before])
+    conn.executemany("INSERT INTO members VALUES (?, ?)",
+                     [(h, int(h in now.founders)) for h in changed if h not in before])
+    conn.executemany("UPDATE directory SET member = ? WHERE author = ?",
+                     [(int(h in now.members), h) for h in changed])
+    return changed

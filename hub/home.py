@@ -1,0 +1,206 @@
+"""A hub's home directory: its key, configuration, API token, database and blobs.
+
+Layout (docs/operations.md):
+
+    HOME/hub.key        32-byte Ed25519 seed, mode 0600; never leaves the home
+    HOME/api.token      bearer token for POST /api/v1/publish, mode 0600
+    HOME/config.toml    name, region, public URL, association id, seed peers, listen address, [limits]
+    HOME/hub.sqlite3    records and derived state (SQLite, WAL)
+    HOME/blobs/         guide attachments, content-addressed by SHA-256
+    HOME/serve.json     written by a running `coophub serve`: its URL and pid, so the CLI can publish through it
+
+A hub refuses to start on a home it cannot read safely (PRODUCT.md §5) and says why in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import DEFAULT_LIMITS, HubKey, Limits, limits_from_mapping
+
+__all__ = ["HomeError", "HubConfig", "Home", "default_home"]
+
+ENV_HOME = "COOPHUB_HOME"
+ENV_LIMIT_PREFIX = "COOPHUB_LIMIT_"
+DEFAULT_PORT = 8470
+
+
+class HomeError(Exception):
+    """A home directory that cannot be created or used; the message says what to do."""
+
+
+def default_home() -> Path:
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".coophub")
+
+
+@dataclass
+class HubConfig:
+    name: str
+    region: str = ""
+    url: str = ""  # the public URL at which peers reach this hub
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    association_id: str = ""  # hex; empty until `charter create` or `join`
+    peers: list[str] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)
+
+    def to_toml(self) -> str:
+        lines = [
+            "# coophub hub configuration; see docs/operations.md",
+            f"name = {json.dumps(self.name)}",
+            f"region = {json.dumps(self.region)}",
+            f"url = {json.dumps(self.url)}",
+            f"host = {json.dumps(self.host)}",
+            f"port = {self.port}",
+            f"association_id = {json.dumps(self.association_id)}",
+            f"peers = {json.dumps(self.peers)}",
+            "",
+            "# Override any limit of protocol/limits.py, e.g. push_fanout = 6",
+            "[limits]",
+        ]
+        lines += [f"{k} = {int(v)}" for k, v in sorted(self.limits.items())]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str) -> HubConfig:
+        """Raises:
+        HomeError: not valid TOML, or a field of the wrong type.
+        """
+        try:
+            data: dict[str, Any] = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise HomeError(f"config.toml is not valid TOML ({exc}); fix or restore it") from None
+        try:
+            return cls(
+                name=str(data["name"]),
+                region=str(data.get("region", "")),
+                url=str(data.get("url", "")),
+                host=str(data.get("host", "127.0.0.1")),
+                port=int(data.get("port", DEFAULT_PORT)),
+                association_id=str(data.get("association_id", "")),
+                peers=[str(p) for p in data.get("peers", [])],
+                limits=dict(data.get("limits", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HomeError(f"config.toml has a missing or malformed field ({exc}); fix it") from None
+
+
+class Home:
+    """An opened hub home. Use :meth:`create` for a new hub and :meth:`open` for an existing one."""
+
+    def __init__(self, path: Path, key: HubKey, config: HubConfig, token: str) -> None:
+        self.path = path
+        self.key = key
+        self.config = config
+        self.token = token
+
+    key_path = property(lambda self: self.path / "hub.key")
+    token_path = property(lambda self: self.path / "api.token")
+    config_path = property(lambda self: self.path / "config.toml")
+    db_path = property(lambda self: self.path / "hub.sqlite3")
+    blobs_dir = property(lambda self: self.path / "blobs")
+    serve_path = property(lambda self: self.path / "serve.json")
+
+    @property
+    def hub_id(self) -> str:
+        return self.key.hub_id
+
+    @property
+    def association(self) -> bytes | None:
+        return bytes.fromhex(self.config.association_id) if self.config.association_id else None
+
+    def limits(self) -> Limits:
+        """Limits from defaults, then config.toml's [limits], then COOPHUB_LIMIT_<NAME> environment variables.
+
+        Raises:
+            HomeError: an unknown limit name or a bad value.
+        """
+        env = {k[len(ENV_LIMIT_PREFIX):].lower(): v for k, v in os.environ.items()
+               if k.startswith(ENV_LIMIT_PREFIX)}
+        try:
+            return limits_from_mapping(env, limits_from_mapping(self.config.limits, DEFAULT_LIMITS))
+        except ValueError as exc:
+            raise HomeError(str(exc)) from None
+
+    @classmethod
+    def create(cls, path: Path, name: str, *, region: str = "", url: str = "") -> Home:
+        """Create a new hub home with a fresh key and token.
+
+        Raises:
+            HomeError: the directory already holds a hub, or cannot be created.
+        """
+        path = path.expanduser()
+        if (path / "hub.key").exists():
+            raise HomeError(f"{path} already holds a hub; use another --home or remove it first")
+        if not name.strip():
+            raise HomeError("--name must not be empty")
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key = HubKey.generate()
+            token = secrets.token_urlsafe(32)
+            _write_private(path / "hub.key", key.seed())
+            _write_private(path / "api.token", token.encode() + b"\n")
+            config = HubConfig(name=name.strip(), region=region, url=url)
+            (path / "config.toml").write_text(config.to_toml(), encoding="utf-8")
+            (path / "blobs").mkdir(exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise HomeError(f"cannot create hub home {path}: {exc.strerror}") from None
+        return cls(path, key, config, token)
+
+    @classmethod
+    def open(cls, path: Path) -> Home:
+        """Open an existing home, refusing one that is missing, unreadable or unsafe.
+
+        Raises:
+            HomeError: no hub there, a key readable by others, or an unreadable/corrupt file.
+        """
+        path = path.expanduser()
+        key_path = path / "hub.key"
+        if not key_path.exists():
+            raise HomeError(f"no hub at {path}; create one with `coophub init --name NAME --home {path}`")
+        try:
+            mode = key_path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise HomeError(f"{key_path} is readable by other users; run `chmod 600 {key_path}`")
+            seed = key_path.read_bytes()
+            token = (path / "api.token").read_text(encoding="utf-8").strip()
+            config = HubConfig.from_toml((path / "config.toml").read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise HomeError(f"cannot read hub home {path}: {exc.strerror} ({exc.filename})") from None
+        if len(seed) != 32:
+            raise HomeError(f"{key_path} is not a coophub key (expected 32 bytes, found {len(seed)})")
+        (path / "blobs").mkdir(exist_ok=True, mode=0o700)
+        return cls(path, HubKey.from_seed(seed), config, token)
+
+    def save_config(self) -> None:
+        """Write config.toml atomically (write a temporary file, fsync, rename)."""
+        tmp = self.config_path.with_suffix(".toml.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.config.to_toml())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.config_path)
+
+    def running_url(self) -> str | None:
+        """The URL of a `coophub serve` running on this home, if its serve.json names a live process."""
+        try:
+            info = json.loads(self.serve_path.read_text(encoding="utf-8"))
+            os.kill(int(info["pid"]), 0)
+            return str(info["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,480 @@
+"""Reads: the directory search and the views of one hub, guide, offer or mark.
+
+Every function takes a read connection (inside one read transaction, so a view sees one snapshot) and
+``now_ms`` where the answer depends on time. The rules are protocol's pure functions — offer_tally,
+attestation_status, mark_status, guide_chain, membership — applied to the few stored records a view needs, so
+the hub never disagrees with what any other implementation computes from the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import (
+    Membership,
+    Record,
+    attestation_status,
+    current_guides,
+    format_hub_id,
+    guide_chain,
+    mark_status,
+    membership,
+    offer_tally,
+    revoked_ids,
+)
+from protocol.jsonview import iso_ms, record_to_json
+
+from .derive import load_charter, load_record, load_records
+
+__all__ = [
+    "DirectoryQuery", "counts", "fts_query", "get_membership", "guide_view", "hub_view", "mark_check",
+    "marks_view", "offer_view", "refused_summary", "search", "status",
+]
+
+KINDS = ("hub", "guide", "offer")
+MAX_QUERY_TOKENS = 16  # bounds the work one search can ask of FTS5
+MAX_TOKEN_CHARS = 64
+MAX_LIMIT = 200
+VIEW_LIST_LIMIT = 100  # guides and offers listed on a hub's page, newest first (totals are given too)
+# bm25 column weights: title, summary, body, extra (services, tags, category), regions.
+_BM25 = "bm25(directory_fts, 10.0, 4.0, 1.0, 3.0, 2.0)"
+_TOKEN = re.compile(r"\w+")
+# A text query that matches more entries than this ranks only the newest this many by bm25: ranking costs
+# about 2 µs a match, and a one-word query over a million records can match 300,000 (docs/perf/hub.md).
+RANK_WINDOW = 5_000
+# With at least this many matches and no text, walking entries newest-first and testing each finds a page
+# sooner than fetching every match through an index and sorting them all.
+SCAN_PLAN_MIN = 2_000
+
+
+@dataclass(frozen=True)
+class DirectoryQuery:
+    q: str = ""  # free text (FTS5; bad FTS syntax is treated as plain words, never an error)
+    kind: str | None = None  # "hub" | "guide" | "offer"
+    region: str | None = None
+    service: str | None = None  # a substring of a hub's service names or categories, or an offer's category
+    mark: str | None = None  # scheme id: only hubs holding a VALID mark now (and guides/offers by them)
+    open: bool = False  # only offers that are open (not closed, deadline not passed)
+    limit: int = 20
+    offset: int = 0
+
+
+def fts_query(text: str) -> str:
+    """Turn arbitrary user text into a safe FTS5 query: every word quoted, all words required.
+
+    Quoting makes FTS5 operators (AND, OR, NOT, NEAR, ``*``, ``^``, column filters, parentheses) plain words,
+    so no input is a syntax error. Returns "" when the text has no words.
+    """
+    words = _TOKEN.findall(text)[:MAX_QUERY_TOKENS]
+    return " ".join(f'"{w[:MAX_TOKEN_CHARS]}"' for w in words)
+
+
+# -- search ------------------------------------------------------------------------------------------------
+
+
+def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters. ``scan``: write the terms so that SQLite cannot drive the query from
+    their indexes (a unary ``+``), and walks entries in the order asked for instead, testing each.
+    """
+    plus = "+" if scan else ""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.kind:
+        where.append("d.kind = ?")
+        params.append(query.kind)
+    if query.region:
+        where.append(f"{plus}d.rid IN (SELECT rid FROM directory_region WHERE region = ?)")
+        params.append(query.region.strip().lower())
+    if query.service:
+        # A substring of a hub's service names and categories, or an offer's category (guides have none).
+        where.append("d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
+        params.append(query.service.strip().lower())
+    if query.mark:
+        where.append(f"{plus}d.author IN (SELECT subject FROM attestations WHERE scheme = ? "
+                     "AND authorised = 1 AND valid_from <= ? AND valid_until > ? "
+                     "AND (revoked_ms IS NULL OR revoked_ms > ?))")
+        params += [query.mark, now_ms, now_ms, now_ms]
+    if query.open:
+        # Tested per entry (a primary-key probe), not materialised: most offers may be open.
+        where.append("d.kind = 'offer' AND EXISTS (SELECT 1 FROM offers o WHERE o.id = d.key AND "
+                     "o.close_id IS NULL AND o.revoked = 0 AND o.deadline >= ?)")
+        params.append(now_ms)
+    return where, params
+
+
+def _where(terms: list[str]) -> str:
+    return f" WHERE {' AND '.join(terms)}" if terms else ""
+
+
+def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> tuple[list[dict[str, Any]], int]:
+    """Directory entries matching ``query``, ranked by bm25 when there is text, else newest first; and the
+    total number of matches.
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    if query.kind is not None and query.kind not in KINDS:
+        raise ValueError(f"unknown kind {query.kind!r}; expected one of {', '.join(KINDS)}")
+    text = fts_query(query.q)
+    if text and query.region and (words := _TOKEN.findall(query.region)[:MAX_QUERY_TOKENS]):
+        # Let full-text narrow by region too (a doclist merge, not a probe per match); the exact region
+        # filter below still decides, since a phrase can also match part of a longer region name.
+        text = f'({text}) AND regions : "{" ".join(w[:MAX_TOKEN_CHARS] for w in words)}"'
+    total = _count(conn, query, now_ms, text)
+    limit, offset = max(0, min(query.limit, MAX_LIMIT)), max(0, query.offset)
+    if text:
+        rids = _ranked(conn, query, now_ms, text, limit, offset)
+    else:
+        rids = _newest(conn, query, now_ms, limit, offset, scan=total >= SCAN_PLAN_MIN)
+    rows = _page_rows(conn, rids, text)
+    page = _Page(conn, now_ms)
+    return [page.result(rows[rid]) for rid in rids], total
+
+
+def _count(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: str) -> int:
+    where, params = _filters(query, now_ms)
+    if text:
+        if not where:  # every full-text row is a directory entry: no join needed
+            return int(conn.execute("SELECT count(*) FROM directory_fts WHERE directory_fts MATCH ?",
+                                    (text,)).fetchone()[0])
+        source = "directory_fts JOIN directory d ON d.rid = directory_fts.rowid"
+        where, params = ["directory_fts MATCH ?", *where], [text, *params]
+    elif not (query.region or query.service or query.mark):
+        return _count_fast(conn, query, now_ms)
+    else:
+        source = "directory d"
+    return int(conn.execute(f"SELECT count(*) FROM {source}{_where(where)}", params).fetchone()[0])
+
+
+def _count_fast(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> int:
+    """Counts that need no scan of the directory: kept per kind, or open offers from their partial index
+    (every offer that is not revoked is listed, so the two sets are the same).
+    """
+    if query.open:
+        if query.kind not in (None, "offer"):
+            return 0
+        return int(conn.execute("SELECT count(*) FROM offers WHERE close_id IS NULL AND revoked = 0 AND "
+                                "deadline >= ?", (now_ms,)).fetchone()[0])
+    kinds = [query.kind] if query.kind else list(KINDS)
+    return int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM directory_counts WHERE kind IN "
+                            f"({','.join('?' * len(kinds))})", kinds).fetchone()[0])
+
+
+def _ranked(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: str, limit: int,
+            offset: int) -> list[int]:
+    """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer)."""
+    where, params = _filters(query, now_ms, scan=True)  # full-text drives; filters are tested per match
+    sql = (f"SELECT rid FROM (SELECT d.rid AS rid, {_BM25} AS score FROM directory_fts JOIN directory d "
+           f"ON d.rid = directory_fts.rowid{_where(['directory_fts MATCH ?', *where])} "
+           f"ORDER BY directory_fts.rowid DESC LIMIT {RANK_WINDOW}) "
+           "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
+    return [rid for (rid,) in conn.execute(sql, [text, *params, limit, offset])]
+
+
+def _newest(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, limit: int, offset: int, *,
+            scan: bool) -> list[int]:
+    """The page newest first. Many matches: walk the created_ms index and stop after the page (``scan``);
+    few: let SQLite fetch them through the filters' indexes and sort them.
+    """
+    where, params = _filters(query, now_ms, scan=scan)
+    sql = (f"SELECT d.rid FROM directory d{_where(where)} "
+           "ORDER BY d.created_ms DESC, d.rid DESC LIMIT ? OFFSET ?")
+    return [rid for (rid,) in conn.execute(sql, [*params, limit, offset])]
+
+
+def _page_rows(conn: sqlite3.Connection, rids: list[int], text: str) -> dict[int, tuple[Any, ...]]:
+    if not rids:
+        return {}
+    marks = ",".join("?" * len(rids))
+    rows = {row[0]: row for row in conn.execute(
+        "SELECT rid, kind, key, author, title, summary, regions, services, created_ms, member FROM directory "
+        f"WHERE rid IN ({marks})", rids)}
+    if text:
+        snippets = conn.execute("SELECT rowid, snippet(directory_fts, -1, '', '', '…', 24) "
+                                f"FROM directory_fts WHERE directory_fts MATCH ? AND rowid IN ({marks})",
+                                [text, *rids])
+        for rid, snippet in snippets:
+            rows[rid] = rows[rid][:5] + (snippet,) + rows[rid][6:]
+    return rows
+
+
+class _Page:
+    """Builds result dicts for one page, loading the charter once and each author's marks once."""
+
+    def __init__(self, conn: sqlite3.Connection, now_ms: int) -> None:
+        self.conn, self.now_ms = conn, now_ms
+        self.charter = load_charter(conn)
+        self.marks: dict[bytes, list[dict[str, str]]] = {}
+
+    def result(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        rid, kind, key, author, title, snippet, regions, services, created_ms, member = row
+        if author not in self.marks:
+            self.marks[author] = _marks_brief(self.conn, self.charter, author, self.now_ms)
+        return {
+            "id": format_hub_id(key) if kind == "hub" else key.hex(),
+            "kind": kind,
+            "author": format_hub_id(author),
+            "title": title,
+            "snippet": snippet,
+            "regions": json.loads(regions),
+            "services": json.loads(services),
+            "member": bool(member),
+            "marks": self.marks[author],
+            "status": _offer_status(self.conn, key, self.now_ms) if kind == "offer" else None,
+            "created": iso_ms(created_ms),
+            "created_ms": created_ms,
+        }
+
+
+def _marks_brief(conn: sqlite3.Connection, charter: Record | None, hub: bytes,
+                 now_ms: int) -> list[dict[str, str]]:
+    """{scheme, status} for each scheme ``hub`` has attestations of, decided by protocol.mark_status.
+
+    mark_status answers "valid" if any attestation is valid, else the newest one's status; so it is handed
+    only the newest attestation per scheme plus one that the derived columns say is valid now — the same
+    answer as over all of them, without loading a long history of marks for every result.
+    """
+    if charter is None:
+        return []
+    rows = conn.execute(
+        "SELECT (SELECT id FROM attestations WHERE subject = :hub AND scheme = s.scheme "
+        "ORDER BY created_ms DESC, id LIMIT 1), "
+        "(SELECT id FROM attestations INDEXED BY attestations_subject WHERE subject = :hub "
+        "AND scheme = s.scheme AND authorised = 1 AND "
+        "valid_from <= :now AND valid_until > :now AND (revoked_ms IS NULL OR revoked_ms > :now) "
+        "ORDER BY created_ms DESC LIMIT 1) "
+        "FROM (SELECT DISTINCT scheme FROM attestations WHERE subject = :hub) s", {"hub": hub, "now": now_ms})
+    ids = {i for row in rows for i in row if i is not None}
+    attestations = [r for r in (load_record(conn, i) for i in ids) if r is not None]
+    revocations = _revocations_of(conn, [a.id for a in attestations])
+    schemes = sorted({a.body["scheme"] for a in attestations})
+    return [{"scheme": s, "status": mark_status(hub, s, attestations, charter, revocations, now_ms).status}
+            for s in schemes]
+
+
+def _offer_status(conn: sqlite3.Connection, offer_id: bytes, now_ms: int) -> str | None:
+    offer = load_record(conn, offer_id)
+    if offer is None:
+        return None
+    closes, revocations = _referring(conn, offer_id, "offer-close"), _referring(conn, offer_id, "revocation")
+    # Pledges do not change the status; members do not either (protocol.offers.OFFER_TRANSITIONS).
+    return offer_tally(offer, [], closes, revocations, frozenset(), now_ms).status
+
+
+# -- loading the records a view needs ----------------------------------------------------------------------
+
+
+def _referring(conn: sqlite3.Connection, record_id: bytes, kind: str) -> list[Record]:
+    # INDEXED BY: without statistics SQLite may guess the (kind, author) index, which reads every record of
+    # the kind; (ref, kind) reads only the few that point at this record or hub.
+    return load_records(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE ref = ? AND kind = ?",
+                        (record_id, kind))
+
+
+def _revocations_of(conn: sqlite3.Connection, ids: list[bytes]) -> list[Record]:
+    out: list[Record] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += load_records(conn, f"SELECT raw, id FROM records INDEXED BY records_ref "
+                                  f"WHERE kind = 'revocation' AND ref IN "
+                                  f"({','.join('?' * len(chunk))})", chunk)
+    return out
+
+
+def _attestations(conn: sqlite3.Connection, hub: bytes) -> tuple[list[Record], list[Record]]:
+    attestations = _referring(conn, hub, "attestation")
+    return attestations, _revocations_of(conn, [a.id for a in attestations])
+
+
+def get_membership(conn: sqlite3.Connection) -> Membership | None:
+    """protocol.membership over the stored charter, endorsements and their revocations."""
+    charter = load_charter(conn)
+    if charter is None:
+        return None
+    endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
+    return membership(charter, endorsements, _revocations_of(conn, [e.id for e in endorsements]))
+
+
+def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
+    return {hub: name for hub in hubs
+            for (name,) in conn.execute("SELECT name FROM profiles WHERE hub = ?", (hub,))}
+
+
+# -- views -------------------------------------------------------------------------------------------------
+
+
+def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any] | None:
+    """A hub's page: profile, membership, endorsers, marks, current guides and offers; None if unknown."""
+    row = conn.execute("SELECT id FROM profiles WHERE hub = ?", (hub,)).fetchone()
+    profile = load_record(conn, row[0]) if row else None
+    m = get_membership(conn)
+    known = profile is not None or (m is not None and (hub in m.members or hub in m.endorsers))
+    if not known and conn.execute("SELECT 1 FROM records WHERE ref = ? LIMIT 1", (hub,)).fetchone() is None:
+        return None
+    # Entries are joined through records (rowid = directory.rid); the newest VIEW_LIST_LIMIT of each.
+    guides = conn.execute("SELECT g.id, d.title, g.created_ms FROM guides g JOIN records r ON r.id = g.id "
+                          "JOIN directory d ON d.rid = r.rowid WHERE g.author = ? AND g.superseded = 0 "
+                          "AND g.revoked = 0 ORDER BY g.created_ms DESC LIMIT ?",
+                          (hub, VIEW_LIST_LIMIT)).fetchall()
+    offers = conn.execute("SELECT o.id, d.title, o.deadline FROM offers o JOIN records r ON r.id = o.id "
+                          "JOIN directory d ON d.rid = r.rowid WHERE o.author = ? AND o.revoked = 0 "
+                          "ORDER BY o.created_ms DESC LIMIT ?", (hub, VIEW_LIST_LIMIT)).fetchall()
+    counted = conn.execute("SELECT (SELECT count(*) FROM guides WHERE author = ? AND superseded = 0 AND "
+                           "revoked = 0), (SELECT count(*) FROM offers WHERE author = ? AND revoked = 0)",
+                           (hub, hub)).fetchone()
+    return {
+        "id": format_hub_id(hub),
+        "hub": format_hub_id(hub),
+        "name": profile.body["name"] if profile else None,
+        "profile": record_to_json(profile) if profile else None,
+        "member": m is not None and m.is_member(hub),
+        "founder": m is not None and hub in m.founders,
+        "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
+        "marks": marks_view(conn, hub, now_ms),
+        "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],
+        "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline),
+                    "status": _offer_status(conn, oid, now_ms)} for oid, title, deadline in offers],
+        "guides_total": counted[0],
+        "offers_total": counted[1],
+    }
+
+
+def guide_view(conn: sqlite3.Connection, guide_id: bytes) -> dict[str, Any] | None:
+    """A guide as JSON with its state (current / superseded / revoked), version chain and revocation."""
+    guide = load_record(conn, guide_id)
+    if guide is None or guide.kind != "guide":
+        return None
+    # Only the records that bear on this guide: its chain back (followed by supersedes), the guides that
+    # supersede it, and revocations of either; protocol's functions over these answer as over all guides.
+    chain = _chain_records(conn, guide)
+    newer = load_records(conn, "SELECT raw, id FROM records WHERE ref = ? AND kind = 'guide'", (guide.id,))
+    mine = [g for g in chain + newer if g.author == guide.author]
+    revocations = _revocations_of(conn, [g.id for g in mine])
+    revocation = revoked_ids(revocations, {g.id: g for g in mine}).get(guide.id)
+    current = {g.id for g in current_guides(mine, revocations)}
+    newer = [g for g in newer if g.author == guide.author]
+    state = "current" if guide.id in current else "revoked" if revocation is not None else "superseded"
+    return {
+        **record_to_json(guide),
+        "state": state,
+        "revoked": revocation is not None,
+        "revocation": record_to_json(revocation) if revocation is not None else None,
+        "versions": [{"id": g.id_hex, "title": g.body["title"], "created": iso_ms(g.created_ms)}
+                     for g in guide_chain(guide, chain)],
+        "superseded_by": [g.id_hex for g in sorted(newer, key=lambda g: (g.created_ms, g.id))],
+    }
+
+
+def _chain_records(conn: sqlite3.Connection, guide: Record) -> list[Record]:
+    chain, seen, current = [guide], {guide.id}, guide
+    while (earlier_id := current.body.get("supersedes")) is not None and earlier_id not in seen:
+        earlier = load_record(conn, earlier_id)
+        if earlier is None or earlier.kind != "guide":
+            break
+        chain.append(earlier)
+        seen.add(earlier.id)
+        current = earlier
+    return chain
+
+
+def offer_view(conn: sqlite3.Connection, offer_id: bytes, now_ms: int) -> dict[str, Any] | None:
+    """An offer as JSON with its tally (protocol.offer_tally over its stored pledges, closes, revocations)."""
+    offer = load_record(conn, offer_id)
+    if offer is None or offer.kind != "offer":
+        return None
+    members = frozenset(hub for (hub,) in conn.execute("SELECT hub FROM members"))
+    pledges, closes = _referring(conn, offer_id, "pledge"), _referring(conn, offer_id, "offer-close")
+    tally = offer_tally(offer, pledges, closes, _referring(conn, offer_id, "revocation"), members, now_ms)
+    names = _names(conn, {line.hub for line in tally.pledges})
+    return {
+        **record_to_json(offer),
+        "status": tally.status,
+        "tally": {
+            "status": tally.status,
+            "total": tally.total,
+            "tier": None if tally.tier is None else {"min_quantity": tally.tier[0],
+                                                     "unit_price": tally.tier[1]},
+            "proceeds": tally.proceeds,
+            "close_id": tally.close_id.hex() if tally.close_id else None,
+            "pledges": [{"hub": format_hub_id(line.hub), "name": names.get(line.hub),
+                         "quantity": line.quantity, "pledge_id": line.pledge_id.hex(),
+                         "created": iso_ms(line.created_ms)}
+                        for line in tally.pledges],
+        },
+    }
+
+
+def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> list[dict[str, Any]]:
+    """Every attestation about ``hub``, newest first, with its status at ``now_ms`` and the reason."""
+    charter = load_charter(conn)
+    attestations, revocations = _attestations(conn, hub)
+    if charter is None:
+        return []
+    names = _names(conn, {a.author for a in attestations})
+    out = []
+    for a in sorted(attestations, key=lambda a: (-a.created_ms, a.id)):
+        s = attestation_status(a, charter, revocations, now_ms)
+        out.append({"id": a.id_hex, "scheme": a.body["scheme"], "level": a.body["level"],
+                    "author": a.author_id, "author_name": names.get(a.author),
+                    "valid_from": iso_ms(a.body["valid_from"]), "valid_until": iso_ms(a.body["valid_until"]),
+                    "status": s.status, "reason": s.reason,
+                    "revocation": s.revocation.id_hex if s.revocation is not None else None})
+    return out
+
+
+def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int) -> dict[str, Any]:
+    """Whether ``hub`` holds a valid ``scheme`` mark now, and why (protocol.mark_status)."""
+    charter = load_charter(conn)
+    if charter is None:
+        return {"hub": format_hub_id(hub), "scheme": scheme, "status": "none",
+                "reason": "this hub has no charter yet", "attestation": None, "revocation": None}
+    attestations, revocations = _attestations(conn, hub)
+    s = mark_status(hub, scheme, attestations, charter, revocations, now_ms)
+    return {"hub": format_hub_id(hub), "scheme": scheme, "status": s.status, "reason": s.reason,
+            "attestation": record_to_json(s.attestation) if s.attestation is not None else None,
+            "revocation": record_to_json(s.revocation) if s.revocation is not None else None}
+
+
+# -- health ------------------------------------------------------------------------------------------------
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Records per kind, plus "records", "members" and "refused" (refusals counted so far)."""
+    out = {kind: n for kind, n in conn.execute("SELECT kind, n FROM kind_counts")}
+    out["records"] = sum(out.values())
+    out["members"] = conn.execute("SELECT count(*) FROM members").fetchone()[0]
+    out["refused"] = conn.execute("SELECT coalesce(sum(count), 0) FROM refused").fetchone()[0]
+    return out
+
+
+def refused_summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT source, reason, count, last_detail, last_at FROM refused "
+                        "ORDER BY last_at DESC, source, reason")
+    return [{"source": s, "reason": r, "count": n, "last_detail": d, "last_at": iso_ms(at)}
+            for s, r, n, d, at in rows]
+
+
+def status(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any]:
+    """The fields of ``coophub status --json`` (PRODUCT.md §4) and a little more."""
+    charter = load_charter(conn)
+    c = counts(conn)
+    peers = [json.loads(data) for (data,) in conn.execute("SELECT data FROM peers")]
+    last_sync = max((p.get("last_sync_ms") or 0 for p in peers), default=0)
+    member = conn.execute("SELECT 1 FROM members WHERE hub = ?", (hub,)).fetchone() is not None
+    return {
+        "hub_id": format_hub_id(hub),
+        "association_id": charter.id_hex if charter is not None else None,
+        "association": charter.body["name"] if charter is not None else None,
+        "member": member,
+        "records": c["records"],
+        "members": c["members"],
+        "peers": len(peers),
+        "last_sync": iso_ms(last_sync) if last_sync else None,
+        "refused": c["refused"],
+        "counts": c,
+        "now": iso_ms(now_ms),
+    }

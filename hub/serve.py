@@ -1,0 +1,130 @@
+"""`coophub serve`: run one hub's HTTP API, web pages and gossip until SIGTERM or SIGINT.
+
+At startup the hub writes ``HOME/serve.json`` (its URL and pid, atomically) so that CLI commands on the same
+home publish through it and what they publish is gossiped at once; a clean shutdown removes the file. After a
+crash the stale file names a dead pid, which :meth:`hub.home.Home.running_url` ignores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.app import make_app
+from hub.home import Home, HomeError
+from hub.store import Store
+
+__all__ = ["ServeError", "local_url", "run_hub"]
+
+log = logging.getLogger("coophub.serve")
+
+
+class ServeError(HomeError):
+    """The hub cannot start: the port is taken, or another hub already runs on this home."""
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL at which this machine's CLI reaches a hub listening on ``host``:``port``."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def write_serve_file(path: Path, url: str) -> None:
+    """Write serve.json atomically (temporary file, fsync, rename), so a reader never sees half of it."""
+    tmp = path.with_suffix(".json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"url": url, "pid": os.getpid()}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _remove_serve_file(path: Path) -> None:
+    """Remove serve.json if it is still ours (a second hub may have replaced it)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        if int(json.loads(path.read_text(encoding="utf-8"))["pid"]) == os.getpid():
+            path.unlink()
+
+
+def _serve_file_ctx(home: Home) -> object:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        _remove_serve_file(home.serve_path)
+
+    return ctx
+
+
+async def _serve(home: Home, store: Store, host: str, port: int) -> None:
+    app = make_app(home, store)
+    app.cleanup_ctx.append(_serve_file_ctx(home))  # type: ignore[arg-type]
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(
+                    f"port {port} on {host} is already in use; choose another with --port"
+                ) from None
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        bound = _bound_port(runner, port)
+        url = local_url(host, bound)
+        write_serve_file(home.serve_path, url)
+        log.info("coophub: hub %s (%s) serving %s from %s", home.hub_id, home.config.name, url, home.path)
+        await _wait_for_signal()
+        log.info("coophub: stopping")
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner, default: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return default
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run_hub(home: Home, host: str | None = None, port: int | None = None) -> None:
+    """Run the hub on ``host``:``port`` (defaults: config.toml's, i.e. 127.0.0.1:8470) until a signal.
+
+    Raises:
+        ServeError: another hub runs on this home, or the port is taken or cannot be bound.
+        HomeError: the home's limits are malformed.
+    """
+    running = home.running_url()
+    if running is not None:
+        raise ServeError(f"a hub is already running on {home.path} at {running}; stop it first")
+    host = host or home.config.host or "127.0.0.1"
+    port = home.config.port if port is None else port
+    limits = home.limits()
+    store = Store(home.db_path, limits=limits, blobs_dir=home.blobs_dir, association=home.association)
+    try:
+        asyncio.run(_serve(home, store, host, port))
+    finally:
+        store.close()

@@ -1,0 +1,272 @@
+"""The hub's storage facade: the public API of docs/dev/hub-contract.md.
+
+One ``Store`` per process over ``HOME/hub.sqlite3``. Writes go to the one writer thread (hub.db.Writer), each
+in ``BEGIN IMMEDIATE … COMMIT``; reads use pooled read connections, each view inside one read transaction.
+Records enter only through :meth:`Store.ingest` / :meth:`Store.ingest_async` (hub.ingest); SQL lives in
+hub.db, hub.ingest, hub.derive and hub.queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from protocol import DEFAULT_LIMITS, Limits, Membership, Record, parse_hub_id
+
+from . import queries
+from .blobs import BlobStore
+from .db import ReadPool, Writer, connect, migrate
+from .derive import load_charter, load_record
+from .ingest import IngestResult, record_refusals, run
+from .queries import DirectoryQuery
+
+__all__ = ["DirectoryQuery", "IngestResult", "Listener", "Store"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Called after every ingest with (results, source), in the thread that called ingest (the event loop's for
+#: ingest_async). The federation driver pushes what was published locally.
+Listener = Callable[[list[IngestResult], str], None]
+_IN_CHUNK = 500  # ids per IN (...) query; SQLite's default limit on parameters is 32,766
+
+
+class Store:
+    """Records and derived state of one hub. Thread-safe; several processes may open one database.
+
+    Raises (constructor):
+        sqlite3.Error: the database cannot be opened or migrated.
+    """
+
+    def __init__(self, db_path: Path, *, limits: Limits = DEFAULT_LIMITS, blobs_dir: Path | None = None,
+                 association: bytes | None = None) -> None:
+        self.path = Path(db_path)
+        self.limits = limits
+        self.expected_association = association
+        self.blobs = BlobStore(blobs_dir or self.path.parent / "blobs", limits.max_blob_bytes)
+        setup = connect(self.path)
+        try:
+            migrate(setup)
+        finally:
+            setup.close()
+        self._writer = Writer(self.path)
+        self._readers = ReadPool(self.path)
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coophub-read")
+        self._listeners: list[Listener] = []
+        self._closed = False
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection and thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        self._writer.close()
+        self._readers.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(results, source)`` after every ingest (see :data:`Listener`)."""
+        self._listeners.append(listener)
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._readers.reading() as conn:
+            return fn(conn, *args)
+
+    # --- the one way in ---------------------------------------------------------------------------------
+
+    def ingest(self, raws: Sequence[bytes], *, now_ms: int, source: str = "local") -> list[IngestResult]:
+        """Check and store records; results in input order, returned only after COMMIT.
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        results = self._ingest(raws, now_ms, source)
+        self._notify(results, source)
+        return results
+
+    async def ingest_async(self, raws: Sequence[bytes], *, now_ms: int,
+                           source: str = "local") -> list[IngestResult]:
+        """:meth:`ingest` without blocking the event loop (decoding and waiting run in a thread).
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self._executor, self._ingest, list(raws), now_ms, source)
+        self._notify(results, source)
+        return results
+
+    def _ingest(self, raws: Sequence[bytes], now_ms: int, source: str) -> list[IngestResult]:
+        def count(refusals: list[tuple[str, str]]) -> None:
+            self._writer.call(record_refusals, source, refusals, now_ms)
+
+        return run(self._writer.submit, count, raws, have=self.have, now_ms=now_ms, source=source,
+                   limits=self.limits, expected=self.expected_association)
+
+    def _notify(self, results: list[IngestResult], source: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(results, source)
+            except Exception:  # a listener's bug must not turn a committed ingest into an error
+                log.exception("ingest listener %r failed", listener)
+
+    # --- reads ------------------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a synchronous read (any Store method) in the store's thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def association_id(self) -> bytes | None:
+        """The stored charter's id, else the expected association from config, else None."""
+        charter = self.charter()
+        return charter.id if charter is not None else self.expected_association
+
+    def charter(self) -> Record | None:
+        return self._read(load_charter)
+
+    def get_raw(self, record_id: bytes) -> bytes | None:
+        with self._readers.reading() as conn:
+            row = conn.execute("SELECT raw FROM records WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_record(self, record_id: bytes) -> Record | None:
+        return self._read(load_record, record_id)
+
+    def have(self, ids: Iterable[bytes]) -> set[bytes]:
+        """The subset of ``ids`` that is stored."""
+        found: set[bytes] = set()
+        with self._readers.reading() as conn:
+            for chunk in _chunks(list(ids)):
+                found.update(row[0] for row in conn.execute(
+                    f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def sync_items(self) -> list[tuple[int, bytes]]:
+        """(created_ms, id) of every stored record, sorted: one scan of a covering index."""
+        with self._readers.reading() as conn:
+            return conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id").fetchall()
+
+    def raws_by_ids(self, ids: Iterable[bytes]) -> list[bytes]:
+        """The stored raws among ``ids``, sorted by (created_ms, id); unknown ids are skipped."""
+        rows: list[tuple[int, bytes, bytes]] = []
+        with self._readers.reading() as conn:
+            for chunk in _chunks(list(set(ids))):
+                rows += conn.execute(f"SELECT created_ms, id, raw FROM records WHERE id IN "
+                                     f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return [bytes(raw) for _, _, raw in sorted(rows)]
+
+    def iter_raws(self, after: tuple[int, bytes] | None, limit: int) -> list[tuple[int, bytes, bytes]]:
+        """Up to ``limit`` (created_ms, id, raw) strictly after ``after`` in (created_ms, id) order."""
+        start = after if after is not None else (-1, b"")
+        with self._readers.reading() as conn:
+            return conn.execute("SELECT created_ms, id, raw FROM records WHERE (created_ms, id) > (?, ?) "
+                                "ORDER BY created_ms, id LIMIT ?", (*start, max(0, limit))).fetchall()
+
+    def count(self) -> int:
+        with self._readers.reading() as conn:
+            return int(conn.execute("SELECT coalesce(sum(n), 0) FROM kind_counts").fetchone()[0])
+
+    def counts(self) -> dict[str, int]:
+        return self._read(queries.counts)
+
+    def membership(self) -> Membership | None:
+        return self._read(queries.get_membership)
+
+    def is_member(self, hub: bytes) -> bool:
+        with self._readers.reading() as conn:
+            return conn.execute("SELECT 1 FROM members WHERE hub = ?", (hub,)).fetchone() is not None
+
+    def status(self, hub_id: str, now_ms: int) -> dict[str, Any]:
+        """Raises:
+        ProtocolError: ``hub_id`` is not a valid hub id.
+        """
+        out = self._read(queries.status, parse_hub_id(hub_id), now_ms)
+        if out["association_id"] is None and self.expected_association is not None:
+            out["association_id"] = self.expected_association.hex()
+        return out
+
+    def search(self, query: DirectoryQuery, now_ms: int) -> tuple[list[dict[str, Any]], int]:
+        """Raises:
+        ValueError: an unknown kind.
+        """
+        return self._read(queries.search, query, now_ms)
+
+    def hub_view(self, hub: bytes, now_ms: int) -> dict[str, Any] | None:
+        return self._read(queries.hub_view, hub, now_ms)
+
+    def guide_view(self, guide_id: bytes) -> dict[str, Any] | None:
+        return self._read(queries.guide_view, guide_id)
+
+    def offer_view(self, offer_id: bytes, now_ms: int) -> dict[str, Any] | None:
+        return self._read(queries.offer_view, offer_id, now_ms)
+
+    def marks_view(self, hub: bytes, now_ms: int) -> list[dict[str, Any]]:
+        return self._read(queries.marks_view, hub, now_ms)
+
+    def mark_check(self, hub: bytes, scheme: str, now_ms: int) -> dict[str, Any]:
+        return self._read(queries.mark_check, hub, scheme, now_ms)
+
+    def refused_summary(self) -> list[dict[str, Any]]:
+        return self._read(queries.refused_summary)
+
+    # --- meta, peers and blobs --------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._readers.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._writer.call(_set_meta, key, value)
+
+    def list_peers(self) -> list[dict[str, Any]]:
+        """Every saved peer: its stored data plus "url"."""
+        with self._readers.reading() as conn:
+            rows = conn.execute("SELECT url, data FROM peers ORDER BY url").fetchall()
+        return [{**json.loads(data), "url": url} for url, data in rows]
+
+    def upsert_peer(self, url: str, data: dict[str, Any]) -> None:
+        """Save a peer's data (JSON-serialisable), replacing what was saved for ``url``.
+
+        Raises:
+            TypeError: ``data`` is not JSON-serialisable.
+        """
+        self._writer.call(_upsert_peer, url, json.dumps(data, sort_keys=True), int(time.time() * 1000))
+
+    def put_blob(self, data: bytes) -> bytes:
+        """Store a blob; returns its SHA-256.
+
+        Raises:
+            TooLargeError: over ``limits.max_blob_bytes``.
+            OSError: the disk failed.
+        """
+        return self.blobs.put(data)
+
+    def get_blob(self, digest: bytes) -> bytes | None:
+        """A blob's bytes, re-verified; None if absent or corrupt (logged)."""
+        return self.blobs.get(digest)
+
+
+def _chunks(ids: list[bytes]) -> Iterable[list[bytes]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start:start + _IN_CHUNK]
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _upsert_peer(conn: sqlite3.Connection, url: str, data: str, now_ms: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO peers VALUES (?, ?, ?)", (url, data, now_ms))

@@ -1,0 +1,78 @@
+"""hub/db.py: connection settings, migrations, the writer thread and the read pool."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hub.db import BUSY_TIMEOUT_MS, MIGRATIONS, ReadPool, Writer, connect, migrate
+
+
+def test_connection_settings(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "x.sqlite3")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    finally:
+        conn.close()
+
+
+def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "x.sqlite3")
+    try:
+        assert migrate(conn) == [v for v, _, _ in MIGRATIONS]
+        assert migrate(conn) == []
+        rows = conn.execute("SELECT version, name FROM migrations").fetchall()
+        assert rows == [(v, n) for v, n, _ in MIGRATIONS]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"records", "directory", "directory_fts", "refused", "members"} <= tables
+    finally:
+        conn.close()
+
+
+def test_writer_commits_before_answering_and_rolls_back_on_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    setup = connect(path)
+    setup.execute("CREATE TABLE t (x INTEGER)")
+    setup.close()
+    writer = Writer(path)
+    reader = connect(path, readonly=True)
+    try:
+        assert writer.call(lambda c: c.execute("INSERT INTO t VALUES (1)").rowcount) == 1
+        assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 1  # committed: visible elsewhere
+
+        def half_then_fail(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO t VALUES (2)")
+            raise KeyError("boom")
+
+        with pytest.raises(KeyError):
+            writer.call(half_then_fail)
+        assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 1  # rolled back
+        with pytest.raises(sqlite3.OperationalError):
+            reader.execute("INSERT INTO t VALUES (3)")  # read connections are query-only
+    finally:
+        reader.close()
+        writer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(lambda c: None)
+
+
+def test_read_pool_reuses_and_closes(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    connect(path).close()
+    pool = ReadPool(path)
+    with pool.reading() as first:
+        first.execute("SELECT 1")
+    with pool.reading() as second:
+        assert second is first
+    pool.close()
+    with pytest.raises(RuntimeError):
+        with pool.reading():
+            pass
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.execute("SELECT 1")  # closed
+
