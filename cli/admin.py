@@ -17,7 +17,7 @@ from hub.store import IngestResult, Store
 from protocol import decode_record
 from protocol.jsonview import record_to_json
 
-from .common import check_url, home_from, now_ms, open_store, parse_record_id
+from .common import check_url, home_from, now_ms, open_store
 from .output import CliError, emit, emit_json, kv, table
 
 __all__ = ["add_parsers"]
@@ -34,27 +34,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         emit_json({"hub_id": home.hub_id, "home": str(home.path)})
     else:
         emit(home.hub_id)
-    return 0
-
-
-def cmd_join(args: argparse.Namespace) -> int:
-    home = home_from(args)
-    association = parse_record_id(args.association_id, "association id").hex()
-    peer = check_url(args.peer, "--peer").rstrip("/")
-    current = home.config.association_id
-    if current and current != association:
-        raise CliError(
-            f"this hub already belongs to association {current}",
-            "use another --home to join a different association",
-        )
-    home.config.association_id = association
-    if peer not in home.config.peers:
-        home.config.peers.append(peer)
-    home.save_config()
-    if args.json:
-        emit_json({"association_id": association, "peers": home.config.peers})
-    else:
-        emit(association)
     return 0
 
 
@@ -303,7 +282,7 @@ def _port(text: str) -> int:
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register init, join, serve, peers, status, export and import."""
+    """Register init, serve, peers, status, export and import (join and sync: cli/network.py)."""
     p = sub.add_parser(
         "init",
         parents=[common],
@@ -314,16 +293,6 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--region", help="the region the co-op serves")
     p.add_argument("--url", help="the public URL at which peers will reach this hub")
     p.set_defaults(func=cmd_init)
-    p = sub.add_parser(
-        "join",
-        parents=[common],
-        help="point this hub at an association and a first peer",
-        description="Save an association id and a first peer in config.toml; `coophub serve` "
-        "then fetches the charter and records from the peer.",
-    )
-    p.add_argument("association_id", metavar="ASSOCIATION_ID", help="the association's id (its charter's id)")
-    p.add_argument("--peer", required=True, metavar="URL", help="the URL of a hub of the association")
-    p.set_defaults(func=cmd_join)
     p = sub.add_parser(
         "serve",
         parents=[common],

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -17,7 +15,7 @@ from collections.abc import Sequence
 from hub.home import HomeError
 from protocol import ProtocolError
 
-from . import admin, publish, query
+from . import admin, demo, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -51,11 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = _common()
     admin.add_parsers(sub, common)
+    network.add_parsers(sub, common)
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
-    # `coophub demo` lives in its own module (cli/demo.py) when that is installed: same hook as hub.web.
-    if importlib.util.find_spec("cli.demo") is not None:
-        importlib.import_module("cli.demo").add_parsers(sub, common)
+    demo.add_parsers(sub, common)
     return parser
 
 
