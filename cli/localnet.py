@@ -35,7 +35,7 @@ __all__ = ["LocalHub", "LocalNet", "free_ports", "http_json", "run_cli", "wait_u
 #: How long a hub may take to start listening (import, open the database, bind).
 START_TIMEOUT_S = 30.0
 #: How long a hub may take to stop after SIGTERM before it is killed.
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 20.0
 HTTP_TIMEOUT_S = 10.0
 _PR_SET_PDEATHSIG = 1
 

@@ -27,6 +27,11 @@ __all__ = ["ServeError", "local_url", "run_hub"]
 
 log = logging.getLogger("coophub.serve")
 
+#: On SIGTERM, requests already being handled get this long to finish before the hub closes them. A request
+#: cut short was never acknowledged, so nothing acknowledged is lost; aiohttp's default of 60 s would make
+#: `systemctl stop` (and the demo's Ctrl-C) wait a minute behind a slow peer.
+SHUTDOWN_GRACE_S = 5.0
+
 
 class ServeError(HomeError):
     """The hub cannot start: the port is taken, or another hub already runs on this home."""
@@ -69,7 +74,7 @@ def _serve_file_ctx(home: Home) -> object:
 async def _serve(home: Home, store: Store, host: str, port: int) -> None:
     app = make_app(home, store)
     app.cleanup_ctx.append(_serve_file_ctx(home))  # type: ignore[arg-type]
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
