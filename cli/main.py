@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -30,12 +31,21 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--home", metavar="DIR", help="the hub's home (default: $COOPHUB_HOME, else ~/.coophub)"
+def _add_common(parser: argparse.ArgumentParser, **defaults: object) -> None:
+    parser.add_argument(
+        "--home", metavar="DIR", help="the hub's home (default: $COOPHUB_HOME, else ~/.coophub)",
+        **defaults,  # type: ignore[arg-type]
     )
-    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text",
+                        **defaults)  # type: ignore[arg-type]
+
+
+def _common() -> argparse.ArgumentParser:
+    """``--home`` and ``--json`` for every command. They may come before the command too
+    (``coophub --home DIR status``): the subcommand's copies default to SUPPRESS, so they never overwrite a value
+    given earlier."""
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, default=argparse.SUPPRESS)
     return common
 
 
@@ -46,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A federated directory for social co-operatives: run a hub, "
         "publish, and query the association's directory.",
     )
+    _add_common(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = _common()
     admin.add_parsers(sub, common)
@@ -114,6 +125,8 @@ def _run(argv: Sequence[str] | None) -> int:
     except sqlite3.Error as exc:
         error_line(f"database error: {exc} — check the disk and the home's permissions")
         return 1
+    except BrokenPipeError:
+        raise  # the reader went away (`coophub export | head`): not an error, see main()
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         error_line(f"{exc.strerror or exc}{where} — check the path, the disk and permissions")
@@ -128,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\n")
         return 130
     except BrokenPipeError:  # `coophub export ... | head`
+        # Python flushes stdout again at exit and would print "Exception ignored"; point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
 
 

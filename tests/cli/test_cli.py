@@ -573,3 +573,34 @@ def test_publish_through_a_running_hub_and_concurrently(tmp_path: Path) -> None:
     assert not (home / "serve.json").exists()
     log = (tmp_path / "serve.log").read_text()
     assert "serving http://127.0.0.1:" in log and "Traceback" not in log
+
+
+def test_home_and_json_may_come_before_the_command(tmp_path: Path) -> None:
+    home = tmp_path / "hub"
+    hub_id = ok("init", "--name", "Early Options", home=home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPHUB_")}
+    result = subprocess.run([sys.executable, "-m", "cli.main", "--home", str(home), "--json", "status"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hub_id"] == hub_id
+    # Given at both places, the one after the command wins (it is the more specific).
+    other = tmp_path / "other"
+    ok("init", "--name", "Other", home=other)
+    status = ok_json("--home", str(home), "status", home=other)
+    assert status["name"] == "Other"
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    home = tmp_path / "hub"
+    ok("init", "--name", "Piped", home=home)
+    ok("charter", "create", "--association", "Pipes", home=home)
+    guide = tmp_path / "long.md"
+    guide.write_text("# Long\n\n" + "word " * 8000, encoding="utf-8")  # its export line outgrows a 64 KiB pipe
+    ok("publish", "guide", str(guide), "--title", "Long", "--license", "CC0-1.0", home=home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPHUB_")}
+    command = (f"{shlex.quote(sys.executable)} -m cli.main export --format jsonl --home {shlex.quote(str(home))}"
+               " | head -c 1")
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "{"
+    assert result.stderr == "", result.stderr
