@@ -83,14 +83,16 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
         emit("no peers; add one with `coophub peers add URL`")
         return 0
     table(
-        ("url", "source", "state", "last sync", "lag"),
+        ("url", "source", "state", "last contact", "last sync", "lag", "score"),
         (
             [
                 r["url"],
                 "config" if r["configured"] else r.get("source", "discovered"),
                 r.get("state", "—"),
+                _ms_text(r.get("last_contact_ms")),
                 _ms_text(r.get("last_sync_ms")),
                 r.get("lag", "—"),
+                r.get("score", "—"),
             ]
             for r in rows
         ),

@@ -108,7 +108,7 @@ def _show_record(store: Store, text: str, as_json: bool) -> int:
     kv([("id", data["id"]), ("kind", data["kind"]), ("author", data["author"]), ("created", data["created"])])
     _print_body(record.kind, data["body"])
     if data.get("tally"):
-        _print_tally(data["tally"])
+        _print_tally(data["tally"], str(data["body"].get("currency", "")))
     return 0
 
 
@@ -129,11 +129,13 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _print_tally(tally: dict[str, Any]) -> None:
+def _print_tally(tally: dict[str, Any], currency: str) -> None:
+    from hub.webview import money
+
     tier = tally.get("tier")
     emit(
         f"tally: {tally['status']}, {tally['total']} pledged"
-        + (f", tier from {tier['min_quantity']} at {tier['unit_price']} minor units" if tier else "")
+        + (f", tier from {tier['min_quantity']} at {money(tier['unit_price'], currency)} each" if tier else "")
         + (", proceeds" if tally.get("proceeds") else ", below the minimum total")
     )
     for line in tally.get("pledges", []):
