@@ -34,18 +34,17 @@ class PeerClient:
         self.requests = 0
 
     async def _call(self, method: str, url: str, body: bytes | None = None,
-                    content_type: str = wire.CONTENT_TYPE) -> bytes:
+                    content_type: str = wire.CONTENT_TYPE, *, limit: int | None = None) -> bytes:
+        limit = self.limits.max_fed_body_bytes if limit is None else limit
         self.requests += 1
         self.bytes_out += len(body or b"")
         headers = {"Content-Type": content_type} if body is not None else {}
         try:
             async with self.session.request(method, url, data=body, headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as resp:
-                if resp.content_length is not None and resp.content_length > self.limits.max_fed_body_bytes:
+                if resp.content_length is not None and resp.content_length > limit:
                     raise PeerUnavailable(f"{url}: reply of {resp.content_length} bytes is over the limit")
-                data = await resp.content.read(self.limits.max_fed_body_bytes + 1)
-                if len(data) > self.limits.max_fed_body_bytes:
-                    raise PeerUnavailable(f"{url}: reply over {self.limits.max_fed_body_bytes} bytes")
+                data = await _read_bounded(resp, limit, url)
                 if resp.status != 200:
                     raise PeerUnavailable(f"{url}: HTTP {resp.status} {data[:200]!r}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -81,4 +80,27 @@ class PeerClient:
         return wire.decode_page(reply, self.limits)
 
     async def blob(self, peer: str, digest: bytes) -> bytes:
-        return await self._call("GET", f"{peer}/fed/v1/blobs/{digest.hex()}")
+        """A blob's bytes as the peer sends them (at most ``max_blob_bytes``); the caller checks the hash.
+
+        Raises:
+            PeerUnavailable: unreachable, an HTTP error (404: the peer lacks it), or a reply over the limit.
+        """
+        return await self._call("GET", f"{peer}/fed/v1/blobs/{digest.hex()}",
+                                limit=self.limits.max_blob_bytes)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
+    """The whole reply body, or PeerUnavailable once it passes ``limit`` bytes.
+
+    ``resp.content.read(n)`` returns *at most* n bytes — whatever has arrived — so one call truncates any
+    reply bigger than a TCP read (a fetch of 500 records, a catch-up page, a large Negentropy frame), and the
+    truncated msgpack was refused as malformed. Read chunks until the end instead.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PeerUnavailable(f"{url}: reply over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import random
 import time
@@ -20,12 +21,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from protocol.errors import ProtocolError
 from protocol.limits import Limits
 
 from .client import PeerClient, PeerUnavailable
 from .gossip import Gossip, PeerDropped, PushAction
 from .negentropy import Storage
-from .peers import PeerTable
+from .peers import CONTACTABLE_STATES, PeerTable
 from .routes import add_routes
 from .sync import Done, Fetch, Offer, SendReconcile, SyncSession
 from .wire import WireError
@@ -33,6 +35,9 @@ from .wire import WireError
 __all__ = ["FED_KEY", "Federation", "catch_up", "setup"]
 
 log = logging.getLogger("coophub.federation")
+#: Peers asked for one missing blob, one after another: the guide's author first, then healthy peers. A blob
+#: is asked of a few peers only, so one download request costs this hub a bounded number of requests.
+BLOB_PEERS_TRIED = 4
 FED_KEY: web.AppKey[Federation] = web.AppKey("federation", t=object)  # type: ignore[arg-type]
 
 
@@ -56,7 +61,8 @@ class Federation:
         self.client: PeerClient | None = None
         self.stats: Counter[str] = Counter()
         self._storage: tuple[int, Storage] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
         self._wake = asyncio.Event()
         self._skip: set[bytes] = set()  # ids refused as blocked; skipped until membership changes
         self._members = -1
@@ -129,12 +135,20 @@ class Federation:
 
     # -- records in ------------------------------------------------------------------------------------------
 
+    def _dropped(self, peer: str) -> bool:
+        return peer in self.peers and self.peers.get(peer).state == "dropped"
+
     def note_inbound(self, sender: str) -> None:
         if sender and sender in self.peers:
             self.peers.record_success(sender, self.now_ms())
 
-    async def receive(self, source: str, raws: list[bytes], *, relay: bool = True) -> list[Any]:
-        """Ingest records from a peer, score the peer, relay what was new, and learn peers from profiles."""
+    async def receive(self, source: str, raws: list[bytes], *, relay: bool = True,
+                      score: bool = True) -> list[Any]:
+        """Ingest records from a peer, score the peer, relay what was new, and learn peers from profiles.
+
+        ``score`` is False for inbound pushes, whose ``source`` is the unauthenticated ``from`` field
+        (``Gossip.on_records_received``); their refusals are still counted per source by the store.
+        """
         now = self.now_ms()
         results = await self.store.ingest_async(raws, now_ms=now, source=source)
         outcomes = []
@@ -146,7 +160,7 @@ class Federation:
             if outcome == "blocked" and rid:
                 self._skip.add(rid)
         self.stats["records_in"] += sum(1 for _, o in outcomes if o == "accepted")
-        actions = self.gossip.on_records_received(source, outcomes, now, relay=relay)
+        actions = self.gossip.on_records_received(source, outcomes, now, relay=relay, score=score)
         self._run_actions(actions)
         if any(o == "accepted" for _, o in outcomes):
             await self._after_accept()
@@ -189,6 +203,8 @@ class Federation:
     async def _push(self, peer: str, ids: list[bytes], *, announce: bool = True) -> None:
         """Announce ids, then send only the records the peer wants (PRODUCT.md §3: only what it lacks)."""
         assert self.client is not None
+        if self._dropped(peer):
+            return  # dropped after this push was planned (an Offer of the session that dropped it)
         before = self.client.bytes_out
         try:
             want = ids
@@ -203,6 +219,51 @@ class Federation:
         except (PeerUnavailable, WireError) as exc:
             log.info("push to %s failed: %s", peer, exc)
             self.gossip.on_push_result(peer, ids, False, self.now_ms(), bytes_out=self.client.bytes_out - before)
+
+    # -- blobs on demand -------------------------------------------------------------------------------------
+
+    async def fetch_blob(self, digest: bytes, size: int, author: bytes) -> bytes | None:
+        """Fetch a blob this hub lacks from peers by hash, verify the hash, store it and return it; None when
+        no peer asked has it (or it is over ``max_blob_bytes``). Concurrent requests for one hash share one
+        fetch. ``author`` is the hub of the guide that names it, asked first: it surely has it.
+        """
+        if size > self.limits.max_blob_bytes:
+            return None
+        task = self._blob_fetches.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._fetch_blob(digest, author))
+            self._blob_fetches[digest] = task
+            task.add_done_callback(lambda _: self._blob_fetches.pop(digest, None))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)  # a client that goes away must not cancel the others' fetch
+
+    async def _fetch_blob(self, digest: bytes, author: bytes) -> bytes | None:
+        assert self.client is not None
+        peers = sorted((p for p in self.peers if p.state in CONTACTABLE_STATES),
+                       key=lambda p: (p.hub_id != author, p.state != "healthy"))
+        for peer in peers[:BLOB_PEERS_TRIED]:
+            try:
+                data = await self.client.blob(peer.url, digest)
+            except PeerUnavailable as exc:
+                log.info("blob %s not fetched from %s: %s", digest.hex()[:12], peer.url, exc)
+                continue
+            if hashlib.sha256(data).digest() != digest:
+                # The name is the hash, so the peer provably sent the wrong bytes: refused, and it costs score
+                # like an invalid record (we dialed it, so the sender is known).
+                log.warning("peer %s sent a blob that does not match its hash %s", peer.url, digest.hex())
+                self.stats["blobs_refused"] += 1
+                if self.peers.record_outcomes(peer.url, ["invalid"], self.now_ms()):
+                    self._run_actions([PeerDropped(peer.url, peer.score)])
+                continue
+            try:
+                await self.store.read(self.store.put_blob, data, digest)
+            except (ProtocolError, ValueError, OSError) as exc:  # over max_blob_bytes, or the disk failed
+                log.warning("blob %s fetched from %s not stored: %s", digest.hex()[:12], peer.url, exc)
+                return None
+            self.stats["blobs_fetched"] += 1
+            return data
+        return None
 
     # -- anti-entropy ----------------------------------------------------------------------------------------
 
@@ -261,6 +322,8 @@ class Federation:
                 ids = [i for i in action.record_ids if i not in self._skip]
                 if ids:
                     await self.receive(peer, await self.client.fetch(peer, ids), relay=action.relay)
+                if self._dropped(peer):
+                    return None  # its records cost it its place: send it nothing more, not even our offer
             elif isinstance(action, Offer):
                 # The session proved the peer lacks these: send them without announcing first.
                 self._spawn(self._push(peer, list(action.record_ids), announce=False))
@@ -321,10 +384,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Add federation to a hub app made by ``hub.app.make_app``: routes and the background gossip task."""
-    from hub.app import HOME_KEY, STORE_KEY
+    from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY
 
     home, store = app[HOME_KEY], app[STORE_KEY]
     fed = Federation(home, store, store.limits if hasattr(store, "limits") else home.limits())
     app[FED_KEY] = fed
+    app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
     add_routes(app, fed)
     app.cleanup_ctx.append(_lifecycle)

@@ -124,7 +124,7 @@ class Gossip:
         return self._fan_out([record_id], now_ms)
 
     def on_records_received(self, from_peer: str, outcomes: Iterable[tuple[bytes, str]], now_ms: int, *,
-                            relay: bool = True) -> list[GossipAction]:
+                            relay: bool = True, score: bool = True) -> list[GossipAction]:
         """Records arrived from ``from_peer`` and ingest decided each one's outcome; return what to do next.
 
         ``outcomes`` pairs each record id with ``"accepted"`` (stored, new) or a refusal reason of
@@ -132,6 +132,9 @@ class Gossip:
         before are pushed onward unless ``relay`` is False (a catch-up fetch: ``sync.Fetch.relay``). The
         outcomes also score the peer; a :class:`PeerDropped` action says it was dropped. ``from_peer`` may be
         a hub that is not in the peer table (an inbound push from a hub we don't dial): it is not scored.
+        ``score`` is False when ``from_peer`` is only what the sender claims (an inbound push names itself in
+        an unauthenticated ``from`` field): scoring it would let anyone get an honest peer dropped by pushing
+        garbage in its name, so only records we fetched from a peer we dialed cost score.
 
         Raises:
             ValueError: an outcome is neither ``"accepted"`` nor a known reason.
@@ -149,7 +152,7 @@ class Gossip:
             elif outcome not in REASONS:
                 raise ValueError(f"unknown record outcome {outcome!r}")
         actions: list[GossipAction] = []
-        if from_peer in self.peers and self.peers.record_outcomes(from_peer, reasons, now_ms):
+        if score and from_peer in self.peers and self.peers.record_outcomes(from_peer, reasons, now_ms):
             actions.append(PeerDropped(from_peer, self.peers.get(from_peer).score))
         actions.extend(self._fan_out(fresh, now_ms))
         return actions

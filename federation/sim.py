@@ -265,7 +265,8 @@ class Network:
         self.stats.push_duplicates += sum(1 for _, o in outcomes if o == "duplicate")
         if sender.url in receiver.peers:  # an inbound request proves the sender is up
             receiver.peers.record_success(sender.url, self.now)
-        self._dispatch(dst, receiver.gossip.on_records_received(sender.url, outcomes, self.now))
+        # As in the driver: a push's sender is only claimed (an unauthenticated "from"), so it costs no score.
+        self._dispatch(dst, receiver.gossip.on_records_received(sender.url, outcomes, self.now, score=False))
         sender.gossip.on_push_result(receiver.url, ids, True, self.now, bytes_out=len(ids) * RECORD_BYTES)
 
     def _on_sync(self, idx: int) -> None:

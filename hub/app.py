@@ -37,11 +37,14 @@ from protocol.kinds import KINDS
 from protocol.limits import Limits
 
 __all__ = [
+    "BLOB_FETCH_KEY",
     "HOME_KEY",
     "LIMITS_KEY",
     "NOW_KEY",
     "STORE_KEY",
     "ApiError",
+    "BlobFetcher",
+    "find_blob",
     "make_app",
     "parse_directory_query",
     "status_view",
@@ -53,6 +56,10 @@ HOME_KEY: web.AppKey[Home] = web.AppKey("home", Home)
 STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
 LIMITS_KEY: web.AppKey[Limits] = web.AppKey("limits", Limits)
 NOW_KEY: web.AppKey[Callable[[], int]] = web.AppKey("now_ms", t=object)  # type: ignore[arg-type]
+#: ``fetch(digest, size, author)``: get a blob this hub lacks from its peers by hash, verified and stored
+#: (None if no peer has it). Set by ``federation.driver.setup``; absent when federation is off.
+BlobFetcher = Callable[[bytes, int, bytes], Awaitable[bytes | None]]
+BLOB_FETCH_KEY: web.AppKey[BlobFetcher] = web.AppKey("blob_fetch", t=object)  # type: ignore[arg-type]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -325,10 +332,25 @@ async def get_marks(request: web.Request) -> web.Response:
     return json_response({"hub": hub_text.strip(), "marks": marks})
 
 
+async def find_blob(app: web.Application, digest: bytes) -> bytes | None:
+    """A blob's bytes: from this hub's blob store, else fetched on demand from peers by hash (PRODUCT.md §2:
+    attachments are content-addressed blobs) when federation is on and a stored guide names it as an
+    attachment; None if neither. Only hashes a stored guide names are fetched, so a request for an arbitrary
+    hash never makes this hub query its peers.
+    """
+    store = app[STORE_KEY]
+    data = await store.read(store.get_blob, digest)
+    if data is not None or BLOB_FETCH_KEY not in app:
+        return data
+    meta = await store.read(store.attachment, digest)
+    if meta is None:
+        return None
+    return await app[BLOB_FETCH_KEY](digest, int(meta["size"]), meta["author"])
+
+
 async def get_blob(request: web.Request) -> web.Response:
     digest = _record_id(request.match_info["hash"])
-    store = request.app[STORE_KEY]
-    data = await store.read(store.get_blob, digest)
+    data = await find_blob(request.app, digest)
     if data is None:
         raise ApiError(404, "not-found", f"no blob {digest.hex()} on this hub")
     return web.Response(

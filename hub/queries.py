@@ -31,8 +31,8 @@ from protocol.jsonview import iso_ms, record_to_json
 from .derive import load_charter, load_record, load_records
 
 __all__ = [
-    "DirectoryQuery", "counts", "fts_query", "get_membership", "guide_view", "hub_view", "mark_check",
-    "marks_view", "offer_view", "refused_summary", "search", "status",
+    "DirectoryQuery", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
+    "mark_check", "marks_view", "offer_view", "refused_summary", "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
@@ -478,3 +478,19 @@ def status(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any]:
         "counts": c,
         "now": iso_ms(now_ms),
     }
+
+
+def attachment(conn: sqlite3.Connection, digest: bytes) -> dict[str, Any] | None:
+    """The attachment of a stored guide whose hash is ``digest`` — its body fields (name, media_type, size,
+    hash) plus "author" and "guide" (ids) of the oldest such guide — or None when no stored guide names it.
+
+    ``instr`` finds the 32 hash bytes inside the guides' canonical bytes without decoding every guide; only
+    candidates are decoded, to check that the bytes really are an attachment's hash.
+    """
+    candidates = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'guide' AND instr(raw, ?) > 0 "
+                                    "ORDER BY created_ms, id LIMIT 20", (digest,))
+    for record in candidates:
+        for item in record.body.get("attachments") or []:
+            if item.get("hash") == digest:
+                return {**item, "author": record.author, "guide": record.id}
+    return None

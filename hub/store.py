@@ -245,14 +245,19 @@ class Store:
         """
         self._writer.call(_upsert_peer, url, json.dumps(data, sort_keys=True), int(time.time() * 1000))
 
-    def put_blob(self, data: bytes) -> bytes:
-        """Store a blob; returns its SHA-256.
+    def put_blob(self, data: bytes, expected: bytes | None = None) -> bytes:
+        """Store a blob; returns its SHA-256. ``expected``: the hash it must have (a blob fetched by hash).
 
         Raises:
             TooLargeError: over ``limits.max_blob_bytes``.
+            ValueError: ``expected`` is given and is not the data's hash.
             OSError: the disk failed.
         """
-        return self.blobs.put(data)
+        return self.blobs.put(data, expected)
+
+    def attachment(self, digest: bytes) -> dict[str, Any] | None:
+        """The attachment of a stored guide with this hash, and the guide's author (queries.attachment)."""
+        return self._read(queries.attachment, digest)
 
     def get_blob(self, digest: bytes) -> bytes | None:
         """A blob's bytes, re-verified; None if absent or corrupt (logged)."""

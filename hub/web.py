@@ -31,7 +31,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from hub import webview as view
-from hub.app import HOME_KEY, NOW_KEY, STORE_KEY
+from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, find_blob
 from hub.markdown import render_markdown
 from hub.store import DirectoryQuery, Store
 from protocol import SERVICE_CATEGORIES, ProtocolError, format_hub_id, parse_hub_id
@@ -354,7 +354,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     if not index.isdigit() or int(index) >= len(files):
         raise PageError(404, "File not found", "This guide has no such attachment.")
     meta = files[int(index)]
-    blob = await store.read(store.get_blob, bytes.fromhex(meta["hash"]))
+    blob = await find_blob(request.app, bytes.fromhex(meta["hash"]))  # fetched from a peer if missing
     if blob is None:
         raise PageError(
             404,

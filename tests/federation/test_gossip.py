@@ -125,3 +125,14 @@ def test_seen_set_is_a_bounded_lru() -> None:
 def test_unknown_outcome_is_refused() -> None:
     with pytest.raises(ValueError):
         make().on_records_received(PEERS[0], [(rid(1), "weird")], 0)
+
+
+def test_unauthenticated_senders_are_not_scored() -> None:
+    """An inbound push names its sender in an unauthenticated "from": garbage pushed in an honest peer's name
+    must not get that peer dropped (score=False), though it still marks the claimed sender as a holder."""
+    gossip = make()
+    outcomes = [(rid(100 + i), "invalid") for i in range(50)] + [(rid(1), "duplicate")]
+    assert gossip.on_records_received(PEERS[0], outcomes, 0, score=False) == []
+    peer = gossip.peers.get(PEERS[0])
+    assert peer.state == "new" and peer.score == DEFAULT_LIMITS.peer_score_start and peer.refused == {}
+    assert PEERS[0] in gossip.seen.holders(rid(1))

@@ -368,8 +368,6 @@ async def test_publish_before_joining_an_association(tmp_path: Path) -> None:
         store.close()
 
 
-# federation/routes.py registers lambdas (aiohttp deprecates non-async handlers); reported to its author.
-@pytest.mark.filterwarnings("ignore:Bare functions are deprecated:DeprecationWarning")
 async def test_app_with_web_and_federation_starts(hub: Hub) -> None:
     """make_app's hooks for hub.web and federation.driver: the full app starts and serves the API."""
     client = TestClient(TestServer(make_app(hub.home, hub.store), host="127.0.0.1", port=0))

@@ -52,3 +52,31 @@ def test_store_blob_api(store: Store) -> None:
     digest = store.put_blob(b"\x00" * 100)
     assert store.get_blob(digest) == b"\x00" * 100
     assert store.get_blob(hashlib.sha256(b"other").digest()) is None
+
+
+def test_store_finds_the_guide_that_names_a_blob(tmp_path: Path) -> None:
+    """Store.attachment (hub/queries.py): which stored guide names a hash as an attachment — the check that
+    lets a hub fetch a missing blob from peers (federation/driver.py) only for hashes it has reason to want."""
+    from tests.hub.factory import Association, raws
+
+    a = Association.create()
+    with Store(tmp_path / "hub.sqlite3", blobs_dir=tmp_path / "blobs") as store:
+        data = b"%PDF-1.4 a checklist"
+        digest = hashlib.sha256(data).digest()
+        first = a.guide(a.founders[0], "Lone working")
+        attached = a.record(a.founders[0], "guide", {
+            "title": "Checklist", "summary": "With a file.", "body": "# See the file\n", "license": "CC-BY-4.0",
+            "tags": ["safety"], "language": "en", "supersedes": first.id,
+            "attachments": [{"name": "c.pdf", "media_type": "application/pdf", "size": len(data),
+                             "hash": digest}]})
+        results = store.ingest(raws([a.charter, first, attached]), now_ms=a.now)
+        assert [r.status for r in results] == ["accepted"] * 3, results
+        meta = store.attachment(digest)
+        assert meta == {"name": "c.pdf", "media_type": "application/pdf", "size": len(data), "hash": digest,
+                        "author": a.founders[0].public, "guide": attached.id}
+        # 32 bytes that occur in a guide, but not as an attachment's hash (here: its supersedes id).
+        assert store.attachment(first.id) is None
+        assert store.attachment(bytes(32)) is None
+        assert store.put_blob(data, digest) == digest and store.get_blob(digest) == data
+        with pytest.raises(ValueError, match="expected"):
+            store.put_blob(b"other bytes", digest)
