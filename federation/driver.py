@@ -91,6 +91,13 @@ class Federation:
         if self.client is not None:
             await self.client.session.close()
 
+    async def drain(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the pushes and fetches already started (a one-shot `coophub sync`);
+        the sync loop is never among them unless :meth:`start` ran."""
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
