@@ -219,24 +219,32 @@ class LocalNet:
 
     def stop_hub(self, hub: LocalHub, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM (a clean shutdown: peers saved, serve.json removed), then SIGKILL after ``grace_s``."""
+        if hub.running():
+            assert hub.process is not None
+            hub.process.send_signal(signal.SIGTERM)
+        self._reap(hub, time.monotonic() + grace_s)
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every hub: SIGTERM all of them at once (one signal each: they shut down in parallel), then
+        wait, killing any still running after ``grace_s``."""
+        running = [h for h in self.hubs if h.running()]
+        for hub in running:
+            assert hub.process is not None
+            hub.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for hub in running:
+            self._reap(hub, deadline)
+
+    @staticmethod
+    def _reap(hub: LocalHub, deadline: float) -> None:
         process, hub.process = hub.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=grace_s)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-    def stop(self) -> None:
-        """Stop every hub: SIGTERM all of them first, so they shut down in parallel."""
-        for hub in self.hubs:
-            if hub.running():
-                assert hub.process is not None
-                hub.process.send_signal(signal.SIGTERM)
-        for hub in self.hubs:
-            self.stop_hub(hub)
 
     def dead(self) -> list[LocalHub]:
         """Hubs that were started and have exited on their own."""

@@ -66,6 +66,7 @@ class Federation:
         self._wake = asyncio.Event()
         self._skip: set[bytes] = set()  # ids refused as blocked; skipped until membership changes
         self._members = -1
+        self._stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -82,6 +83,10 @@ class Federation:
         self._spawn(self._sync_loop())
 
     async def stop(self) -> None:
+        """Stop all federation traffic and save the peer table; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -99,6 +104,9 @@ class Federation:
             await asyncio.wait(pending, timeout=timeout_s)
 
     def _spawn(self, coro: Any) -> None:
+        if self._stopped:  # a handler still running at shutdown must not start new traffic
+            coro.close()
+            return
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -234,7 +242,7 @@ class Federation:
         no peer asked has it (or it is over ``max_blob_bytes``). Concurrent requests for one hash share one
         fetch. ``author`` is the hub of the guide that names it, asked first: it surely has it.
         """
-        if size > self.limits.max_blob_bytes:
+        if size > self.limits.max_blob_bytes or self._stopped:
             return None
         task = self._blob_fetches.get(digest)
         if task is None:
@@ -389,6 +397,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await fed.stop()
 
 
+async def _on_shutdown(app: web.Application) -> None:
+    """Stop gossip before aiohttp waits for in-flight requests (its shutdown order: stop listening,
+    on_shutdown, wait for handlers, cleanup): otherwise sync rounds and pushes to peers that are shutting down
+    too keep the wait busy."""
+    await app[FED_KEY].stop()
+
+
 def setup(app: web.Application) -> None:
     """Add federation to a hub app made by ``hub.app.make_app``: routes and the background gossip task."""
     from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY
@@ -399,3 +414,4 @@ def setup(app: web.Application) -> None:
     app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
     add_routes(app, fed)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_on_shutdown)

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -76,24 +76,36 @@ async def _serve(home: Home, store: Store, host: str, port: int) -> None:
     app.cleanup_ctx.append(_serve_file_ctx(home))  # type: ignore[arg-type]
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+    with _signals() as stop:
         try:
-            await site.start()
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ServeError(
-                    f"port {port} on {host} is already in use; choose another with --port"
-                ) from None
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        bound = _bound_port(runner, port)
-        url = local_url(host, bound)
-        write_serve_file(home.serve_path, url)
-        log.info("coophub: hub %s (%s) serving %s from %s", home.hub_id, home.config.name, url, home.path)
-        await _wait_for_signal()
-        log.info("coophub: stopping")
-    finally:
-        await runner.cleanup()
+            await _listen(home, runner, host, port)
+            await stop.wait()
+            log.info("coophub: stopping")
+        finally:
+            # Still inside _signals: a second Ctrl-C or SIGTERM during the clean shutdown is ignored
+            # instead of killing the process half-way (serve.json left behind, peers not saved).
+            await runner.cleanup()
+
+
+async def _listen(home: Home, runner: web.AppRunner, host: str, port: int) -> None:
+    """Bind, write serve.json and log the URL.
+
+    Raises:
+        ServeError: the port is taken or cannot be bound.
+    """
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"port {port} on {host} is already in use; choose another with --port"
+            ) from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = _bound_port(runner, port)
+    url = local_url(host, bound)
+    write_serve_file(home.serve_path, url)
+    log.info("coophub: hub %s (%s) serving %s from %s", home.hub_id, home.config.name, url, home.path)
 
 
 def _bound_port(runner: web.AppRunner, default: int) -> int:
@@ -103,16 +115,21 @@ def _bound_port(runner: web.AppRunner, default: int) -> int:
     return default
 
 
-async def _wait_for_signal() -> None:
+@contextlib.contextmanager
+def _signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGTERM or SIGINT. Once the context ends (the hub has shut down cleanly and the process
+    is about to exit), further SIGTERM/SIGINT are ignored rather than let interrupt closing the database;
+    SIGKILL still works, and loses nothing acknowledged."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def run_hub(home: Home, host: str | None = None, port: int | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -604,3 +605,25 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout == "{"
     assert result.stderr == "", result.stderr
+
+
+def test_serve_shuts_down_cleanly_even_when_signalled_twice(tmp_path: Path) -> None:
+    """Ctrl-C pressed twice (or systemd's SIGTERM plus an impatient operator's) must not kill the hub half-way
+    through its clean shutdown: it exits 0, saves its peers and removes serve.json."""
+    home = tmp_path / "hub"
+    ok("init", "--name", "Twice", home=home)
+    ok("charter", "create", "--association", "Signals", home=home)
+    ok("peers", "add", "http://127.0.0.1:9", home=home)  # a peer that never answers: something to save
+    proc, _ = start_serve(home, tmp_path / "serve.log")
+    try:
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        for _ in range(5):
+            time.sleep(0.02)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, (tmp_path / "serve.log").read_text()
+    finally:
+        stop(proc)
+    assert not (home / "serve.json").exists()
+    assert "http://127.0.0.1:9" in ok("peers", "list", home=home)
