@@ -96,6 +96,13 @@ class Federation:
         if self.client is not None:
             await self.client.session.close()
 
+    def traffic(self) -> dict[str, int]:
+        """Counters since start: requests this hub served (``served_*``) and made (``requests``, ``bytes_out``,
+        ``bytes_in``), records pushed and received, anti-entropy sessions and their Negentropy bytes."""
+        made = {"requests": self.client.requests, "bytes_out": self.client.bytes_out,
+                "bytes_in": self.client.bytes_in} if self.client is not None else {}
+        return {**dict(sorted(self.stats.items())), **made}
+
     async def drain(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for the pushes and fetches already started (a one-shot `coophub sync`);
         the sync loop is never among them unless :meth:`start` ran."""
@@ -406,12 +413,13 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Add federation to a hub app made by ``hub.app.make_app``: routes and the background gossip task."""
-    from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY
+    from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY, TRAFFIC_KEY
 
     home, store = app[HOME_KEY], app[STORE_KEY]
     fed = Federation(home, store, store.limits if hasattr(store, "limits") else home.limits())
     app[FED_KEY] = fed
     app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
+    app[TRAFFIC_KEY] = fed.traffic
     add_routes(app, fed)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ from protocol.errors import ProtocolError
 from protocol.limits import Limits
 
 from . import wire
-from .negentropy import Negentropy, NegentropyError, Storage
+from .negentropy import Negentropy, NegentropyError
 
 if TYPE_CHECKING:
     from .driver import Federation
@@ -30,7 +30,8 @@ def _now_ms() -> int:
 
 
 def add_routes(app: web.Application, fed: Federation) -> None:
-    """Register the /fed/v1 handlers for ``fed`` on ``app``."""
+    """Register the /fed/v1 handlers for ``fed`` on ``app``, and the middleware that counts their traffic."""
+    app.middlewares.append(_counting(fed))
     r = app.router
     # functools.partial of a coroutine function is still one to aiohttp (inspect unwraps partials); a lambda
     # is a plain function, which aiohttp deprecates (a DeprecationWarning on every app made).
@@ -41,6 +42,29 @@ def add_routes(app: web.Application, fed: Federation) -> None:
     r.add_post("/fed/v1/fetch", partial(_fetch, fed=fed))
     r.add_get("/fed/v1/records", partial(_records, fed=fed))
     r.add_get("/fed/v1/blobs/{digest}", partial(_blob, fed=fed))
+
+
+def _counting(fed: Federation) -> Any:
+    """Count requests served under /fed/v1/ and their bytes (``served_<endpoint>``, ``served_bytes_in/out``):
+    what an operator and the benchmarks see as messages per record."""
+    @web.middleware
+    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/fed/v1/"):
+            return await handler(request)
+        endpoint = request.path.split("/")[3] or "unknown"
+        fed.stats["served_requests"] += 1
+        fed.stats[f"served_{endpoint if endpoint in _ENDPOINTS else 'other'}"] += 1
+        fed.stats["served_bytes_in"] += request.content_length or 0
+        response = await handler(request)
+        body = getattr(response, "body", None)
+        if isinstance(body, bytes):
+            fed.stats["served_bytes_out"] += len(body)
+        return response
+
+    return count
+
+
+_ENDPOINTS = frozenset({"info", "announce", "push", "sync", "fetch", "records", "blobs"})
 
 
 def _msgpack(message: dict[str, object]) -> web.Response:

@@ -38,6 +38,7 @@ from protocol.limits import Limits
 
 __all__ = [
     "BLOB_FETCH_KEY",
+    "TRAFFIC_KEY",
     "HOME_KEY",
     "LIMITS_KEY",
     "NOW_KEY",
@@ -60,6 +61,9 @@ NOW_KEY: web.AppKey[Callable[[], int]] = web.AppKey("now_ms", t=object)  # type:
 #: (None if no peer has it). Set by ``federation.driver.setup``; absent when federation is off.
 BlobFetcher = Callable[[bytes, int, bytes], Awaitable[bytes | None]]
 BLOB_FETCH_KEY: web.AppKey[BlobFetcher] = web.AppKey("blob_fetch", t=object)  # type: ignore[arg-type]
+#: ``traffic()``: federation's counters since start (requests served and made, bytes, records pushed,
+#: sessions), shown as ``federation`` in ``GET /api/v1/status``. Set by ``federation.driver.setup``.
+TRAFFIC_KEY: web.AppKey[Callable[[], dict[str, int]]] = web.AppKey("traffic", t=object)  # type: ignore[arg-type]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -280,7 +284,10 @@ def status_view(home: Home, store: Store, now_ms: int) -> dict[str, Any]:
 
 async def get_status(request: web.Request) -> web.Response:
     home, store = request.app[HOME_KEY], request.app[STORE_KEY]
-    return json_response(await store.read(status_view, home, store, _now(request)))
+    status = await store.read(status_view, home, store, _now(request))
+    if TRAFFIC_KEY in request.app:
+        status["federation"] = request.app[TRAFFIC_KEY]()
+    return json_response(status)
 
 
 async def get_directory(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ completes it. Each test prints its seed: every hub's Random (peer choice, jitter
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 from collections.abc import AsyncIterator
@@ -333,3 +334,26 @@ async def test_an_attachment_is_fetched_from_a_peer_on_demand_by_hash(net: Netwo
         assert resp.status == 200 and await resp.read() == data
         assert resp.headers["Content-Disposition"].startswith("attachment")
     assert third.store.get_blob(bytes.fromhex(digest)) == data
+
+
+async def test_status_reports_federation_traffic(net: Network) -> None:
+    """GET /api/v1/status carries the federation counters operators (and bench/fed_bench.py) read: requests
+    served per endpoint with their bytes, and the requests this hub made."""
+    a, b = net.hub("traffic-a"), net.hub("traffic-b")
+    net.found([a, b])
+    net.link(a, b)
+    await net.start()
+    async def traffic(hub: Hub) -> dict[str, int]:
+        status, body = await hub.get("/api/v1/status")
+        assert status == 200
+        return dict(json.loads(body)["federation"])
+
+    before = await traffic(b)
+    await a.fed.sync_with(b.url)
+    after = await traffic(b)
+    assert after["served_sync"] == before.get("served_sync", 0) + 1
+    assert after["served_info"] == before.get("served_info", 0) + 1
+    assert after["served_requests"] >= before.get("served_requests", 0) + 2
+    assert after["served_bytes_out"] > before.get("served_bytes_out", 0)
+    made = await traffic(a)
+    assert made["requests"] >= 2 and made["bytes_out"] > 0 and made["sync_sessions"] >= 1
