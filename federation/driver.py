@@ -66,6 +66,7 @@ class Federation:
         self._wake = asyncio.Event()
         self._skip: set[bytes] = set()  # ids refused as blocked; skipped until membership changes
         self._members = -1
+        self._profiles = -1
         self._stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -199,10 +200,14 @@ class Federation:
         self._spawn(self._after_accept())
 
     async def _after_accept(self) -> None:
-        members = (await self.store.read(self.store.counts)).get("members", 0)
+        counts = await self.store.read(self.store.counts)
+        members, profiles = counts.get("members", 0), counts.get("profile", 0)
         if members != self._members:
-            self._members = members
             self._skip.clear()  # membership changed: refused records may now be accepted
+        if (members, profiles) != (self._members, self._profiles):
+            # A new member, or a new profile (which may name new peer URLs): in an association whose members
+            # are all founders, membership never changes, and peers are learnt from profiles alone.
+            self._members, self._profiles = members, profiles
             await self.discover_from_profiles()
 
     async def discover_from_profiles(self) -> None:
@@ -384,6 +389,14 @@ async def catch_up(client: PeerClient, store: Any, peer: str, limits: Limits, *,
     total = max(info.records, 1)
     after: tuple[int, bytes] | None = None
     accepted = done = 0
+    # The charter first, by id: every other record is checked against it, and pages come in creation-time
+    # order, where a record from a hub whose clock runs slow (or an archive imported later) may sort first.
+    expected = getattr(store, "expected_association", None)
+    if expected is not None and await store.read(store.charter) is None:
+        charter = await client.fetch(peer, [expected])
+        if charter:
+            results = await store.ingest_async(charter, now_ms=now_ms(), source=peer)
+            accepted += sum(1 for r in results if r.status == "accepted")
     for _ in range(total // max(limits.fetch_batch, 1) + 10):
         raws, after = await client.page(peer, after, limits.fetch_batch)
         if raws:

@@ -357,3 +357,50 @@ async def test_status_reports_federation_traffic(net: Network) -> None:
     assert after["served_bytes_out"] > before.get("served_bytes_out", 0)
     made = await traffic(a)
     assert made["requests"] >= 2 and made["bytes_out"] > 0 and made["sync_sessions"] >= 1
+
+
+async def test_founders_learn_each_other_from_profiles(net: Network) -> None:
+    """PRODUCT.md §3: hubs find each other from members' profiles. In an association whose members are all
+    founders, membership never changes, so a new profile alone must make its peer URL known (a hub that only
+    rediscovered on membership changes kept the tree of its seed peers, and push reached a third of it)."""
+    a, b, c = net.hub("found-a"), net.hub("found-b"), net.hub("found-c")
+    net.found([a, b, c])
+    net.link(a, b)
+    net.link(b, c)
+    await net.start()
+    await b.publish("guide", guide_body("First news"))  # a's first accepted record: membership now known
+    await net.converged()
+    assert c.url not in a.fed.peers
+    profile = {"name": "Found C", "regions": ["Gwynedd"], "services": [], "peer_urls": [c.url]}
+    await c.publish("profile", profile)
+
+    def learnt() -> str | None:
+        return None if c.url in a.fed.peers else "a has not learnt c's URL from c's profile"
+
+    await eventually(learnt, "a to learn c's URL")
+    assert a.fed.peers.get(c.url).source == "profile"
+
+
+async def test_catch_up_takes_the_charter_first_whatever_the_clocks_said(net: Network, tmp_path: Path) -> None:
+    """A new hub streams records in creation-time order; records dated before the charter (a founder whose
+    clock ran slow, an archive imported later) would be refused for lack of it, so the charter comes first."""
+    import aiohttp
+
+    from federation.client import PeerClient
+    from federation.driver import catch_up
+
+    a = net.hub("archive-a")
+    charter = net.found([a])
+    await net.start([a])
+    assert a.store is not None
+    older = [build_record(a.key, charter.id, "guide", guide_body(f"Older {i}"),
+                          charter.created_ms - 3_600_000 + i).raw for i in range(30)]
+    assert {r.status for r in await a.store.ingest_async(older, now_ms=now_ms(), source="bulk")} == {"accepted"}
+    newcomer = Store(tmp_path / "new.sqlite3", blobs_dir=tmp_path / "new-blobs", association=charter.id)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = PeerClient(session, a.store.limits, "")
+            accepted = await catch_up(client, newcomer, a.url, a.store.limits)
+        assert accepted == 31 and newcomer.count() == 31
+    finally:
+        newcomer.close()
