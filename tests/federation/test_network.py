@@ -7,6 +7,7 @@ completes it. Each test prints its seed: every hub's Random (peer choice, jitter
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -399,8 +400,10 @@ async def test_catch_up_takes_the_charter_first_whatever_the_clocks_said(net: Ne
     newcomer = Store(tmp_path / "new.sqlite3", blobs_dir=tmp_path / "new-blobs", association=charter.id)
     try:
         async with aiohttp.ClientSession() as session:
-            client = PeerClient(session, a.store.limits, "")
-            accepted = await catch_up(client, newcomer, a.url, a.store.limits)
+            # Pages of 10: the charter is not in the first page (within one batch, ingest takes it first).
+            limits = dataclasses.replace(a.store.limits, fetch_batch=10)
+            client = PeerClient(session, limits, "")
+            accepted = await catch_up(client, newcomer, a.url, limits)
         assert accepted == 31 and newcomer.count() == 31
     finally:
         newcomer.close()
