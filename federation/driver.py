@@ -187,7 +187,7 @@ class Federation:
         self._run_actions(actions)
         if any(o == "accepted" for _, o in outcomes):
             await self._after_accept()
-        return results
+        return list(results)
 
     def _on_ingested(self, results: Iterable[Any], source: str) -> None:
         """Store listener: records this hub published (API, CLI through serve, import) are pushed at once."""

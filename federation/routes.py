@@ -50,12 +50,13 @@ def _counting(fed: Federation) -> Any:
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith("/fed/v1/"):
-            return await handler(request)
+            passed: web.StreamResponse = await handler(request)
+            return passed
         endpoint = request.path.split("/")[3] or "unknown"
         fed.stats["served_requests"] += 1
         fed.stats[f"served_{endpoint if endpoint in _ENDPOINTS else 'other'}"] += 1
         fed.stats["served_bytes_in"] += request.content_length or 0
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
         body = getattr(response, "body", None)
         if isinstance(body, bytes):
             fed.stats["served_bytes_out"] += len(body)

@@ -16,7 +16,7 @@ HTTP layer already enforced and by explicit count limits, and raises :class:`Wir
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -49,7 +49,7 @@ class WireError(ProtocolError):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return msgpack.packb(message, use_bin_type=True)
+    return cast(bytes, msgpack.packb(message, use_bin_type=True))
 
 
 def _decode_map(data: bytes, what: str) -> dict[str, Any]:

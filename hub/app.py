@@ -204,7 +204,7 @@ async def _read_json(request: web.Request, limit: int) -> Any:
 
 def _read(request: web.Request, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
     store = request.app[STORE_KEY]
-    return store.read(fn, *args)  # type: ignore[no-any-return]
+    return store.read(fn, *args)
 
 
 def _now(request: web.Request) -> int:

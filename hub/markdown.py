@@ -34,7 +34,7 @@ _IGNORED = re.compile(r"[\x00-\x20\x7f]")
 def safe_link(url: str) -> bool:
     """Whether ``url`` may become an ``href``: an absolute http(s) or mailto URL."""
     match = _SCHEME.match(_IGNORED.sub("", url))
-    return bool(match) and match.group(1).lower() in ALLOWED_SCHEMES
+    return match is not None and match.group(1).lower() in ALLOWED_SCHEMES
 
 
 def _parser() -> MarkdownIt:

@@ -226,7 +226,7 @@ def search_form(query: Mapping[str, str], schemes: list[dict[str, Any]]) -> dict
     Raises:
         PageError: 400 for an unknown kind or scheme, a bad page number or open value, or text too long.
     """
-    form = {
+    form: dict[str, Any] = {
         "q": _text(query, "q", "Search words"),
         "region": _text(query, "region", "Region"),
         "service": _text(query, "service", "Service"),

@@ -138,7 +138,7 @@ def filesize(n: Any) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return str(n)  # pragma: no cover
 
 
@@ -189,7 +189,7 @@ def result_view(r: dict[str, Any], names: dict[str, str], schemes: list[dict[str
         **r,
         "href": href,
         "kind_label": KIND_LABELS.get(kind, kind),
-        "author_name": names.get(r.get("author")),
+        "author_name": names.get(str(r.get("author"))),
         "title": r.get("title") or "(untitled)",
         "member": r.get("member"),
         "marks": marks,

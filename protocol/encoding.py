@@ -14,7 +14,7 @@ translated here and nowhere else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -62,7 +62,7 @@ def pack(value: Any, *, max_depth: int = 8) -> bytes:
         TooLargeError: nested deeper than ``max_depth``.
     """
     try:
-        return msgpack.packb(_canonical(value, 0, max_depth), use_bin_type=True)
+        return cast(bytes, msgpack.packb(_canonical(value, 0, max_depth), use_bin_type=True))
     except UnicodeEncodeError:
         raise DecodeError("strings must be valid UTF-8 (lone surrogates are not)") from None
 

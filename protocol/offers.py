@@ -86,9 +86,9 @@ def offer_tally(offer: Record, pledges: Iterable[Record], closes: Iterable[Recor
 
 def _newest_per_member(pledges: list[Record], members: frozenset[bytes], deadline: int) -> list[Record]:
     by_hub: dict[bytes, list[Record]] = {}
-    for p in pledges:
-        if p.author in members and p.created_ms <= deadline:
-            by_hub.setdefault(p.author, []).append(p)
+    for pledge in pledges:
+        if pledge.author in members and pledge.created_ms <= deadline:
+            by_hub.setdefault(pledge.author, []).append(pledge)
     return [p for versions in by_hub.values() if (p := newest(versions)) is not None]
 
 

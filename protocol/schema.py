@@ -72,12 +72,17 @@ _NAMES = {"str": "a string", "int": "an integer", "bytes": "bytes", "bool": "tru
           "list": "a list", "map": "a map"}
 
 
+def _has_type(spec: Field, value: Any) -> bool:
+    # A function, not an inline isinstance: narrowing by a tuple of types would make ``value`` an ``object``.
+    return isinstance(value, _TYPES[spec.kind]) and not (spec.kind == "int" and isinstance(value, bool))
+
+
 def check(spec: Field, value: Any, path: str) -> None:
     """Raises:
     SchemaError: ``value`` does not match ``spec``; the message names ``path``.
     TooLargeError: a string or list is over its maximum length.
     """
-    if not isinstance(value, _TYPES[spec.kind]) or (spec.kind == "int" and isinstance(value, bool)):
+    if not _has_type(spec, value):
         raise SchemaError(f"expected {_NAMES[spec.kind]}, got {type(value).__name__}", field=path)
     if spec.kind in ("str", "bytes", "list"):
         _check_length(spec, value, path)

@@ -15,7 +15,7 @@ from protocol import (
     revoked_ids,
 )
 
-from .factories import A, B, C, D, E, F, ID_Y, T0, body, charter, endorse, make, revoke
+from .factories import ID_Y, T0, A, B, C, D, E, F, body, charter, endorse, make, revoke
 
 # --- membership ----------------------------------------------------------------------------------------
 

@@ -6,8 +6,15 @@ import base64
 
 import pytest
 
-from protocol import HUB_ID_PREFIX, HubKey, ProtocolError, SignatureError, format_hub_id, parse_hub_id
-from protocol import verify_signature
+from protocol import (
+    HUB_ID_PREFIX,
+    HubKey,
+    ProtocolError,
+    SignatureError,
+    format_hub_id,
+    parse_hub_id,
+    verify_signature,
+)
 
 from .factories import A, B
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from protocol import MARK_STATUSES, HubKey, Record, attestation_status, authorised_assessors, mark_status
 
-from .factories import A, B, C, D, DAY, T0, body, charter, make, revoke
+from .factories import DAY, T0, A, B, C, D, body, charter, make, revoke
 
 CH = charter(founders=[A, B], needed=1, assessors=[C])
 FROM, UNTIL = T0 + DAY, T0 + 100 * DAY

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from protocol import OFFER_TRANSITIONS, HubKey, OfferTally, Record, offer_tally
 
-from .factories import A, B, C, D, DAY, E, T0, body, charter, make, revoke
+from .factories import DAY, T0, A, B, C, D, E, body, charter, make, revoke
 
 CH = charter(founders=[A, B, C, D], needed=2)
 MEMBERS = frozenset({A.public, B.public, C.public, D.public})

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from protocol import DEFAULT_LIMITS, ProtocolError, Record, build_record, decode_record, pack, unpack
 
-from .factories import A, B, C, ID_Y, T0, body
+from .factories import ID_Y, T0, A, B, C, body
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -26,7 +26,7 @@ from protocol import (
     verify_signature,
 )
 
-from .factories import A, B, ID_Y, T0, body, charter, make
+from .factories import ID_Y, T0, A, B, body, charter, make
 
 SKEW = DEFAULT_LIMITS.max_future_skew_ms
 
