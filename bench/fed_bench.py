@@ -146,9 +146,9 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
     return [
         f"### Dissemination: {n} hub processes, {m} records",
         "",
-        f"Every hub a founder that learnt its {n - 1} peers from members' profiles; default limits (fan-out {limits.push_fanout}, anti-entropy every "
-        f"{limits.sync_interval_ms} ms ± 25 %); a ~{record_size}-byte guide published every 0.25 s on a random "
-        "hub.",
+        f"Every hub a founder that learnt its {n - 1} peers from members' profiles; default limits "
+        f"(fan-out {limits.push_fanout}, anti-entropy every {limits.sync_interval_ms} ms ± 25 %); "
+        f"a ~{record_size}-byte guide published every 0.25 s on a random hub.",
         "",
         "| figure | value |",
         "|---|---:|",
