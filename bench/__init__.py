@@ -12,4 +12,7 @@ __all__ = ["BENCHMARKS"]
 #: Module names under ``bench/``, run in this order.
 BENCHMARKS: list[str] = [
     "protocol_bench",
+    "hub_bench",
+    "sim_bench",
+    "negentropy_bench",
 ]

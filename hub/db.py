@@ -101,6 +101,22 @@ CREATE VIRTUAL TABLE directory_fts USING fts5(
     title, summary, body, extra, regions, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """),
+    # Measured at 1M records (docs/performance.md, bench/hub_bench.py): SQLite 3.40 still reads the table to
+    # test a partial index's own WHERE terms unless their columns are in the index, so counting open offers
+    # took 180 ms and the mark filter 40 ms; with the columns added both read the index only (4 and 6 ms).
+    # A hub's page lists and counts the hub's current guides and offers newest first: indexes in that order
+    # let it stop after the page instead of joining and sorting all of them (55 ms -> 2 ms for 4,000 guides).
+    (2, "covering indexes for open offers, the mark filter and a hub's page", """
+DROP INDEX attestations_valid;
+CREATE INDEX attestations_valid ON attestations(scheme, valid_until, valid_from, revoked_ms, subject, authorised)
+    WHERE authorised = 1;
+DROP INDEX offers_open;
+CREATE INDEX offers_open ON offers(deadline, close_id, revoked) WHERE close_id IS NULL AND revoked = 0;
+DROP INDEX guides_author;
+CREATE INDEX guides_author ON guides(author, superseded, revoked, created_ms);
+DROP INDEX offers_author;
+CREATE INDEX offers_author ON offers(author, revoked, created_ms);
+"""),
 ]
 
 
