@@ -213,7 +213,7 @@ class Federation:
     async def discover_from_profiles(self) -> None:
         """Learn peer URLs from the current profiles of members (PRODUCT.md §3)."""
         now = self.now_ms()
-        for url in await self.store.read(_member_peer_urls, self.store):
+        for url in await self.store.read(self.store.member_peer_urls):
             with contextlib.suppress(ValueError):
                 self.peers.discover(url.rstrip("/"), now)
 
@@ -357,20 +357,6 @@ class Federation:
             elif isinstance(action, Done):
                 return action
         return None
-
-
-def _member_peer_urls(store: Any) -> list[str]:
-    """Peer URLs named in members' current profiles (runs in the store's read thread)."""
-    membership = store.membership()
-    if membership is None:
-        return []
-    urls: list[str] = []
-    for hub in sorted(membership.members):
-        view = store.hub_view(hub, _now_ms()) or {}
-        profile = view.get("profile") or {}
-        body = profile.get("body", profile)
-        urls.extend(u for u in body.get("peer_urls", []) if isinstance(u, str))
-    return urls
 
 
 async def catch_up(client: PeerClient, store: Any, peer: str, limits: Limits, *,

@@ -32,7 +32,7 @@ from .derive import load_charter, load_record, load_records
 
 __all__ = [
     "DirectoryQuery", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
-    "mark_check", "marks_view", "offer_view", "refused_summary", "search", "status",
+    "mark_check", "marks_view", "member_peer_urls", "offer_view", "refused_summary", "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
@@ -297,6 +297,17 @@ def get_membership(conn: sqlite3.Connection) -> Membership | None:
         return None
     endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
     return membership(charter, endorsements, _revocations_of(conn, [e.id for e in endorsements]))
+
+
+def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
+    """The peer URLs in current members' current profiles, by hub id (federation's discovery, PRODUCT.md §3).
+
+    One join over the derived tables: building each member's page (``hub_view``) for this cost seconds at 1M
+    records (docs/performance.md), and discovery runs after every new profile.
+    """
+    profiles = load_records(conn, "SELECT r.raw, r.id FROM members m JOIN profiles p ON p.hub = m.hub "
+                                  "JOIN records r ON r.id = p.id ORDER BY m.hub")
+    return [url for profile in profiles for url in profile.body.get("peer_urls", []) if isinstance(url, str)]
 
 
 def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:

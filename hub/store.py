@@ -184,6 +184,10 @@ class Store:
     def membership(self) -> Membership | None:
         return self._read(queries.get_membership)
 
+    def member_peer_urls(self) -> list[str]:
+        """Peer URLs named in current members' current profiles."""
+        return self._read(queries.member_peer_urls)
+
     def is_member(self, hub: bytes) -> bool:
         with self._readers.reading() as conn:
             return conn.execute("SELECT 1 FROM members WHERE hub = ?", (hub,)).fetchone() is not None

@@ -206,3 +206,21 @@ def test_kept_counts_agree_with_the_entries(loaded: tuple[Store, Sample]) -> Non
     assert store.search(DirectoryQuery(kind="offer"), a.now)[1] == 2
     assert store.search(DirectoryQuery(open=True), a.now)[1] == 1
     assert store.search(DirectoryQuery(kind="guide"), a.now)[1] == 1
+
+
+def test_member_peer_urls_come_from_members_current_profiles(store: Store) -> None:
+    from .factory import Association, hub_key
+
+    a = Association.create(founders=2, needed=2)
+    f0, f1 = a.founders
+    applicant = hub_key("peer-url-applicant")
+    records = [
+        a.charter,
+        a.profile(f0, "Old Zero", peer_urls=["https://old.zero.example"]),
+        a.profile(f0, "Zero", peer_urls=["https://zero.example", "https://zero-2.example"]),  # replaces it
+        a.profile(f1, "One", peer_urls=["https://one.example"]),
+        a.profile(applicant, "Applicant", peer_urls=["https://applicant.example"]),  # not a member
+    ]
+    assert {r.status for r in store.ingest(raws(records), now_ms=a.now)} == {"accepted"}
+    urls = store.member_peer_urls()
+    assert sorted(urls) == ["https://one.example", "https://zero-2.example", "https://zero.example"]
