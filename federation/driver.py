@@ -60,7 +60,8 @@ class Federation:
         self.gossip = Gossip(self.peers, limits)
         self.client: PeerClient | None = None
         self.stats: Counter[str] = Counter()
-        self._storage: tuple[int, Storage] | None = None
+        self._storage: tuple[int, Storage] | None = None  # (the last row it includes, the storage)
+        self._storage_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
         self._wake = asyncio.Event()
@@ -149,12 +150,25 @@ class Federation:
     # -- the negentropy snapshot -----------------------------------------------------------------------------
 
     async def sync_storage(self) -> Storage:
-        """A sealed Negentropy storage of every stored record, rebuilt only when the store has grown."""
-        count = await self.store.read(self.store.count)
-        if self._storage is None or self._storage[0] != count:
-            items = await self.store.read(self.store.sync_items)
-            self._storage = (count, await asyncio.to_thread(Storage, items))
-        return self._storage[1]
+        """The Negentropy storage of every stored record, kept up to date in place.
+
+        Built once (a sorted scan of a covering index: ~0.5 s and ~150 MB at 1M records); afterwards only the
+        rows stored since the last call are read and added (``Storage.add``): appending newer records is
+        O(1) each, merging an older one (a catch-up, a healed partition) O(n) with no re-sort or re-check.
+        Before, any new record meant a rebuild: seconds at 1M, for nearly every session of a busy hub.
+        """
+        async with self._storage_lock:
+            if self._storage is None:
+                items, last = await self.store.read(self.store.sync_items_after, 0)
+                self._storage = (last, await asyncio.to_thread(Storage, items))
+                self.stats["storage_builds"] += 1
+                return self._storage[1]
+            last_row, storage = self._storage
+            items, last = await self.store.read(self.store.sync_items_after, last_row)
+            if items:
+                storage.add(items)  # in the event loop: no session reads it half-changed
+            self._storage = (last, storage)
+            return storage
 
     # -- records in ------------------------------------------------------------------------------------------
 

@@ -69,6 +69,11 @@ _ID_LIST = encode_varint(Mode.ID_LIST)
 _sha256 = hashlib.sha256
 
 
+def _le(key: int) -> int:
+    """An item key's id as the 256-bit little-endian integer the fingerprint sums (spec "Fingerprint")."""
+    return int.from_bytes((key & _MOD_MASK).to_bytes(ID_SIZE, "big"), "little")
+
+
 def _first_seen(ids: list[bytes], reported: set[bytes]) -> list[bytes]:
     """Return the ids not in ``reported``, in order and without repeats, adding them to ``reported``."""
     fresh: list[bytes] = []
@@ -80,15 +85,20 @@ def _first_seen(ids: list[bytes], reported: set[bytes]) -> list[bytes]:
 
 
 class Storage:
-    """A sealed, sorted vector of (timestamp, id) items with O(1) range fingerprints.
+    """A sorted vector of (timestamp, id) items with O(1) range fingerprints.
 
     Items are sorted as spec "Preparation" requires (timestamp, then id bytes); exact duplicates are dropped.
     Range fingerprints (spec "Fingerprint Algorithm") come from a prefix-sum array: the ids, read as 256-bit
-    little-endian integers, are summed cumulatively once, so the sum over any index range is one subtraction
-    (reduced mod 2**256) followed by one SHA-256.
+    little-endian integers, are summed cumulatively once (mod 2**256), so the sum over any index range is one
+    subtraction followed by one SHA-256.
+
+    Each item is kept once, as one packed integer (``item_key``: timestamp above the id's 256 bits), plus its
+    prefix sum: about 150 bytes of Python objects an item. Ids and timestamps are unpacked on demand; the
+    ranges a message lists are small. :meth:`add` inserts new items in place (appending is O(1) an item), so
+    a hub need not rebuild its whole set after each new record.
     """
 
-    __slots__ = ("_timestamps", "_ids", "_keys", "_prefix")
+    __slots__ = ("_keys", "_prefix")
 
     def __init__(self, items: Iterable[tuple[int, bytes]]) -> None:
         """Seal ``items`` into a sorted, de-duplicated vector.
@@ -110,12 +120,38 @@ class Storage:
             keys.add(item_key(timestamp, id_))
         # Sorting the packed integer keys sorts by (timestamp, id bytes) and is faster than sorting tuples.
         self._keys: list[int] = sorted(keys)
-        self._timestamps: list[int] = [key >> _ID_BITS for key in self._keys]
-        self._ids: list[bytes] = [(key & _MOD_MASK).to_bytes(ID_SIZE, "big") for key in self._keys]
-        self._prefix: list[int] = [0, *accumulate(int.from_bytes(id_, "little") for id_ in self._ids)]
+        self._prefix: list[int] = [0, *accumulate((_le(key) for key in self._keys),
+                                                  lambda a, b: (a + b) & _MOD_MASK)]
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._keys)
+
+    def add(self, items: Iterable[tuple[int, bytes]]) -> int:
+        """Add ``items`` in place, keeping the order; return how many were new.
+
+        Items newer than every stored one (how a hub's new records arrive) are appended: O(k). An older one
+        (a catch-up, a healed partition) is merged in and the prefix sums recomputed from its position: O(n)
+        but no re-validation or re-sort of what is stored (Timsort merges the two sorted runs).
+
+        Raises:
+            ValueError: as :class:`Storage` does for a malformed item (nothing is added then).
+        """
+        fresh = Storage(items)._keys
+        keys = self._keys
+        if fresh and keys and fresh[0] <= keys[-1]:
+            fresh = [k for k in fresh if (i := bisect_left(keys, k)) == len(keys) or keys[i] != k]
+        if not fresh:
+            return 0
+        start = len(keys) if fresh[0] > (keys[-1] if keys else -1) else bisect_left(keys, fresh[0])
+        keys.extend(fresh)
+        if start < len(keys) - len(fresh):
+            keys.sort()
+            del self._prefix[start + 1:]
+        total = self._prefix[-1]
+        for key in keys[start:] if start < len(keys) - len(fresh) else fresh:
+            total = (total + _le(key)) & _MOD_MASK
+            self._prefix.append(total)
+        return len(fresh)
 
     def item(self, index: int) -> tuple[int, bytes]:
         """Return the item at ``index`` in sorted order.
@@ -123,11 +159,12 @@ class Storage:
         Raises:
             IndexError: ``index`` is out of range.
         """
-        return self._timestamps[index], self._ids[index]
+        key = self._keys[index]
+        return key >> _ID_BITS, (key & _MOD_MASK).to_bytes(ID_SIZE, "big")
 
     def ids(self, lower: int = 0, upper: int | None = None) -> list[bytes]:
         """Return the ids of the items in ``[lower, upper)``, in sorted order."""
-        return self._ids[lower:upper]
+        return [(key & _MOD_MASK).to_bytes(ID_SIZE, "big") for key in self._keys[lower:upper]]
 
     def find_lower_bound(self, lower: int, upper: int, key: int) -> int:
         """Return the first index in ``[lower, upper)`` whose item is not below ``key``, else ``upper``."""
@@ -148,16 +185,15 @@ class Storage:
         spec "Bound": if the timestamps differ the id prefix is empty, otherwise it is the common id prefix
         plus one byte.
         """
-        timestamp = self._timestamps[index]
-        if timestamp != self._timestamps[index - 1]:
+        timestamp, curr = self.item(index)
+        if timestamp != self._keys[index - 1] >> _ID_BITS:
             return Bound(timestamp)
-        curr, prev = self._ids[index], self._ids[index - 1]
-        shared = (8 * ID_SIZE - (int.from_bytes(curr, "big") ^ int.from_bytes(prev, "big")).bit_length()) // 8
+        shared = (8 * ID_SIZE - ((self._keys[index] ^ self._keys[index - 1]) & _MOD_MASK).bit_length()) // 8
         return Bound(timestamp, curr[: shared + 1])
 
 
 class Negentropy:
-    """One side of a Negentropy v1 reconciliation over a sealed :class:`Storage`.
+    """One side of a Negentropy v1 reconciliation over a :class:`Storage`.
 
     The initiator calls :meth:`initiate` once and then :meth:`reconcile_initiator` with each reply; the
     responder calls :meth:`reconcile` with each incoming message. ``frame_size_limit`` (0 = none, otherwise at

@@ -158,6 +158,20 @@ class Store:
         with self._readers.reading() as conn:
             return conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id").fetchall()
 
+    def sync_items_after(self, rowid: int) -> tuple[list[tuple[int, bytes]], int]:
+        """(created_ms, id) of the records stored after row ``rowid`` (0: all of them), and the last row stored.
+
+        Records are never deleted, so rows only grow: a caller holding the items up to row r asks for the rest
+        with ``sync_items_after(r)`` (federation's Negentropy snapshot grows this way).
+        """
+        with self._readers.reading() as conn:  # one read transaction: both statements see one snapshot
+            last = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0]
+            if rowid == 0:
+                rows = conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id").fetchall()
+            else:
+                rows = conn.execute("SELECT created_ms, id FROM records WHERE rowid > ?", (rowid,)).fetchall()
+        return rows, int(last)
+
     def raws_by_ids(self, ids: Iterable[bytes]) -> list[bytes]:
         """The stored raws among ``ids``, sorted by (created_ms, id); unknown ids are skipped."""
         rows: list[tuple[int, bytes, bytes]] = []

@@ -556,3 +556,43 @@ def test_mutated_valid_messages_raise_only_negentropy_error(seed: int, cuts: int
         Negentropy(_FUZZ_STORAGE, 4096).reconcile(bytes(msg))
     except NegentropyError:
         pass
+
+
+def _items(rng: random.Random, n: int, t0: int, spread: int = 50) -> list[tuple[int, bytes]]:
+    return [(t0 + rng.randrange(spread), rng.randbytes(32)) for _ in range(n)]
+
+
+def _same(a: Storage, b: Storage) -> None:
+    assert [a.item(i) for i in range(len(a))] == [b.item(i) for i in range(len(b))]
+    n = len(b)
+    for lower, upper in [(0, n), (0, n // 2), (n // 3, n), (n // 4, min(n, n // 4 + 3))]:
+        assert a.fingerprint(lower, upper) == b.fingerprint(lower, upper)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.integers(0, 60), st.integers(0, 60), st.booleans())
+def test_adding_items_equals_building_afresh(seed: int, n: int, m: int, older: bool) -> None:
+    """Newer items are appended, older ones merged in; either way the storage equals one built from scratch,
+    and answers every message the same."""
+    rng = random.Random(seed)
+    old = _items(rng, n, 1_000)
+    new = _items(rng, m, 900 if older else 2_000, spread=200 if older else 50)
+    new += old[: m // 4]  # some already stored: not added twice
+    grown = Storage(old)
+    added = grown.add(new)
+    fresh = Storage(old + new)
+    assert added == len(fresh) - len(Storage(old))
+    _same(grown, fresh)
+    other = Storage(_items(rng, 40, 1_000, spread=300))
+    msg = Negentropy(other, 0).initiate()
+    assert Negentropy(grown, 0).reconcile(msg) == Negentropy(fresh, 0).reconcile(msg)
+
+
+def test_add_refuses_a_malformed_item_and_changes_nothing() -> None:
+    rng = random.Random(7)
+    storage = Storage(_items(rng, 20, 1_000))
+    before = Storage(_items(random.Random(7), 20, 1_000))
+    with pytest.raises(ValueError):
+        storage.add([(5_000, bytes(32)), (5_001, b"short")])
+    _same(storage, before)
+    assert storage.add([]) == 0
