@@ -15,4 +15,5 @@ BENCHMARKS: list[str] = [
     "hub_bench",
     "sim_bench",
     "negentropy_bench",
+    "fed_bench",
 ]
