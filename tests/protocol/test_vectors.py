@@ -166,6 +166,8 @@ def test_every_limit_is_in_the_doc() -> None:
         assert f"| `{f.name}` |" in block
 
 
-def test_peer_protocol_placeholder() -> None:
-    assert "## §8 Peer protocol (/fed/v1)" in DOC
-    assert "See docs/federation.md" in DOC
+def test_peer_protocol_section_names_every_endpoint() -> None:
+    """§8 is the wire format (its examples are checked in tests/federation/test_wire_doc.py)."""
+    section = DOC.split("## §8 Peer protocol (/fed/v1)", 1)[1].split("## §9", 1)[0]
+    for endpoint in ("info", "announce", "push", "sync", "fetch", "records", "blobs"):
+        assert f"/fed/v1/{endpoint}" in section, endpoint
