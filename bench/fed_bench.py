@@ -48,8 +48,7 @@ def _say(text: str) -> None:
     print(f"  fed_bench: {text}", file=sys.stderr, flush=True)
 
 
-def _post(hub: LocalHub, kind: str, body: dict[str, Any]) -> str:
-    token = Home.open(hub.home).token
+def _post(hub: LocalHub, token: str, kind: str, body: dict[str, Any]) -> str:
     request = urllib.request.Request(
         f"{hub.url}/api/v1/publish", data=json.dumps({"kind": kind, "body": body}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, method="POST")
@@ -118,10 +117,11 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
                       - _sum(idle0, "served_bytes_in", "served_bytes_out")) / (t1 - t0)
         _say(f"publishing {m} guides from random hubs")
         ids, origins = [], []
+        tokens = {h.url: Home.open(h.home).token for h in hubs}
         start = time.monotonic()
         for i in range(m):
             origin = rng.choice(hubs)
-            ids.append(_post(origin, "guide", _guide(rng, f"Bench guide {i}")))
+            ids.append(_post(origin, tokens[origin.url], "guide", _guide(rng, f"Bench guide {i}")))
             origins.append(origin)
             time.sleep(0.25)
         wait_until(lambda: set(net.counts()) == {n + 1 + m}, SETTLE_S, "every hub to hold every guide")

@@ -15,7 +15,6 @@ import contextlib
 import ctypes
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -162,7 +161,6 @@ class LocalNet:
 
     root: Path
     hubs: list[LocalHub] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
 
     def add(self, slug: str, name: str, port: int, *, region: str = "") -> LocalHub:
         """Create a hub home (``coophub init``) whose public URL is 127.0.0.1:``port``."""
@@ -185,7 +183,7 @@ class LocalNet:
             hub.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "serve", "--home", str(hub.home), "--port", str(hub.port)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env}, start_new_session=True,  # Ctrl-C goes to us; we stop them
+                start_new_session=True,  # Ctrl-C goes to us; we stop them
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
             )
         finally:
@@ -216,13 +214,6 @@ class LocalNet:
             self.start(hub, wait=False)
         for hub in chosen:
             self.wait_ready(hub)
-
-    def stop_hub(self, hub: LocalHub, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM (a clean shutdown: peers saved, serve.json removed), then SIGKILL after ``grace_s``."""
-        if hub.running():
-            assert hub.process is not None
-            hub.process.send_signal(signal.SIGTERM)
-        self._reap(hub, time.monotonic() + grace_s)
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every hub: SIGTERM all of them at once (one signal each: they shut down in parallel), then

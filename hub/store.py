@@ -155,8 +155,7 @@ class Store:
 
     def sync_items(self) -> list[tuple[int, bytes]]:
         """(created_ms, id) of every stored record, sorted: one scan of a covering index."""
-        with self._readers.reading() as conn:
-            return conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id").fetchall()
+        return self.sync_items_after(0)[0]
 
     def sync_items_after(self, rowid: int) -> tuple[list[tuple[int, bytes]], int]:
         """(created_ms, id) of the records stored after row ``rowid`` (0: all of them), and the last row stored.

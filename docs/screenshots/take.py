@@ -21,19 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.web.site import build, serving  # noqa: E402
+from tests.web.site import CHROMIUM, CHROMIUM_ARGS, build, serving  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Crop heights (CSS px): the first screens of each page, enough to show what it is for.
@@ -73,7 +63,7 @@ def take(out: Path = OUT) -> list[Path]:
         site = build(Path(tmp))
         try:
             with serving(site.app) as base, sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 for suffix, viewport, clip in (("", DESKTOP, DESKTOP_CLIP), ("-phone", PHONE, PHONE_CLIP)):
                     page = browser.new_page(viewport=viewport, device_scale_factor=1)
                     for name, path in pages(site).items():

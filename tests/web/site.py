@@ -45,6 +45,19 @@ See the [Social Model of Disability](https://www.scope.org.uk/social-model-of-di
 <mailto:access@example.coop> with questions.
 """
 
+#: Debian's Chromium, as the browser tests and docs/screenshots/take.py launch it: no sandbox (root in CI), and
+#: none of the background connections this machine's closed network refuses.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 XSS_BODY = f"# Notes\n\n{XSS}\n\n[click me](javascript:window.__pwned=3)\n"
 
