@@ -381,6 +381,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _base_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if value != 0 and not 1 <= value <= 65536 - len(COOPS):
+        raise argparse.ArgumentTypeError(
+            f"{value} leaves no room for {len(COOPS)} ports; give 1–{65536 - len(COOPS)}, or 0 for any free ports")
+    return value
+
+
 def _minutes(text: str) -> float:
     try:
         value = float(text)
@@ -404,7 +415,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "pledges, quality marks — and print each hub's address and commands to try. Runs until Ctrl-C or "
         "--minutes. --home is not used; --json prints the hubs as one JSON line when ready.",
     )
-    p.add_argument("--base-port", type=int, default=DEFAULT_PORT, metavar="PORT",
+    p.add_argument("--base-port", type=_base_port, default=DEFAULT_PORT, metavar="PORT",
                    help=f"first of 5 consecutive ports (default {DEFAULT_PORT}; busy or 0: any free ports)")
     p.add_argument("--dir", metavar="DIR", help="keep the hubs' homes in DIR (new or empty) instead of a "
                    "temporary folder that is removed at the end")

@@ -136,3 +136,13 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "is not empty" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["something"]
+
+
+@pytest.mark.parametrize("args", [["--base-port", "-5"], ["--base-port", "65534"], ["--base-port", "x"],
+                                  ["--minutes", "0"], ["--minutes", "abc"]])
+def test_demo_bad_options_are_one_line(args: list[str], tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--dir", str(tmp_path / "d"), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("coophub: error:")]
+    assert not (tmp_path / "d").exists()
