@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import random
 import subprocess
@@ -20,7 +21,9 @@ from hypothesis import strategies as st
 from federation.negentropy import Negentropy, NegentropyError, Storage
 from federation.negentropy_wire import MAX_U64, Bound, Reader, encode_varint
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "negentropy" / "vectors.json"
+#: The reference C++ transcripts, vendored (xz-compressed) with their provenance in data/README.md, so a fresh
+#: clone with nothing beside it runs the conformance tests.
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "negentropy-vectors.json.xz"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_MS = 1767225600000
 
@@ -35,7 +38,7 @@ def load_vectors() -> list[dict[str, Any]]:
     """The reference transcripts; a missing file is a failure, never a skip."""
     if not VECTORS_PATH.is_file():
         pytest.fail(f"conformance vectors missing: {VECTORS_PATH}")
-    data = json.loads(VECTORS_PATH.read_text())
+    data = json.loads(lzma.decompress(VECTORS_PATH.read_bytes()))
     assert data["protocol"] == "negentropy v1"
     vectors: list[dict[str, Any]] = data["vectors"]
     assert vectors
