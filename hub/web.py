@@ -95,7 +95,11 @@ def make_environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=jinja2.ChainableUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Every user-visible string in a template goes through _() / {% trans %} (newstyle gettext), so the
+    # Welsh and English catalogues can translate it; until a catalogue is installed, strings show as written.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(view.FILTERS)
     # render_markdown escapes raw HTML and drops unsafe links, so its output may be marked safe.
     env.filters["markdown"] = lambda text, level=2: Markup(render_markdown(str(text or ""), base_level=level))
