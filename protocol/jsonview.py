@@ -20,6 +20,7 @@ __all__ = ["HUB_FIELDS", "body_from_json", "body_to_json", "iso_ms", "record_to_
 HUB_FIELDS = frozenset({
     ("charter", "founders[]"),
     ("charter", "schemes[].assessors[]"),
+    ("charter", "founder_classes[].hub"),
     ("endorsement", "subject"),
     ("attestation", "subject"),
 })

@@ -92,6 +92,19 @@ _ATTACHMENT = obj({
     "hash": _HASH(),
 })
 
+_CLASS_NAME = text(40, pattern=SLUG, pattern_help="a class name of lowercase letters, digits and hyphens")
+
+_CLASS = obj({
+    "name": _CLASS_NAME,
+    "weight": integer(0, 1000),  # 0: a non-voting associate (PRODUCT.md §2.1)
+    "description": text(500, required=False),
+})
+
+_FOUNDER_CLASS = obj({
+    "hub": id32(),
+    "class": _CLASS_NAME,
+})
+
 KINDS: dict[str, Field] = {
     "charter": obj({
         "name": _NAME,
@@ -99,6 +112,12 @@ KINDS: dict[str, Field] = {
         "founders": lst(id32(), 100, min_len=1, unique=True),
         "endorsements_needed": integer(1, 100),
         "schemes": lst(_SCHEME, 50),
+        # Round 2 (all optional, so round-1 charters stay valid): membership classes and their vote weights,
+        # each founder's class, reviews that make a guide association-reviewed, the time-credit limit.
+        "classes": lst(_CLASS, 20, required=False),
+        "founder_classes": lst(_FOUNDER_CLASS, 100, required=False),
+        "reviews_needed": integer(1, 100, required=False),
+        "credit_limit_minutes": integer(0, 10**7, required=False),
     }),
     "profile": obj({
         "name": _NAME,

@@ -27,6 +27,11 @@ _BODIES: dict[str, dict[str, Any]] = {
         "founders": [A.public, B.public],
         "endorsements_needed": 2,
         "schemes": [{"id": "care-quality", "name": "Care Quality Mark", "assessors": [C.public]}],
+        "classes": [{"name": "worker-coop", "weight": 2, "description": "Worker co-operatives."},
+                    {"name": "council", "weight": 0}],
+        "founder_classes": [{"hub": A.public, "class": "worker-coop"}],
+        "reviews_needed": 2,
+        "credit_limit_minutes": 2400,
     },
     "profile": {
         "name": "Cwmni Gofal",
