@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.home import Home, default_home
+from hub.publishing import PublishRefused
 from hub.store import Store
 from protocol import ProtocolError, build_record, parse_hub_id
 from protocol.jsonview import body_to_json
@@ -249,6 +250,10 @@ def publish(home: Home, kind: str, body: dict[str, Any]) -> str:
     with open_store(home) as store:
         association = _association(home, store, kind)
         record = build_record(home.key, association, kind, body, now, limits=home.limits())
+        try:
+            store.check_publish(record, now)
+        except PublishRefused as exc:
+            raise _refused({"error": exc.reason, "detail": str(exc)}) from None
         url = home.running_url()
         if url is not None:
             sent = _publish_via_api(url, home.token, kind, body)

@@ -14,6 +14,7 @@ Status codes:
     409 missing-reference  publishing before the hub has joined an association
     413 too-large          a request body over limits.max_api_body_bytes (or max_blob_bytes for blobs)
     422 <ingest reason>    a record the store refused (invalid, blocked, missing-reference, rate-limited, ...)
+                           or that hub.publishing's checks refuse before signing (it would have no effect)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.home import Home
+from hub.publishing import PublishRefused
 from hub.store import DirectoryQuery, Store
 from protocol import ProtocolError, build_record, parse_hub_id
 from protocol.jsonview import body_from_json, record_to_json
@@ -129,6 +131,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return _error(exc.status, exc.reason, exc.detail)
+    except PublishRefused as exc:
+        return _error(422, exc.reason, str(exc))
     except ProtocolError as exc:
         return _error(413 if exc.reason == "too-large" else 400, exc.reason, str(exc))
     except web.HTTPException as exc:
@@ -395,7 +399,9 @@ def _raw_from_request(data: Any, home: Home, store: Store, now: int) -> bytes:
             "this hub has no association yet; run `coophub charter create` or `coophub join` first",
         )
     body = body_from_json(kind, data["body"])
-    return build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits()).raw
+    record = build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits())
+    store.check_publish(record, now)
+    return record.raw
 
 
 async def post_publish(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from protocol import DEFAULT_LIMITS, Limits, Membership, Record, parse_hub_id
 
-from . import queries
+from . import publishing, queries
 from .blobs import BlobStore
 from .db import ReadPool, Writer, connect, migrate
 from .derive import load_charter, load_record
@@ -121,6 +121,14 @@ class Store:
                 listener(results, source)
             except Exception:  # a listener's bug must not turn a committed ingest into an error
                 log.exception("ingest listener %r failed", listener)
+
+    def check_publish(self, record: Record, now_ms: int) -> None:
+        """Checks on a record this hub was asked to publish (hub.publishing), before it is ingested.
+
+        Raises:
+            PublishRefused: it would be refused or have no effect; nothing is stored.
+        """
+        self._read(publishing.check, record, now_ms)
 
     # --- reads ------------------------------------------------------------------------------------------
 

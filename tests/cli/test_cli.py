@@ -355,7 +355,10 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
         f"{attest_args} --valid-until 2099-01-01 --valid-from 2100-01-01",
         f"attest {assoc.ids['B']} --scheme Care! --level gold --valid-until 2099-01-01",
         "endorse garbage",
+        f"endorse {assoc.ids['A']}",  # oneself
         f"revoke {offer}",
+        f"revoke {assoc.ids['pledge_b']} --reason not-ours",  # another hub's record
+        f"revoke {assoc.ids['pledge_a']} --reason not-revocable",  # a pledge is replaced, not revoked
         f"revoke {unknown} --reason no-such-record",
         f"show {unknown}",
         "show garbage",
@@ -379,6 +382,8 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
     for args in cases:
         assert_one_error_line(coophub(*args, home=assoc.a), args)
     assert _snapshot(assoc.a) == before
+    # endorsing the same hub twice (the fixture's B endorsed C already) says so
+    assert_one_error_line(coophub("endorse", assoc.ids["C"], home=assoc.b), ("endorse twice",))
     # only the offer's author can close it
     assert_one_error_line(coophub("close-offer", offer, "--outcome", "awarded", home=assoc.b), ("close B",))
 

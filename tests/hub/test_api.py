@@ -282,6 +282,8 @@ async def test_bad_publish_requests_store_nothing(hub: Hub) -> None:
     foreign = build_record(hub.home.key, foreign_charter.id, "guide", guide, now_ms())
     outsider_guide = build_record(hub.outsider, hub.charter.id, "guide", guide, now_ms())
     future = build_record(hub.home.key, hub.charter.id, "guide", guide, now_ms() + DAY)
+    others_guide = hub.ingest(hub.other, "guide", guide)
+    me = format_hub_id(hub.home.key.public)
     cases: list[tuple[Any, dict[str, str] | None, int, str]] = [
         (b"{not json", None, 400, "invalid"),
         (b"\xff\xfe", None, 400, "invalid"),
@@ -303,6 +305,11 @@ async def test_bad_publish_requests_store_nothing(hub: Hub) -> None:
         ({"record": outsider_guide.raw.hex()}, None, 422, "blocked"),
         ({"record": future.raw.hex()}, None, 422, "invalid"),
         ({"kind": "pledge", "body": {"offer": "ab" * 32, "quantity": 1}}, None, 422, "missing-reference"),
+        # hub.publishing: what would be stored and ignored (or is a mistake) is refused before signing
+        ({"kind": "endorsement", "body": {"subject": me}}, None, 422, "invalid"),
+        ({"kind": "revocation", "body": {"target": others_guide.id.hex(), "reason": "r"}}, None, 422, "invalid"),
+        ({"kind": "revocation", "body": {"target": hub.charter.id.hex(), "reason": "r"}}, None, 422, "invalid"),
+        ({"kind": "revocation", "body": {"target": "ab" * 32, "reason": "r"}}, None, 422, "missing-reference"),
         ({"kind": "guide", "body": guide}, {}, 401, "unauthorized"),
         ({"kind": "guide", "body": guide}, {"Authorization": "Bearer wrong"}, 401, "unauthorized"),
         ({"kind": "guide", "body": guide}, {"Authorization": f"Basic {hub.home.token}"}, 401, "unauthorized"),

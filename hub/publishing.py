@@ -1,0 +1,83 @@
+"""Checks on what *this* hub publishes, before it is signed into the association's history.
+
+Records from peers follow the convergence rules (docs/protocol.md §2.1): a well-formed record of an eligible
+author is stored, and derived state ignores what has no effect — a revocation of another hub's record, a pledge
+after the deadline, a ballot after the close. That is right for a record that already exists somewhere, but a
+member who *asks* to publish such a record has made a mistake and must be told, with nothing stored
+(PRODUCT.md §5: bad input gets a clear error). These checks say so before signing; both ways to publish — the
+API (``POST /api/v1/publish``) and the CLI without a running hub — go through :func:`check`.
+
+Each check is ``fn(conn, record, now_ms)``: it reads the database (a read transaction, never writes) and raises
+:class:`PublishRefused` with a reason from the protocol's vocabulary and one line saying what is wrong and how to
+fix it. Checks are listed per kind in :data:`CHECKS`; a package that adds a kind adds its checks there (one table,
+wired in one place). A check must never refuse something the protocol would store *and count*: it only catches
+what would be stored and ignored, or what ingest would refuse anyway, with a better message.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from protocol import REVOCABLE_KINDS, Record, format_hub_id
+from protocol.errors import ProtocolError
+
+__all__ = ["CHECKS", "Check", "PublishRefused", "check"]
+
+
+class PublishRefused(ProtocolError):
+    """A record this hub was asked to publish that would have no effect or be refused; nothing is stored."""
+
+
+Check = Callable[[sqlite3.Connection, Record, int], None]
+
+def _endorsement(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    subject = record.body["subject"]
+    if subject == record.author:
+        raise PublishRefused("a hub cannot endorse itself; endorse another hub's id", field="subject")
+    row = conn.execute(
+        "SELECT lower(hex(e.id)) FROM records e WHERE e.kind = 'endorsement' AND e.author = ? AND e.ref = ? "
+        "AND NOT EXISTS (SELECT 1 FROM records r WHERE r.kind = 'revocation' AND r.ref = e.id "
+        "AND r.author = e.author)", (record.author, subject)).fetchone()
+    if row is not None:
+        raise PublishRefused(f"this hub already endorses {format_hub_id(subject)} (endorsement {row[0]}); "
+                             "revoke that one first to write a new statement", field="subject",
+                             reason="duplicate")
+
+
+def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    target = record.body["target"]
+    row = conn.execute("SELECT kind, author FROM records WHERE id = ?", (target,)).fetchone()
+    if row is None:
+        raise PublishRefused(f"no record {target.hex()} on this hub; check the id with `coophub show`",
+                             field="target", reason="missing-reference")
+    kind, author = row
+    if author != record.author:
+        raise PublishRefused(f"a hub can only revoke what it published; {target.hex()[:12]}… was published "
+                             f"by {format_hub_id(author)}", field="target")
+    if kind not in REVOCABLE_KINDS:
+        raise PublishRefused(f"a {kind} cannot be revoked; revocable kinds: {', '.join(sorted(REVOCABLE_KINDS))}"
+                             + ("; publish a new one instead" if kind in ("profile", "pledge") else ""),
+                             field="target")
+    done = conn.execute("SELECT lower(hex(id)) FROM records WHERE kind = 'revocation' AND ref = ? AND author = ?",
+                        (target, record.author)).fetchone()
+    if done is not None:
+        raise PublishRefused(f"{target.hex()[:12]}… is already revoked (revocation {done[0]})", field="target",
+                             reason="duplicate")
+
+
+#: kind -> the checks a locally published record of that kind passes, in order.
+CHECKS: dict[str, tuple[Check, ...]] = {
+    "endorsement": (_endorsement,),
+    "revocation": (_revocation,),
+}
+
+
+def check(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    """Run the checks for ``record``'s kind.
+
+    Raises:
+        PublishRefused: the record would be refused or ignored; the message says why and what to do.
+    """
+    for fn in CHECKS.get(record.kind, ()):
+        fn(conn, record, now_ms)
