@@ -30,6 +30,8 @@ __all__ = ["HomeError", "HubConfig", "Home", "default_home"]
 ENV_HOME = "COOPHUB_HOME"
 ENV_LIMIT_PREFIX = "COOPHUB_LIMIT_"
 DEFAULT_PORT = 8470
+#: The demo association is in Wales; public services there work in UK time.
+DEFAULT_TIMEZONE = "Europe/London"
 
 
 class HomeError(Exception):
@@ -50,6 +52,8 @@ class HubConfig:
     association_id: str = ""  # hex; empty until `charter create` or `join`
     peers: list[str] = field(default_factory=list)
     limits: dict[str, int] = field(default_factory=dict)
+    #: IANA time zone for showing times and for date-only deadlines (the end of that day, here).
+    timezone: str = DEFAULT_TIMEZONE
 
     def to_toml(self) -> str:
         lines = [
@@ -61,6 +65,8 @@ class HubConfig:
             f"port = {self.port}",
             f"association_id = {json.dumps(self.association_id)}",
             f"peers = {json.dumps(self.peers)}",
+            "# IANA time zone for times on pages and for date-only deadlines (they end at 23:59:59 here)",
+            f"timezone = {json.dumps(self.timezone)}",
             "",
             "# Override any limit of protocol/limits.py, e.g. push_fanout = 6",
             "[limits]",
@@ -87,9 +93,24 @@ class HubConfig:
                 association_id=str(data.get("association_id", "")),
                 peers=[str(p) for p in data.get("peers", [])],
                 limits=dict(data.get("limits", {})),
+                timezone=_timezone(str(data.get("timezone", DEFAULT_TIMEZONE))),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise HomeError(f"config.toml has a missing or malformed field ({exc}); fix it") from None
+
+
+def _timezone(name: str) -> str:
+    """Raises:
+    HomeError: not an IANA time zone name this machine knows.
+    """
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise HomeError(f"config.toml: timezone {name!r} is not a known time zone; use a name such as "
+                        f"{DEFAULT_TIMEZONE!r}") from None
+    return name
 
 
 class Home:
