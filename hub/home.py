@@ -201,10 +201,16 @@ class Home:
         return cls(path, HubKey.from_seed(seed), config, token)
 
     def save_config(self) -> None:
-        """Write config.toml atomically (write a temporary file, fsync, rename)."""
+        """Write config.toml atomically (write a temporary file, fsync, rename), keeping what the operator wrote.
+
+        The fields of :class:`HubConfig` are updated in place in the existing file with tomlkit, so comments,
+        blank lines, key order and keys this version does not know survive `peers add`, `join` and
+        `charter create`; a file that is missing or not TOML is written afresh.
+        """
         tmp = self.config_path.with_suffix(".toml.tmp")
+        text = _merge_toml(self.config_path, self.config)
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.config.to_toml())
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.config_path)
@@ -217,6 +223,33 @@ class Home:
             return str(info["url"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def _merge_toml(path: Path, config: HubConfig) -> str:
+    """``config`` written over the TOML document at ``path``, changing only values that differ."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, TOMLKitError):
+        return config.to_toml()
+    fresh = tomlkit.parse(config.to_toml())
+    for key, value in fresh.items():
+        if key == "limits":
+            continue
+        if doc.get(key) != value:
+            doc[key] = value
+    limits = doc.get("limits")
+    if not isinstance(limits, dict):
+        limits = tomlkit.table()
+        doc["limits"] = limits
+    for name in [k for k in limits if k not in config.limits]:
+        del limits[name]
+    for name, value in sorted(config.limits.items()):
+        if limits.get(name) != int(value):
+            limits[name] = int(value)
+    return tomlkit.dumps(doc)
 
 
 def _write_private(path: Path, data: bytes) -> None:
