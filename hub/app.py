@@ -478,6 +478,9 @@ def make_app(
     app[LIMITS_KEY] = limits
     app[NOW_KEY] = now_ms or _now_ms
     _add_api_routes(app)
+    from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
+
+    metrics.setup(app)
     if web_pages:
         _optional_setup("hub.web", app)
     if federation:
