@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from hub.opendata import validate as opendata
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
 from protocol.errors import ProtocolError
 
@@ -70,6 +71,11 @@ def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
 CHECKS: dict[str, tuple[Check, ...]] = {
     "endorsement": (_endorsement,),
     "revocation": (_revocation,),
+    # open data (hub.opendata.validate): e-mail, URLs, ISO 4217 currency, BCP 47 language
+    "profile": (opendata.CHECKS["profile"],),
+    "guide": (opendata.CHECKS["guide"],),
+    "offer": (opendata.CHECKS["offer"],),
+    "attestation": (opendata.CHECKS["attestation"],),
 }
 
 
