@@ -18,6 +18,7 @@ __all__ = [
     "issuer_records",
     "offer_records",
     "profile_records",
+    "signing_context",
 ]
 
 
@@ -76,3 +77,8 @@ def issuer_records(conn: sqlite3.Connection, issuer: bytes) -> list[Record]:
     revocations = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'revocation' AND author = ?",
                                (issuer,))
     return [*attestations, *revocations, *_charter(conn), *profile_records(conn)]
+
+
+def signing_context(conn: sqlite3.Connection) -> tuple[Record | None, dict[bytes, str]]:
+    """The charter and every hub's current name: what a credential issued now names."""
+    return load_charter(conn), {bytes(hub): str(name) for hub, name in conn.execute("SELECT hub, name FROM profiles")}

@@ -94,6 +94,12 @@ def _offer(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
 def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
     if "evidence_url" in record.body:
         _refuse(_url("evidence URL", record.body["evidence_url"]), "evidence_url")
+    if "credential" in record.body:
+        from .badges import verify_credential_jwt
+
+        if verify_credential_jwt(record.body["credential"], record) is None:
+            _refuse("credential is not this hub's signed Open Badges credential for this attestation; leave it "
+                    "out and the hub issues one", "credential")
 
 
 #: kind -> the open-data checks of a locally published record (hub.publishing adds them to its CHECKS).
