@@ -441,6 +441,9 @@ def _add_api_routes(app: web.Application) -> None:
     r.add_get("/api/v1/blobs/{hash}", get_blob)
     r.add_post("/api/v1/publish", post_publish)
     r.add_post("/api/v1/blobs", post_blob)
+    from hub.opendata import routes as opendata  # imported here: it uses this module's keys and errors
+
+    opendata.setup(app)
 
 
 def _optional_setup(module: str, app: web.Application) -> None:

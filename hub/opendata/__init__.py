@@ -7,4 +7,4 @@ Modules: ``common`` (ids, did:key, what an export may carry), ``validate`` (publ
 ``routes`` (the HTTP endpoints). Importing this package imports none of them.
 """
 
-__all__ = ["badges", "common", "load", "murmurations", "ocds", "routes", "validate"]
+__all__ = ["badges", "common", "export", "load", "murmurations", "ocds", "routes", "validate"]

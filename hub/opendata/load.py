@@ -12,6 +12,7 @@ from hub.derive import load_charter, load_record, load_records
 from protocol import Record
 
 __all__ = [
+    "attestation_ids",
     "attestation_records",
     "closed_offer_ids",
     "directory_records",
@@ -82,3 +83,8 @@ def issuer_records(conn: sqlite3.Connection, issuer: bytes) -> list[Record]:
 def signing_context(conn: sqlite3.Connection) -> tuple[Record | None, dict[bytes, str]]:
     """The charter and every hub's current name: what a credential issued now names."""
     return load_charter(conn), {bytes(hub): str(name) for hub, name in conn.execute("SELECT hub, name FROM profiles")}
+
+
+def attestation_ids(conn: sqlite3.Connection) -> list[bytes]:
+    """Every attestation's id, oldest first."""
+    return [bytes(row[0]) for row in conn.execute("SELECT id FROM attestations ORDER BY created_ms, id")]
