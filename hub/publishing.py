@@ -106,7 +106,7 @@ def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
 
 #: kind -> the checks a locally published record of that kind passes, in order.
 CHECKS: dict[str, tuple[Check, ...]] = {
-    "attestation": (_attestation,),
+    "attestation": (_attestation, opendata.CHECKS["attestation"]),
     "endorsement": (_endorsement,),
     "pledge": (_pledge,),
     "revocation": (_revocation,),
@@ -114,7 +114,6 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "profile": (opendata.CHECKS["profile"],),
     "guide": (opendata.CHECKS["guide"],),
     "offer": (opendata.CHECKS["offer"],),
-    "attestation": (opendata.CHECKS["attestation"],),
 }
 
 
