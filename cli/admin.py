@@ -195,11 +195,14 @@ def _output(path: str | None) -> Iterator[IO[str]]:
 def cmd_export(args: argparse.Namespace) -> int:
     home = home_from(args)
     with open_store(home) as store, _output(args.output) as out:
-        if args.format == "hsds":
-            from hub.hsds import export_hsds
+        if args.format != "jsonl":
+            from hub.opendata.export import export_document
 
-            json.dump(export_hsds(store, now_ms()), out, indent=2, ensure_ascii=False)
+            document, omitted = export_document(store, args.format, now_ms(), home.config.url or None)
+            json.dump(document, out, indent=2, ensure_ascii=False)
             out.write("\n")
+            if omitted:  # values from peers' records that would not validate (docs/opendata.md)
+                print(omitted.line(), file=sys.stderr)
         else:
             for line in _jsonl_lines(home, store):
                 out.write(line + "\n")
@@ -364,11 +367,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "export",
         parents=[common],
-        help="export the directory (HSDS) or a backup (JSON lines)",
-        description="Export the directory as Open Referral HSDS 3.0 JSON, or every record as "
-        "JSON lines (a backup that `coophub import` restores).",
+        help="export open data (HSDS, OCDS, Open Badges, Murmurations) or a backup (JSON lines)",
+        description="Export the directory as Open Referral HSDS 3.0, closed joint purchases as an OCDS "
+        "release package, quality marks as Open Badges 3.0 credentials, members as Murmurations profiles, "
+        "or every record as JSON lines (a backup that `coophub import` restores).",
     )
-    p.add_argument("--format", required=True, choices=("hsds", "jsonl"), help="hsds or jsonl")
+    p.add_argument("--format", required=True, choices=("hsds", "jsonl", "ocds", "badges", "murmurations"),
+                   help="hsds, jsonl, ocds, badges or murmurations")
     p.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser(

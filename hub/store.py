@@ -143,6 +143,11 @@ class Store:
         """Run a synchronous read (any Store method) in the store's thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def view(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` inside one read transaction, for read-only modules with their own queries
+        (hub.opendata.load); call through :meth:`read` from async code."""
+        return self._read(fn, *args)
+
     def association_id(self) -> bytes | None:
         """The stored charter's id, else the expected association from config, else None."""
         charter = self.charter()
