@@ -12,6 +12,8 @@ records to hand them and writes down the answer:
     pledges          the newest pledge per (offer, hub) created by the deadline
     attestations     authorised flag (from the charter) and the earliest revocation time
     directory(+fts)  one searchable row per hub profile, current guide and non-revoked offer
+    credit_payments  each time-credit payment, its booking and its status in protocol.credit's ledger
+    credit_accounts  each hub's position after the whole ledger (balance, unstood payments to it, flags)
 
 What depends on the clock (an offer being open, a mark being valid) is not stored: queries filter with now_ms.
 """
@@ -26,8 +28,11 @@ from typing import Any
 import msgpack
 
 from protocol import Record, authorised_assessors, membership, newest
+from protocol.credit import Booking, LimitAt, Position, limit_from_charter, replay
 
-__all__ = ["apply", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_membership"]
+__all__ = [
+    "apply", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_credit", "refresh_membership",
+]
 
 
 def record_from_raw(raw: bytes, record_id: bytes) -> Record:
@@ -184,15 +189,103 @@ def _revocation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         _unlist(conn, target)
 
 
+def _nothing(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    """Kinds whose derived state is computed when read."""
+
+
 def _endorsement(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     charter = load_charter(conn)
     if charter is not None:
         refresh_membership(conn, charter)
 
 
+# -- time credits (docs/protocol.md §6.6) ---------------------------------------------------------------------
+
+
+def _credit_payment(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    body = record.body
+    if body["payee"] == record.author:
+        return  # ingest refuses these; protocol.credit ignores them
+    conn.execute("INSERT INTO credit_payments (id, payer, payee, minutes, created_ms, status) "
+                 "VALUES (?, ?, ?, ?, ?, 'pending')",
+                 (record.id, record.author, body["payee"], body["minutes"], record.created_ms))
+
+
+def _credit_receipt(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    row = conn.execute("SELECT payee, created_ms, receipt, booked_ms FROM credit_payments WHERE id = ?",
+                       (record.body["payment"],)).fetchone()
+    if row is None or row[0] != record.author:
+        return  # only the payee books a payment (protocol.credit.bookings)
+    payee, created_ms, receipt, booked_ms = row
+    if receipt is not None:
+        held = conn.execute("SELECT created_ms FROM records WHERE id = ?", (receipt,)).fetchone()[0]
+        if (held, receipt) <= (record.created_ms, record.id):
+            return  # the payee's earliest receipt books it; this one changes nothing
+    new_booked = max(created_ms, record.created_ms)
+    conn.execute("UPDATE credit_payments SET receipt = ?, booked_ms = ? WHERE id = ?",
+                 (record.id, new_booked, record.body["payment"]))
+    key = (new_booked, record.body["payment"])
+    refresh_credit(conn, key if booked_ms is None else min(key, (booked_ms, record.body["payment"])))
+
+
+def _credit_start(conn: sqlite3.Connection, key: tuple[int, bytes]) -> dict[bytes, Position]:
+    """Every hub's position just before ``key`` in the ledger: the stored positions when nothing is booked at or
+    after it (the usual case, a booking at the end), else sums over the standing rows before it."""
+    later = conn.execute("SELECT 1 FROM credit_payments WHERE booked_ms IS NOT NULL AND (booked_ms, id) >= (?, ?) "
+                         "AND status != 'pending' LIMIT 1", key).fetchone()
+    if later is None:
+        return {hub: Position(balance, unstood) for hub, balance, unstood, _ in
+                conn.execute("SELECT hub, balance, unstood_in, over_limit FROM credit_accounts")}
+    sums: dict[bytes, list[int]] = {}
+    for payer, payee, minutes, status in conn.execute(
+            "SELECT payer, payee, minutes, status FROM credit_payments WHERE booked_ms IS NOT NULL AND "
+            "(booked_ms, id) < (?, ?) AND status != 'pending'", key):
+        out, into = sums.setdefault(payer, [0, 0]), sums.setdefault(payee, [0, 0])
+        if status == "stands":
+            out[0] -= minutes
+            into[0] += minutes
+        else:
+            into[1] += minutes
+    return {hub: Position(b, u) for hub, (b, u) in sums.items()}
+
+
+def _credit_limits(conn: sqlite3.Connection) -> LimitAt:
+    charter = load_charter(conn)
+    if charter is None:
+        return lambda at_ms: 0
+    # Until governance lands on main there are no amendments: terms_at(charter, [], t) (protocol.charter).
+    return limit_from_charter(charter, [])
+
+
+def refresh_credit(conn: sqlite3.Connection, key: tuple[int, bytes] = (-1, b"")) -> int:
+    """Replay the time-credit ledger from ``key`` (booking time, payment id) to the end with protocol.credit's
+    rule, and store every status and position it changes; returns how many payments it replayed.
+
+    Called when a receipt books (or re-books earlier) a payment; call it with the effective time of a charter
+    amendment that changes the credit limit (the default replays everything).
+    """
+    start = _credit_start(conn, key)
+    rows = conn.execute("SELECT id, payer, payee, minutes, created_ms, receipt, booked_ms FROM credit_payments "
+                        "WHERE booked_ms IS NOT NULL AND (booked_ms, id) >= (?, ?) ORDER BY booked_ms, id",
+                        key).fetchall()
+    entries, positions = replay([Booking(*row) for row in rows], _credit_limits(conn), start)
+    conn.executemany("UPDATE credit_payments SET status = ?, limit_minutes = ?, payer_balance = ? WHERE id = ?",
+                     [(e.status, e.limit_minutes, e.payer_balance, e.booking.payment) for e in entries])
+    over = dict(conn.execute("SELECT payer, count(*) FROM credit_payments WHERE status = 'over-limit' "
+                             "GROUP BY payer").fetchall())
+    conn.execute("DELETE FROM credit_accounts")
+    conn.executemany("INSERT INTO credit_accounts VALUES (?, ?, ?, ?)",
+                     [(hub, p.balance, p.unstood_in, over.get(hub, 0)) for hub, p in positions.items()])
+    return len(entries)
+
+
 _APPLY: dict[str, Callable[[sqlite3.Connection, Record, int], None]] = {
     "charter": _charter, "profile": _profile, "endorsement": _endorsement, "guide": _guide, "offer": _offer,
     "pledge": _pledge, "offer-close": _close, "attestation": _attestation, "revocation": _revocation,
+    "credit-payment": _credit_payment, "credit-receipt": _credit_receipt,
+    # Funds are read with protocol.fund over their few records (hub.aid_queries); nothing to keep up to date.
+    "fund": _nothing, "fund-join": _nothing, "fund-leave": _nothing, "fund-claim": _nothing,
+    "fund-approval": _nothing, "fund-payment": _nothing,
 }
 
 

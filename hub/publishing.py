@@ -22,6 +22,8 @@ from collections.abc import Callable
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
 from protocol.errors import ProtocolError
 
+from .aid_checks import AID_CHECKS
+
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
 
 
@@ -70,6 +72,13 @@ def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
 CHECKS: dict[str, tuple[Check, ...]] = {
     "endorsement": (_endorsement,),
     "revocation": (_revocation,),
+    "credit-payment": AID_CHECKS["credit-payment"],
+    "credit-receipt": AID_CHECKS["credit-receipt"],
+    "fund-join": AID_CHECKS["fund-join"],
+    "fund-leave": AID_CHECKS["fund-leave"],
+    "fund-claim": AID_CHECKS["fund-claim"],
+    "fund-approval": AID_CHECKS["fund-approval"],
+    "fund-payment": AID_CHECKS["fund-payment"],
 }
 
 
