@@ -199,7 +199,7 @@ def minutes_from_hours(text: str) -> int:
     """
     text = text.strip()
     if not _HOURS.fullmatch(text):
-        raise ValueError(f"{text!r} is not a number of hours; write e.g. 2 or 1.5")
+        raise ValueError(f"{text!r} is not a number of hours")
     try:
         minutes = Decimal(text) * 60
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
