@@ -264,7 +264,8 @@ class Story:
         self.say("three co-ops paid each other time credits (6, 1.5 and 2 hours); each payee's hub booked its payment")
         fund = g.cli("fund", "create", "--name", "Cronfa Salwch — sick pay circle", "--contribution", "25.00",
                      "--currency", "GBP", "--approvals", "2", "--notice-days", "30",
-                     "--description", "Gifts to a member co-op whose carers are off sick, so wages keep being paid.")["id"]
+                     "--description", "Gifts to a member co-op whose carers are off sick, so wages keep being "
+                     "paid.")["id"]
         self.ids["fund"] = fund
         self.arrived(fund, [c, p, n])
         joins = [hub.cli("fund", "join", fund)["id"] for hub in (c, p, n)]

@@ -44,8 +44,10 @@ def receipts_for(home: Home, store: Store, association: bytes, now_ms: int, limi
             for pid in ids]
 
 
-def book_pending(home: Home, store: Store, now_ms: Callable[[], int]) -> list[IngestResult]:
+async def book_pending(home: Home, store: Store, now_ms: Callable[[], int]) -> list[IngestResult]:
     """Book every payment to this hub that no receipt of its books yet, in batches; returns the results.
+
+    Ingests through ``ingest_async`` so that store listeners (federation's push) run in the event loop.
 
     Raises:
         RuntimeError: the store is closed.
@@ -54,8 +56,8 @@ def book_pending(home: Home, store: Store, now_ms: Callable[[], int]) -> list[In
     results: list[IngestResult] = []
     if association is None:
         return results
-    while receipts := receipts_for(home, store, association, now_ms(), BOOK_BATCH):
-        batch = store.ingest([r.raw for r in receipts], now_ms=now_ms(), source="local")
+    while receipts := await store.read(receipts_for, home, store, association, now_ms(), BOOK_BATCH):
+        batch = await store.ingest_async([r.raw for r in receipts], now_ms=now_ms(), source="local")
         results += batch
         if not any(r.status == "accepted" for r in batch):
             break  # nothing moved (should not happen): never loop on the same payments
@@ -81,7 +83,7 @@ class Booker:
             await self._wake.wait()
             self._wake.clear()
             try:
-                results = await asyncio.to_thread(book_pending, self.home, self.store, self.now_ms)
+                results = await book_pending(self.home, self.store, self.now_ms)
             except RuntimeError:  # the store closed under us: the hub is stopping
                 return
             except Exception:  # a bug must not stop the hub; the next ingest retries

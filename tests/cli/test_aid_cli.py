@@ -100,7 +100,7 @@ def _records(home: Path) -> int:
 
 def test_bad_input_is_one_line_and_stores_nothing(trio: Trio) -> None:
     ids = trio.ids
-    outsider = "hub_" + ok("init", "--name", "Outsider", home=trio.root / "outsider")[4:]
+    outsider = ok("init", "--name", "Outsider", home=trio.root / "outsider")
     unknown = "ab" * 32
     cases = {
         trio.a: [
@@ -113,13 +113,13 @@ def test_bad_input_is_one_line_and_stores_nothing(trio: Trio) -> None:
             f"credit pay {ids['B']} lots --memo words",
             f"credit pay {ids['B']} 39 --memo past-the-limit",
             f"credit pay {ids['B']} 1",  # no memo
-            f"credit pay nothub 1 --memo x",
+            "credit pay nothub 1 --memo x",
             f"credit balance {outsider}",
             f"credit accept {unknown}",
             f"credit accept {ids['pay']}",  # A is the payer, not the payee
-            f"fund create --name N --contribution -5 --currency GBP --approvals 1",
-            f"fund create --name N --contribution 5 --currency pounds --approvals 1",
-            f"fund create --name N --contribution 5 --currency GBP --approvals 0",
+            "fund create --name N --contribution -5 --currency GBP --approvals 1",
+            "fund create --name N --contribution 5 --currency pounds --approvals 1",
+            "fund create --name N --contribution 5 --currency GBP --approvals 0",
             f"fund join {ids['fund']}",  # already a member
             f"fund join {unknown}",
             f"fund claim {ids['fund']} --amount 51.00 --reason greedy",  # over one contribution from each
