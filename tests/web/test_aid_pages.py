@@ -1,5 +1,6 @@
 """The mutual-aid pages (hub/aid_web.py): time credits and a solidarity fund, from a real Store holding the
-sample association of tests/web/site.py plus payments, a fund, claims, approvals and payments toward them."""
+sample association of tests/web/site.py plus payments, a fund, claims, approvals and payments toward them
+(tests/web/aid_site.py)."""
 
 from __future__ import annotations
 
@@ -9,34 +10,16 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.hub.factory import HOUR, raws
 from tests.web.a11y import problems
-from tests.web.site import XSS, Site, build
+from tests.web.aid_site import build_aid
+from tests.web.site import Site
 
 from .test_pages import text_of
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    s = build(tmp_path)
-    a = s.a
-    f0, f1, f2 = a.founders
-    extra = []
-    cover = a.pay(f1, f0, 6 * 60, "Cover for two night shifts")
-    training = a.pay(f0, f2, 90, f"Moving and handling training {XSS}")
-    pending = a.pay(f2, f1, 30, "DBS check advice")
-    over = a.pay(f2, f0, 45 * 60, "A payment past the limit")
-    extra += [cover, a.book(f0, cover), training, a.book(f2, training), pending, over, a.book(f0, over)]
-    fund = a.fund(f0, "Sick pay circle", contribution=5000, approvals=1, notice_days=30)
-    extra += [fund, a.fund_join(f1, fund), a.fund_join(f2, fund)]
-    claim = a.claim(f1, fund, 6000, "Two carers off sick for a month")
-    extra += [claim, a.approve(f2, claim), a.fund_pay(f0, claim, 3000)]
-    open_claim = a.claim(f2, fund, 1000, f"New boiler {XSS}")
-    extra += [open_claim, a.fund_leave(f2, fund)]
-    results = s.store.ingest(raws(extra), now_ms=a.now + HOUR)
-    assert all(r.status == "accepted" for r in results), results
-    s.now = a.now + 2 * HOUR
-    s.extra.update({"fund": fund, "claim": claim, "over": over, "pending": pending})
+    s = build_aid(tmp_path)
     try:
         yield s
     finally:
