@@ -16,6 +16,7 @@ from protocol.credit import hours_text
 from protocol.fund import ClaimState, FundState
 
 from .aid_queries import claim_context, credit_headroom, fund_state_of
+from .opendata.validate import currency_problem
 
 __all__ = ["AID_CHECKS"]
 
@@ -160,8 +161,15 @@ def _fund_payment(conn: sqlite3.Connection, record: Record, now_ms: int) -> None
                 f"({_money(amount)} {state.fund.body['currency']})", "amount")
 
 
+def _fund(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    problem = currency_problem(record.body["currency"])
+    if problem is not None:
+        _refuse(f"currency {problem}", "currency")
+
+
 #: kind -> its checks, merged into hub.publishing.CHECKS.
 AID_CHECKS = {
+    "fund": (_fund,),
     "credit-payment": (_credit_payment,),
     "credit-receipt": (_credit_receipt,),
     "fund-join": (_fund_join,),

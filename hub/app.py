@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.home import Home
+from hub.opendata.badges import issue_credential
 from hub.publishing import PublishRefused
 from hub.store import DirectoryQuery, Store
 from protocol import ProtocolError, build_record, parse_hub_id
@@ -338,6 +339,8 @@ async def get_marks(request: web.Request) -> web.Response:
     scheme = _text_param(request.query, "scheme")
     if scheme is not None:
         check = await store.read(store.mark_check, hub, scheme, now)
+        if check["status"] == "unknown-scheme":
+            raise ApiError(404, "not-found", check["reason"])
         return json_response({"hub": hub_text.strip(), "scheme": scheme, **check})
     marks = await store.read(store.marks_view, hub, now)
     return json_response({"hub": hub_text.strip(), "marks": marks})
@@ -399,6 +402,8 @@ def _raw_from_request(data: Any, home: Home, store: Store, now: int) -> bytes:
             "this hub has no association yet; run `coophub charter create` or `coophub join` first",
         )
     body = body_from_json(kind, data["body"])
+    if kind == "attestation":  # the assessor's Open Badges credential travels in the record (docs/opendata.md)
+        body = issue_credential(store, home.key, association or bytes(32), body, home.config.url)
     record = build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits())
     store.check_publish(record, now)
     return record.raw
@@ -438,6 +443,9 @@ def _add_api_routes(app: web.Application) -> None:
     r.add_get("/api/v1/blobs/{hash}", get_blob)
     r.add_post("/api/v1/publish", post_publish)
     r.add_post("/api/v1/blobs", post_blob)
+    from hub.opendata import routes as opendata  # imported here: it uses this module's keys and errors
+
+    opendata.setup(app)
 
 
 def _optional_setup(module: str, app: web.Application) -> None:
@@ -477,6 +485,9 @@ def make_app(
     app[NOW_KEY] = now_ms or _now_ms
     _add_api_routes(app)
     _optional_setup("hub.aid_api", app)  # time credits and funds (docs/api.md), and booking payments to us
+    from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
+
+    metrics.setup(app)
     if web_pages:
         _optional_setup("hub.web", app)
         _optional_setup("hub.aid_web", app)
