@@ -54,7 +54,9 @@ async def book_pending(home: Home, store: Store, now_ms: Callable[[], int]) -> l
     """
     association = store.association_id()
     results: list[IngestResult] = []
-    if association is None:
+    # A hub that is not a member could not have its receipts stored: it books nothing (and is never paid by a
+    # member's own hub, whose local check refuses paying a non-member).
+    if association is None or not await store.read(store.is_member, home.key.public):
         return results
     while receipts := await store.read(receipts_for, home, store, association, now_ms(), BOOK_BATCH):
         batch = await store.ingest_async([r.raw for r in receipts], now_ms=now_ms(), source="local")

@@ -12,11 +12,11 @@ import sqlite3
 from typing import Any
 
 from protocol import Record, format_hub_id
-from protocol.credit import hours_text, limit_from_charter
+from protocol.credit import hours_text
 from protocol.fund import ClaimState, FundState, fund_state
 from protocol.jsonview import iso_ms
 
-from .derive import load_charter, load_record, load_records
+from .derive import credit_limits, load_record, load_records
 
 __all__ = [
     "HISTORY_LIMIT", "claim_context", "credit_account", "credit_accounts", "credit_headroom", "credit_limit",
@@ -52,8 +52,7 @@ def _is_member(conn: sqlite3.Connection, hub: bytes) -> bool:
 
 def credit_limit(conn: sqlite3.Connection, now_ms: int) -> int:
     """The credit limit (minutes) in the charter's terms in force at ``now_ms``; 0 before the charter."""
-    charter = load_charter(conn)
-    return 0 if charter is None else limit_from_charter(charter, [])(now_ms)
+    return credit_limits(conn)(now_ms)
 
 
 def credit_headroom(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> tuple[int, int, int]:

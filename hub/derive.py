@@ -31,7 +31,8 @@ from protocol import Record, authorised_assessors, membership, newest
 from protocol.credit import Booking, LimitAt, Position, limit_from_charter, replay
 
 __all__ = [
-    "apply", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_credit", "refresh_membership",
+    "apply", "credit_limits", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_credit",
+    "refresh_membership",
 ]
 
 
@@ -228,28 +229,41 @@ def _credit_receipt(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     refresh_credit(conn, key if booked_ms is None else min(key, (booked_ms, record.body["payment"])))
 
 
-def _credit_start(conn: sqlite3.Connection, key: tuple[int, bytes]) -> dict[bytes, Position]:
-    """Every hub's position just before ``key`` in the ledger: the stored positions when nothing is booked at or
-    after it (the usual case, a booking at the end), else sums over the standing rows before it."""
-    later = conn.execute("SELECT 1 FROM credit_payments WHERE booked_ms IS NOT NULL AND (booked_ms, id) >= (?, ?) "
-                         "AND status != 'pending' LIMIT 1", key).fetchone()
-    if later is None:
-        return {hub: Position(balance, unstood) for hub, balance, unstood, _ in
-                conn.execute("SELECT hub, balance, unstood_in, over_limit FROM credit_accounts")}
-    sums: dict[bytes, list[int]] = {}
-    for payer, payee, minutes, status in conn.execute(
-            "SELECT payer, payee, minutes, status FROM credit_payments WHERE booked_ms IS NOT NULL AND "
-            "(booked_ms, id) < (?, ?) AND status != 'pending'", key):
-        out, into = sums.setdefault(payer, [0, 0]), sums.setdefault(payee, [0, 0])
+_TailRow = tuple[bytes, bytes, bytes, int, int, bytes, int, str]  # a credit_payments row from the replay point
+
+
+def _accounts(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, tuple[int, int, int]]:
+    """(balance, unstood_in, over_limit) of ``hubs`` as stored."""
+    out: dict[bytes, tuple[int, int, int]] = {}
+    hub_list = list(hubs)
+    for i in range(0, len(hub_list), 500):
+        chunk = hub_list[i:i + 500]
+        for hub, balance, unstood, over in conn.execute(
+                f"SELECT hub, balance, unstood_in, over_limit FROM credit_accounts WHERE hub IN "
+                f"({','.join('?' * len(chunk))})", chunk):
+            out[hub] = (balance, unstood, over)
+    return out
+
+
+def _credit_start(stored: dict[bytes, tuple[int, int, int]], tail: list[_TailRow]) -> dict[bytes, Position]:
+    """The positions just before the replay point, for the hubs the tail touches: their stored positions (the
+    ledger's end) less what the tail's rows added. O(tail), not O(ledger): a booking at the end has a tail of
+    one row, which was pending and added nothing."""
+    balance = {hub: b for hub, (b, _, _) in stored.items()}
+    unstood = {hub: u for hub, (_, u, _) in stored.items()}
+    for _, payer, payee, minutes, _, _, _, status in tail:
         if status == "stands":
-            out[0] -= minutes
-            into[0] += minutes
-        else:
-            into[1] += minutes
-    return {hub: Position(b, u) for hub, (b, u) in sums.items()}
+            balance[payer] = balance.get(payer, 0) + minutes
+            balance[payee] = balance.get(payee, 0) - minutes
+        elif status != "pending":
+            unstood[payee] = unstood.get(payee, 0) - minutes
+    hubs = {h for row in tail for h in (row[1], row[2])}
+    return {hub: Position(balance.get(hub, 0), unstood.get(hub, 0)) for hub in hubs}
 
 
-def _credit_limits(conn: sqlite3.Connection) -> LimitAt:
+def credit_limits(conn: sqlite3.Connection) -> LimitAt:
+    """The credit limit (minutes) in force at each time, from the stored charter and its amendments: the one
+    place that asks protocol.charter (hub.aid_queries uses it too)."""
     charter = load_charter(conn)
     if charter is None:
         return lambda at_ms: 0
@@ -262,19 +276,23 @@ def refresh_credit(conn: sqlite3.Connection, key: tuple[int, bytes] = (-1, b""))
     rule, and store every status and position it changes; returns how many payments it replayed.
 
     Called when a receipt books (or re-books earlier) a payment; call it with the effective time of a charter
-    amendment that changes the credit limit (the default replays everything).
+    amendment that changes the credit limit (the default replays everything). Costs O(payments booked at or
+    after ``key``): a booking at the end of the ledger (the usual case) replays one payment.
     """
-    start = _credit_start(conn, key)
-    rows = conn.execute("SELECT id, payer, payee, minutes, created_ms, receipt, booked_ms FROM credit_payments "
-                        "WHERE booked_ms IS NOT NULL AND (booked_ms, id) >= (?, ?) ORDER BY booked_ms, id",
-                        key).fetchall()
-    entries, positions = replay([Booking(*row) for row in rows], _credit_limits(conn), start)
+    tail: list[_TailRow] = conn.execute(
+        "SELECT id, payer, payee, minutes, created_ms, receipt, booked_ms, status FROM credit_payments "
+        "WHERE booked_ms IS NOT NULL AND (booked_ms, id) >= (?, ?) ORDER BY booked_ms, id", key).fetchall()
+    stored = _accounts(conn, {h for row in tail for h in (row[1], row[2])})
+    entries, positions = replay([Booking(*row[:7]) for row in tail], credit_limits(conn),
+                                _credit_start(stored, tail))
     conn.executemany("UPDATE credit_payments SET status = ?, limit_minutes = ?, payer_balance = ? WHERE id = ?",
                      [(e.status, e.limit_minutes, e.payer_balance, e.booking.payment) for e in entries])
-    over = dict(conn.execute("SELECT payer, count(*) FROM credit_payments WHERE status = 'over-limit' "
-                             "GROUP BY payer").fetchall())
-    conn.execute("DELETE FROM credit_accounts")
-    conn.executemany("INSERT INTO credit_accounts VALUES (?, ?, ?, ?)",
+    over = {hub: o for hub, (_, _, o) in stored.items()}
+    for entry, row in zip(entries, tail, strict=True):
+        over[entry.booking.payer] = (over.get(entry.booking.payer, 0) + (entry.status == "over-limit")
+                                     - (row[7] == "over-limit"))
+    conn.executemany("INSERT INTO credit_accounts VALUES (?, ?, ?, ?) ON CONFLICT (hub) DO UPDATE SET "
+                     "balance = excluded.balance, unstood_in = excluded.unstood_in, over_limit = excluded.over_limit",
                      [(hub, p.balance, p.unstood_in, over.get(hub, 0)) for hub, p in positions.items()])
     return len(entries)
 
