@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, ApiError, json_response
+from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, ApiError, hub_param, json_response, record_id_param
 from hub.home import Home
 from hub.store import IngestResult, Store
-from protocol import ProtocolError, Record, build_record, parse_hub_id
+from protocol import Record, build_record
 
 __all__ = ["BOOK_BATCH", "BOOKER_KEY", "Booker", "book_pending", "setup"]
 
@@ -111,23 +111,6 @@ async def _booking(app: web.Application) -> AsyncIterator[None]:
 # -- handlers ----------------------------------------------------------------------------------------------
 
 
-def _hub(text: str) -> bytes:
-    try:
-        return parse_hub_id(text)
-    except ProtocolError as exc:
-        raise ApiError(400, "invalid", f"bad hub id: {exc.message}") from None
-
-
-def _record_id(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise ApiError(400, "invalid", f"a {what} id is 64 hex characters, got {text[:80]!r}")
-    return raw
-
-
 def _no_params(request: web.Request) -> None:
     if request.query:
         raise ApiError(400, "invalid", f"unknown parameter {sorted(request.query)[0]!r}; this route takes none")
@@ -141,7 +124,7 @@ async def get_credit(request: web.Request) -> web.Response:
 
 async def get_credit_account(request: web.Request) -> web.Response:
     _no_params(request)
-    hub = _hub(request.match_info["hub_id"])
+    hub = hub_param(request.match_info["hub_id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.credit_account, hub, request.app[NOW_KEY]())
     if view is None:
@@ -157,7 +140,7 @@ async def get_funds(request: web.Request) -> web.Response:
 
 async def get_fund(request: web.Request) -> web.Response:
     _no_params(request)
-    fund_id = _record_id(request.match_info["id"], "fund")
+    fund_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.fund_view, fund_id, request.app[NOW_KEY]())
     if view is None:
