@@ -280,11 +280,6 @@ class Store:
     def fund_view(self, fund_id: bytes, now_ms: int) -> dict[str, Any] | None:
         return self._read(aid_queries.fund_view, fund_id, now_ms)
 
-    def claim_fund(self, claim_id: bytes) -> bytes | None:
-        """The fund a stored claim is on, or None if ``claim_id`` is not a stored claim."""
-        record = self.get_record(claim_id)
-        return record.body["fund"] if record is not None and record.kind == "fund-claim" else None
-
     # --- meta, peers and blobs --------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
