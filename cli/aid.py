@@ -15,20 +15,12 @@ from typing import Any
 from protocol.credit import hours_text, minutes_from_hours
 from protocol.kinds import MAX_CREDIT_MINUTES
 
-from .common import home_from, now_ms, open_store, parse_hub, parse_money, parse_record_id, publish
+from .common import home_from, now_ms, open_store, parse_hub, parse_money, parse_record_id, print_id, publish
 from .output import CliError, emit, emit_json, kv, short, table
 
 __all__ = ["add_parsers"]
 
 _STATUS_WORDS = {"stands": "booked", "pending": "pending", "over-limit": "OVER LIMIT", "unfunded": "unfunded"}
-
-
-def _print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
-    if args.json:
-        emit_json({"id": record_id, **extra})
-    else:
-        emit(record_id)
-    return 0
 
 
 def _money(minor: int, currency: str) -> str:
@@ -62,7 +54,7 @@ def cmd_credit_pay(args: argparse.Namespace) -> int:
         emit(f"paid {hours_text(body['minutes'])} h; it counts once {short(args.hub_id.strip(), 24)} books it "
              "(its hub does so as soon as it holds the payment)")
         return 0
-    return _print_id(args, record_id, minutes=body["minutes"])
+    return print_id(args, record_id, minutes=body["minutes"])
 
 
 def _account(args: argparse.Namespace) -> dict[str, Any]:
@@ -145,12 +137,12 @@ def cmd_fund_create(args: argparse.Namespace) -> int:
     }
     if args.description:
         body["description"] = args.description
-    return _print_id(args, publish(home, "fund", body))
+    return print_id(args, publish(home, "fund", body))
 
 
 def _fund_record(args: argparse.Namespace, kind: str) -> int:
     home = home_from(args)
-    return _print_id(args, publish(home, kind, {"fund": parse_record_id(args.fund_id, "fund id")}))
+    return print_id(args, publish(home, kind, {"fund": parse_record_id(args.fund_id, "fund id")}))
 
 
 def cmd_fund_join(args: argparse.Namespace) -> int:
@@ -165,12 +157,12 @@ def cmd_fund_claim(args: argparse.Namespace) -> int:
     home = home_from(args)
     body = {"fund": parse_record_id(args.fund_id, "fund id"), "amount": parse_money(args.amount, "--amount"),
             "reason": args.reason}
-    return _print_id(args, publish(home, "fund-claim", body))
+    return print_id(args, publish(home, "fund-claim", body))
 
 
 def cmd_fund_approve(args: argparse.Namespace) -> int:
     home = home_from(args)
-    return _print_id(args, publish(home, "fund-approval", {"claim": parse_record_id(args.claim_id, "claim id")}))
+    return print_id(args, publish(home, "fund-approval", {"claim": parse_record_id(args.claim_id, "claim id")}))
 
 
 def cmd_fund_paid(args: argparse.Namespace) -> int:
@@ -179,7 +171,7 @@ def cmd_fund_paid(args: argparse.Namespace) -> int:
                             "amount": parse_money(args.amount, "--amount")}
     if args.reference:
         body["reference"] = args.reference
-    return _print_id(args, publish(home, "fund-payment", body))
+    return print_id(args, publish(home, "fund-payment", body))
 
 
 def cmd_fund_status(args: argparse.Namespace) -> int:
