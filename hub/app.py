@@ -49,8 +49,11 @@ __all__ = [
     "ApiError",
     "BlobFetcher",
     "find_blob",
+    "hub_param",
+    "json_response",
     "make_app",
     "parse_directory_query",
+    "record_id_param",
     "status_view",
 ]
 
@@ -159,7 +162,12 @@ def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def _record_id(text: str) -> bytes:
+def record_id_param(text: str) -> bytes:
+    """A record id from a URL path segment (64 hex).
+
+    Raises:
+        ApiError: 400 when it is not 64 hex characters.
+    """
     try:
         raw = bytes.fromhex(text)
     except ValueError:
@@ -169,7 +177,12 @@ def _record_id(text: str) -> bytes:
     return raw
 
 
-def _hub(text: str) -> bytes:
+def hub_param(text: str) -> bytes:
+    """A hub id (``hub_…``) from a URL path segment.
+
+    Raises:
+        ApiError: 400 when it is not a valid hub id.
+    """
     try:
         return parse_hub_id(text)
     except ProtocolError as exc:
@@ -303,7 +316,7 @@ async def get_directory(request: web.Request) -> web.Response:
 
 
 async def get_record(request: web.Request) -> web.Response:
-    record_id = _record_id(request.match_info["id"])
+    record_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     record = await store.read(store.get_record, record_id)
     if record is None:
@@ -312,7 +325,7 @@ async def get_record(request: web.Request) -> web.Response:
 
 
 async def get_hub(request: web.Request) -> web.Response:
-    hub = _hub(request.match_info["hub_id"])
+    hub = hub_param(request.match_info["hub_id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.hub_view, hub, _now(request))
     if view is None:
@@ -321,7 +334,7 @@ async def get_hub(request: web.Request) -> web.Response:
 
 
 async def get_offer(request: web.Request) -> web.Response:
-    offer_id = _record_id(request.match_info["id"])
+    offer_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.offer_view, offer_id, _now(request))
     if view is None:
@@ -331,7 +344,7 @@ async def get_offer(request: web.Request) -> web.Response:
 
 async def get_marks(request: web.Request) -> web.Response:
     hub_text = request.match_info["hub_id"]
-    hub = _hub(hub_text)
+    hub = hub_param(hub_text)
     unknown = sorted(set(request.query) - {"scheme"})
     if unknown:
         raise ApiError(400, "invalid", f"unknown parameter {unknown[0]!r}; allowed: scheme")
@@ -363,7 +376,7 @@ async def find_blob(app: web.Application, digest: bytes) -> bytes | None:
 
 
 async def get_blob(request: web.Request) -> web.Response:
-    digest = _record_id(request.match_info["hash"])
+    digest = record_id_param(request.match_info["hash"])
     data = await find_blob(request.app, digest)
     if data is None:
         raise ApiError(404, "not-found", f"no blob {digest.hex()} on this hub")
@@ -484,11 +497,13 @@ def make_app(
     app[LIMITS_KEY] = limits
     app[NOW_KEY] = now_ms or _now_ms
     _add_api_routes(app)
+    _optional_setup("hub.aid_api", app)  # time credits and funds (docs/api.md), and booking payments to us
     from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
 
     metrics.setup(app)
     if web_pages:
         _optional_setup("hub.web", app)
+        _optional_setup("hub.aid_web", app)
     if federation:
         _optional_setup("federation.driver", app)
     return app

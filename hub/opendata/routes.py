@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, ApiError, json_response
-from protocol import ProtocolError, format_hub_id, parse_hub_id
+from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, ApiError, hub_param, json_response, record_id_param
+from protocol import format_hub_id
 
 from . import badges, load, murmurations, ocds
 from .common import Omitted
@@ -27,23 +27,6 @@ from .common import Omitted
 __all__ = ["setup"]
 
 _JWT_TYPE = "application/jwt"
-
-
-def _record_id(text: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise ApiError(400, "invalid", f"a record id is 64 hex characters, got {text[:80]!r}")
-    return raw
-
-
-def _hub(text: str) -> bytes:
-    try:
-        return parse_hub_id(text)
-    except ProtocolError as exc:
-        raise ApiError(400, "invalid", f"bad hub id: {exc.message}") from None
 
 
 def _base_url(request: web.Request) -> str:
@@ -88,7 +71,7 @@ async def get_ocds_all(request: web.Request) -> web.Response:
 
 
 async def get_ocds(request: web.Request) -> web.Response:
-    offer_id = _record_id(request.match_info["id"])
+    offer_id = record_id_param(request.match_info["id"])
     records = await _view(request, load.offer_records, offer_id)
     if not records:
         raise ApiError(404, "not-found", f"no offer {offer_id.hex()} on this hub")
@@ -103,7 +86,7 @@ async def get_ocds(request: web.Request) -> web.Response:
 
 async def get_murmurations(request: web.Request) -> web.Response:
     hub_text = request.match_info["hub_id"]
-    hub = _hub(hub_text)
+    hub = hub_param(hub_text)
     records = await _view(request, load.directory_records)
     omitted = Omitted()
     profiles = murmurations.murmurations_profiles(records, omitted)
@@ -114,7 +97,7 @@ async def get_murmurations(request: web.Request) -> web.Response:
 
 
 async def _credential(request: web.Request) -> badges.Credential:
-    attestation_id = _record_id(request.match_info["id"])
+    attestation_id = record_id_param(request.match_info["id"])
     records = await _view(request, load.attestation_records, attestation_id)
     credential = badges.credential_for(records, attestation_id, request.app[NOW_KEY](), _base_url(request))
     if credential is None:
@@ -140,7 +123,7 @@ async def get_credential_jwt(request: web.Request) -> web.Response:
 
 
 async def get_revocations(request: web.Request) -> web.Response:
-    assessor = _hub(request.match_info["hub_id"])
+    assessor = hub_param(request.match_info["hub_id"])
     records = await _view(request, load.issuer_records, assessor)
     return json_response(badges.revocation_list(records, assessor, str(request.url)))
 
