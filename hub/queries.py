@@ -8,9 +8,13 @@ the hub never disagrees with what any other implementation computes from the sam
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +36,7 @@ from protocol.jsonview import iso_ms, record_to_json
 from .derive import load_charter, load_record, load_records
 
 __all__ = [
-    "DirectoryQuery", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
+    "DirectoryQuery", "SearchCache", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
     "mark_check", "marks_view", "member_peer_urls", "offer_view", "refused_summary", "search", "status",
 ]
 
@@ -111,15 +115,58 @@ def _where(terms: list[str]) -> str:
     return f" WHERE {' AND '.join(terms)}" if terms else ""
 
 
-def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> tuple[list[dict[str, Any]], int]:
+class SearchCache:
+    """Answers of time-independent searches (no ``open`` or ``mark`` filter: their matches change as the
+    clock moves), keyed on the query and on the last row of ``records``. Every change to the directory comes
+    from a record being stored (derived state, membership flags, supersedes, revocations), which raises that
+    row, and rows are never deleted; so a hit is what the query would compute from this snapshot. What a
+    result shows that depends on the time (marks, an offer's status) is computed afresh for every call.
+
+    Thread-safe; least recently used entries go first.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[Any, tuple[int, list[int], dict[int, tuple[Any, ...]]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Any) -> tuple[int, list[int], dict[int, tuple[Any, ...]]] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: Any, value: tuple[int, list[int], dict[int, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
+           cache: SearchCache | None = None) -> tuple[list[dict[str, Any]], int]:
     """Directory entries matching ``query``, ranked by bm25 when there is text, else newest first; and the
-    total number of matches.
+    total number of matches. ``cache``: reuse the matches of an identical earlier search while nothing new
+    was stored (:class:`SearchCache`).
 
     Raises:
         ValueError: an unknown kind.
     """
     if query.kind is not None and query.kind not in KINDS:
         raise ValueError(f"unknown kind {query.kind!r}; expected one of {', '.join(KINDS)}")
+    key = None
+    if cache is not None and not (query.open or query.mark):
+        key = (query, RANK_WINDOW, conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
+        if (hit := cache.get(key)) is not None:
+            total, rids, rows = hit
+            page = _Page(conn, now_ms, rows.values())
+            return [page.result(rows[rid]) for rid in rids], total
     text = fts_query(query.q)
     if text and query.region and (words := _TOKEN.findall(query.region)[:MAX_QUERY_TOKENS]):
         # Let full-text narrow by region too (a doclist merge, not a probe per match); the exact region
@@ -132,7 +179,9 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> tupl
     else:
         rids = _newest(conn, query, now_ms, limit, offset, scan=total >= SCAN_PLAN_MIN)
     rows = _page_rows(conn, rids, text)
-    page = _Page(conn, now_ms)
+    if key is not None and cache is not None:
+        cache.put(key, (total, rids, rows))
+    page = _Page(conn, now_ms, rows.values())
     return [page.result(rows[rid]) for rid in rids], total
 
 
@@ -169,6 +218,11 @@ def _ranked(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: 
             offset: int) -> list[int]:
     """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer)."""
     where, params = _filters(query, now_ms, scan=True)  # full-text drives; filters are tested per match
+    if not where:  # every full-text row is a directory entry: no join (it tripled the cost at 1M records)
+        sql = (f"SELECT rid FROM (SELECT rowid AS rid, {_BM25} AS score FROM directory_fts "
+               f"WHERE directory_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_WINDOW}) "
+               "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
+        return [rid for (rid,) in conn.execute(sql, [text, limit, offset])]
     sql = (f"SELECT rid FROM (SELECT d.rid AS rid, {_BM25} AS score FROM directory_fts JOIN directory d "
            f"ON d.rid = directory_fts.rowid{_where(['directory_fts MATCH ?', *where])} "
            f"ORDER BY directory_fts.rowid DESC LIMIT {RANK_WINDOW}) "
@@ -204,70 +258,94 @@ def _page_rows(conn: sqlite3.Connection, rids: list[int], text: str) -> dict[int
 
 
 class _Page:
-    """Builds result dicts for one page, loading the charter once and each author's marks once."""
+    """Builds result dicts for one page. What they show of authors (names, marks) and offers (status) is
+    fetched for the whole page at once — a few ``IN (…)`` queries, not a few queries per result — and decided
+    by the same protocol functions (mark_status, offer_tally) over the same records."""
 
-    def __init__(self, conn: sqlite3.Connection, now_ms: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, now_ms: int, rows: Iterable[tuple[Any, ...]]) -> None:
+        rows = list(rows)
         self.conn, self.now_ms = conn, now_ms
-        self.charter = load_charter(conn)
-        self.marks: dict[bytes, list[dict[str, str]]] = {}
-        self.names: dict[bytes, str | None] = {}
+        authors = sorted({row[3] for row in rows})
+        self.names = _names(conn, set(authors))
+        self.marks = _marks_brief(conn, load_charter(conn), authors, now_ms)
+        self.status = _offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
 
     def result(self, row: tuple[Any, ...]) -> dict[str, Any]:
         rid, kind, key, author, title, snippet, regions, services, created_ms, member = row
-        if author not in self.marks:
-            self.marks[author] = _marks_brief(self.conn, self.charter, author, self.now_ms)
-            name = self.conn.execute("SELECT name FROM profiles WHERE hub = ?", (author,)).fetchone()
-            self.names[author] = name[0] if name else None
         return {
-            "id": format_hub_id(key) if kind == "hub" else key.hex(),
+            "id": _hub_id(key) if kind == "hub" else key.hex(),
             "kind": kind,
-            "author": format_hub_id(author),
-            "author_name": self.names[author],
+            "author": _hub_id(author),
+            "author_name": self.names.get(author),
             "title": title,
             "snippet": snippet,
             "regions": json.loads(regions),
             "services": json.loads(services),
             "member": bool(member),
-            "marks": self.marks[author],
-            "status": _offer_status(self.conn, key, self.now_ms) if kind == "offer" else None,
+            "marks": self.marks.get(author, []),
+            "status": self.status.get(key) if kind == "offer" else None,
             "created": iso_ms(created_ms),
             "created_ms": created_ms,
         }
 
 
-def _marks_brief(conn: sqlite3.Connection, charter: Record | None, hub: bytes,
-                 now_ms: int) -> list[dict[str, str]]:
-    """{scheme, status} for each scheme ``hub`` has attestations of, decided by protocol.mark_status.
+#: Hub ids as text, remembered: base32 in Python costs ~30 µs, and a page names the same few hubs again.
+_hub_id = functools.lru_cache(maxsize=4096)(format_hub_id)
+
+
+def _in(values: list[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[bytes],
+                 now_ms: int) -> dict[bytes, list[dict[str, str]]]:
+    """{scheme, status} for each scheme each of ``hubs`` has attestations of, decided by protocol.mark_status.
 
     mark_status answers "valid" if any attestation is valid, else the newest one's status; so it is handed
     only the newest attestation per scheme plus one that the derived columns say is valid now — the same
     answer as over all of them, without loading a long history of marks for every result.
     """
-    if charter is None:
-        return []
-    rows = conn.execute(
-        "SELECT (SELECT id FROM attestations WHERE subject = :hub AND scheme = s.scheme "
-        "ORDER BY created_ms DESC, id LIMIT 1), "
-        "(SELECT id FROM attestations INDEXED BY attestations_subject WHERE subject = :hub "
-        "AND scheme = s.scheme AND authorised = 1 AND "
-        "valid_from <= :now AND valid_until > :now AND (revoked_ms IS NULL OR revoked_ms > :now) "
-        "ORDER BY created_ms DESC LIMIT 1) "
-        "FROM (SELECT DISTINCT scheme FROM attestations WHERE subject = :hub) s", {"hub": hub, "now": now_ms})
-    ids = {i for row in rows for i in row if i is not None}
-    attestations = [r for r in (load_record(conn, i) for i in ids) if r is not None]
-    revocations = _revocations_of(conn, [a.id for a in attestations])
-    schemes = sorted({a.body["scheme"] for a in attestations})
-    return [{"scheme": s, "status": mark_status(hub, s, attestations, charter, revocations, now_ms).status}
-            for s in schemes]
+    if charter is None or not hubs:
+        return {}
+    out: dict[bytes, list[dict[str, str]]] = {}
+    for start in range(0, len(hubs), 400):
+        chunk = hubs[start:start + 400]
+        rows = conn.execute(
+            "SELECT s.subject, (SELECT id FROM attestations WHERE subject = s.subject AND scheme = s.scheme "
+            "ORDER BY created_ms DESC, id LIMIT 1), "
+            "(SELECT id FROM attestations INDEXED BY attestations_subject WHERE subject = s.subject "
+            "AND scheme = s.scheme AND authorised = 1 AND "
+            "valid_from <= ?1 AND valid_until > ?1 AND (revoked_ms IS NULL OR revoked_ms > ?1) "
+            "ORDER BY created_ms DESC LIMIT 1) "
+            f"FROM (SELECT DISTINCT subject, scheme FROM attestations WHERE subject IN ({_in(chunk)})) s",
+            [now_ms, *chunk]).fetchall()
+        ids = sorted({i for _, *pair in rows for i in pair if i is not None})
+        attestations = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({_in(ids)})", ids)
+        revocations = _revocations_of(conn, [a.id for a in attestations])
+        by_hub: dict[bytes, list[Record]] = {}
+        for a in attestations:
+            by_hub.setdefault(a.body["subject"], []).append(a)
+        for hub, mine in by_hub.items():
+            out[hub] = [{"scheme": scheme, "status": mark_status(hub, scheme, mine, charter, revocations,
+                                                                 now_ms).status}
+                        for scheme in sorted({a.body["scheme"] for a in mine})]
+    return out
 
 
-def _offer_status(conn: sqlite3.Connection, offer_id: bytes, now_ms: int) -> str | None:
-    offer = load_record(conn, offer_id)
-    if offer is None:
-        return None
-    closes, revocations = _referring(conn, offer_id, "offer-close"), _referring(conn, offer_id, "revocation")
-    # Pledges do not change the status; members do not either (protocol.offers.OFFER_TRANSITIONS).
-    return offer_tally(offer, [], closes, revocations, frozenset(), now_ms).status
+def _offer_statuses(conn: sqlite3.Connection, offer_ids: list[bytes], now_ms: int) -> dict[bytes, str]:
+    """Each offer's status by protocol.offer_tally over its closes and revocations (pledges and members do
+    not change the status: protocol.offers.OFFER_TRANSITIONS)."""
+    if not offer_ids:
+        return {}
+    offers = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({_in(offer_ids)})", offer_ids)
+    referring = load_records(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE kind IN "
+                                   f"('offer-close', 'revocation') AND ref IN ({_in(offer_ids)})", offer_ids)
+    out = {}
+    for offer in offers:
+        closes = [r for r in referring if r.kind == "offer-close" and r.body["offer"] == offer.id]
+        revocations = [r for r in referring if r.kind == "revocation" and r.body["target"] == offer.id]
+        out[offer.id] = offer_tally(offer, [], closes, revocations, frozenset(), now_ms).status
+    return out
 
 
 # -- loading the records a view needs ----------------------------------------------------------------------
@@ -316,8 +394,12 @@ def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
 
 
 def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
-    return {hub: name for hub in hubs
-            for (name,) in conn.execute("SELECT name FROM profiles WHERE hub = ?", (hub,))}
+    wanted = sorted(hubs)
+    out: dict[bytes, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        out.update(conn.execute(f"SELECT hub, name FROM profiles WHERE hub IN ({_in(chunk)})", chunk).fetchall())
+    return out
 
 
 # -- views -------------------------------------------------------------------------------------------------
@@ -339,6 +421,7 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
     offers = conn.execute("SELECT o.id, d.title, o.deadline FROM offers o JOIN records r ON r.id = o.id "
                           "JOIN directory d ON d.rid = r.rowid WHERE o.author = ? AND o.revoked = 0 "
                           "ORDER BY o.created_ms DESC LIMIT ?", (hub, VIEW_LIST_LIMIT)).fetchall()
+    statuses = _offer_statuses(conn, [oid for oid, _, _ in offers], now_ms)
     counted = conn.execute("SELECT (SELECT count(*) FROM guides WHERE author = ? AND superseded = 0 AND "
                            "revoked = 0), (SELECT count(*) FROM offers WHERE author = ? AND revoked = 0)",
                            (hub, hub)).fetchone()
@@ -352,8 +435,8 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
         "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
         "marks": marks_view(conn, hub, now_ms),
         "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],
-        "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline),
-                    "status": _offer_status(conn, oid, now_ms)} for oid, title, deadline in offers],
+        "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline), "status": statuses.get(oid)}
+                   for oid, title, deadline in offers],
         "guides_total": counted[0],
         "offers_total": counted[1],
     }

@@ -61,6 +61,7 @@ class Store:
         self._readers = ReadPool(self.path)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coophub-read")
         self._listeners: list[Listener] = []
+        self._search_cache = queries.SearchCache()  # repeated searches while nothing new is stored
         self._closed = False
         #: How long ingest calls take, from decode to COMMIT (GET /metrics shows it as a histogram).
         self.ingest_timings = Timings()
@@ -252,7 +253,7 @@ class Store:
         """Raises:
         ValueError: an unknown kind.
         """
-        return self._read(queries.search, query, now_ms)
+        return self._read(queries.search, query, now_ms, self._search_cache)
 
     def hub_view(self, hub: bytes, now_ms: int) -> dict[str, Any] | None:
         return self._read(queries.hub_view, hub, now_ms)
