@@ -270,11 +270,18 @@ _SERVE = ("import os, sys; from pathlib import Path; os.sched_setaffinity(0, {in
 
 
 def _vm(pid: int) -> dict[str, float]:
-    out = {}
+    """VmRSS and VmHWM of ``pid`` in MiB, and "children": the VmRSS of its child processes (decode workers)."""
+    out = {"children": 0.0}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
         if name in ("VmRSS", "VmHWM"):
             out[name] = int(value.split()[0]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                out["children"] += _vm(int(child))["VmRSS"]
+            except OSError:
+                pass  # it exited meanwhile
     return out
 
 
@@ -302,12 +309,12 @@ class _Lag(threading.Thread):
         return out
 
 
-def _reconcile(conn: http.client.HTTPConnection, items: list[tuple[int, bytes]]) -> tuple[float, int, int]:
+def _reconcile(conn: http.client.HTTPConnection, storage: Any) -> tuple[float, int, int]:
     """One whole reconciliation as the initiating peer: (ms, rounds, ids the hub has that we lack)."""
-    from federation.negentropy import Negentropy, Storage
+    from federation.negentropy import Negentropy
 
     start = time.perf_counter()
-    client = Negentropy(Storage(items), 60 * 1024)
+    client = Negentropy(storage, 60 * 1024)
     msg: bytes | None = client.initiate(whole_range_fingerprint=True)
     rounds = need = 0
     while msg is not None:
@@ -322,7 +329,7 @@ def _reconcile(conn: http.client.HTTPConnection, items: list[tuple[int, bytes]])
     return (time.perf_counter() - start) * 1000, rounds, need
 
 
-def _http_requests(rng: random.Random, gen: Generator) -> dict[str, Callable[[], str]]:
+def _http_requests(rng: random.Random, gen: Generator, guides: list[bytes]) -> dict[str, Callable[[], str]]:
     def directory(**params: str) -> str:
         return "/api/v1/directory?" + urllib.parse.urlencode(params)
 
@@ -333,13 +340,13 @@ def _http_requests(rng: random.Random, gen: Generator) -> dict[str, Callable[[],
                                                         region=rng.choice(REGIONS)),
             "mark filter (hubs)": lambda: directory(mark=rng.choice(SCHEMES), kind="hub"),
             "a hub's page": lambda: f"/api/v1/hubs/{rng.choice(gen.keys).hub_id}",
-            "a guide": lambda: f"/api/v1/records/{rng.choice(gen.guides).hex()}"}
+            "a guide": lambda: f"/api/v1/records/{rng.choice(guides).hex()}"}
 
 
-def _query_loop(host: str, port: int, gen: Generator, stop: threading.Event, out: list[float],
-                limit: int | None = None) -> None:
+def _query_loop(host: str, port: int, gen: Generator, guides: list[bytes], stop: threading.Event,
+                out: list[float], limit: int | None = None) -> None:
     rng = random.Random(31)
-    requests = _http_requests(rng, gen)
+    requests = _http_requests(rng, gen, guides)
     names = list(requests)
     conn = http.client.HTTPConnection(host, port, timeout=120)
     while not stop.is_set() and (limit is None or len(out) < limit):
@@ -370,9 +377,12 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
 
     with Store(home / "hub.sqlite3") as store:
         items = store.sync_items()
+    guides = list(gen.guides)  # stored ones: the burst's own are not there until pushed
     records = [gen.next() for _ in range(burst)]
-    peer_items = items[:-1000] + [(r.created_ms, hashlib.sha256(b"peer-only %d" % i).digest())
-                                  for i, r in enumerate(records[:1000])]  # lacks our newest, holds 1,000 we lack
+    from federation.negentropy import Storage
+
+    peer = Storage(items[:-1000] + [(r.created_ms, hashlib.sha256(b"peer-only %d" % i).digest())
+                                    for i, r in enumerate(records[:1000])])  # lacks our newest, has 1,000 we lack
     log = home.parent / f"{home.name}-serve.log"
     cpu = min(os.sched_getaffinity(0))
     with open(log, "wb") as err:
@@ -396,17 +406,17 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         lag = _Lag(host, port)
         lag.start()
         alone: list[float] = []
-        _query_loop(host, port, gen, threading.Event(), alone, limit=queries)
+        _query_loop(host, port, gen, guides, threading.Event(), alone, limit=queries)
         vm["queries"] = _vm(proc.pid)
         idle_lag = lag.take()
         conn = http.client.HTTPConnection(host, port, timeout=300)
-        first = _reconcile(conn, peer_items)
+        first = _reconcile(conn, peer)
         first_lag = lag.take()
         vm["reconciled"] = _vm(proc.pid)
         # Together: queries, a pushed burst, and reconciliations, until the burst is in.
         stop = threading.Event()
         during: list[float] = []
-        querying = threading.Thread(target=_query_loop, args=(host, port, gen, stop, during), daemon=True)
+        querying = threading.Thread(target=_query_loop, args=(host, port, gen, guides, stop, during), daemon=True)
         querying.start()
         started = time.perf_counter()
         push_conn = http.client.HTTPConnection(host, port, timeout=300)
@@ -419,7 +429,7 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         pushing.start()
         syncs = []
         while pushing.is_alive():
-            syncs.append(_reconcile(conn, peer_items))
+            syncs.append(_reconcile(conn, peer))
         pushing.join()
         burst_s = time.perf_counter() - started
         stop.set()
@@ -450,7 +460,9 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
             f"{statistics.median(first_lag):.1f} / {max(first_lag):.1f} ms |",
             f"| after the burst below | {vm['busy']['VmRSS']:.0f} MiB | {statistics.median(busy_lag):.1f} / "
             f"{max(busy_lag):.1f} ms |",
-            f"| peak (VmHWM) | {vm['busy']['VmHWM']:.0f} MiB | |", "",
+            f"| peak (VmHWM) | {vm['busy']['VmHWM']:.0f} MiB | |",
+            f"| its decode workers, after the burst (separate processes) | {vm['busy']['children']:.0f} MiB | |",
+            "",
             f"Queries alone (HTTP, keep-alive): p50 {statistics.median(alone):.1f} ms, p99 "
             f"{_percentile(alone, 0.99):.1f} ms over {len(alone):,}.", "",
             f"**Together** — a burst of {burst:,} records pushed in batches of 500, {len(syncs)} reconciliations "
