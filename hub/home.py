@@ -30,6 +30,7 @@ __all__ = ["HomeError", "HubConfig", "Home", "default_home"]
 ENV_HOME = "COOPHUB_HOME"
 ENV_LIMIT_PREFIX = "COOPHUB_LIMIT_"
 DEFAULT_PORT = 8470
+DEFAULT_TIMEZONE = "Europe/London"
 
 
 class HomeError(Exception):
@@ -50,6 +51,7 @@ class HubConfig:
     association_id: str = ""  # hex; empty until `charter create` or `join`
     peers: list[str] = field(default_factory=list)
     limits: dict[str, int] = field(default_factory=dict)
+    timezone: str = DEFAULT_TIMEZONE  # IANA name; the web pages and the CLI show times in it (hub.i18n)
 
     def to_toml(self) -> str:
         lines = [
@@ -61,6 +63,7 @@ class HubConfig:
             f"port = {self.port}",
             f"association_id = {json.dumps(self.association_id)}",
             f"peers = {json.dumps(self.peers)}",
+            f"timezone = {json.dumps(self.timezone)}  # times on the web pages and in the CLI",
             "",
             "# Override any limit of protocol/limits.py, e.g. push_fanout = 6",
             "[limits]",
@@ -87,7 +90,10 @@ class HubConfig:
                 association_id=str(data.get("association_id", "")),
                 peers=[str(p) for p in data.get("peers", [])],
                 limits=dict(data.get("limits", {})),
+                timezone=_timezone(data.get("timezone", DEFAULT_TIMEZONE)),
             )
+        except HomeError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise HomeError(f"config.toml has a missing or malformed field ({exc}); fix it") from None
 
@@ -196,6 +202,21 @@ class Home:
             return str(info["url"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def _timezone(value: object) -> str:
+    """config.toml's ``timezone``, checked against the time zone database.
+
+    Raises:
+        HomeError: not a time zone name.
+    """
+    from hub.i18n import timezone
+
+    try:
+        timezone(str(value))
+    except ValueError as exc:
+        raise HomeError(f"config.toml: timezone {exc}") from None
+    return str(value)
 
 
 def _write_private(path: Path, data: bytes) -> None:
