@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel import dates as _dates

@@ -110,8 +110,8 @@ def test_an_offer_shows_the_right_tally(page, base_url: str) -> None:
     titles = page.locator("ol.results > li h3").all_inner_texts()
     assert "Nitrile gloves" in titles and "Hoist servicing contract" not in titles  # closed: filtered out
     page.get_by_role("link", name="Nitrile gloves").click()
-    assert page.locator(".big-number").inner_text() == "135 boxes pledged by 3 co-ops"
-    assert "8.00 GBP per box" in page.locator(".tally").inner_text()
+    assert page.locator(".big-number").inner_text() == "135 × box pledged by 3 co-ops"
+    assert "£8.00 per box" in page.locator(".tally").inner_text()
     rows = page.locator("section", has=page.get_by_role("heading", name="Pledging co-ops")).locator(
         "tbody tr"
     )
