@@ -345,8 +345,17 @@ def format_filesize(n: int) -> str:
 
 
 
+#: CLDR's Welsh list pattern writes "a(c)": "ac" before a vowel, "a" otherwise. (The aspirate mutation that
+#: "a" causes — "a Chaerdydd" — is not applied: the items are names as their records spell them.)
+_A_AC = re.compile(r"\ba\(c\) (?=(\w))")
+_VOWELS = set("aeiouwyâêîôûŵŷáéíóúàèìòùäëïöü")
+
+
 def format_list(items: list[str]) -> str:
     """``a, b and c`` / ``a, b a c`` (CLDR's list pattern for the current locale)."""
     from babel.lists import format_list as _format_list
 
-    return str(_format_list([str(i) for i in items], locale=current().babel)) if items else ""
+    if not items:
+        return ""
+    text = str(_format_list([str(i) for i in items], locale=current().babel))
+    return _A_AC.sub(lambda m: "ac " if m.group(1).lower() in _VOWELS else "a ", text)

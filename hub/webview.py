@@ -9,6 +9,7 @@ and a symbol, so a page never shows status by colour alone (WCAG 2.2 SC 1.4.1).
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -228,6 +229,9 @@ def schemes_of(charter: Any) -> list[dict[str, Any]]:
     return [{"id": s["id"], "name": s.get("name") or s["id"]} for s in charter.body.get("schemes", [])]
 
 
+_CATEGORY_IN_TEXT = re.compile(r"\((" + "|".join(CATEGORY_LABELS) + r")\)")
+
+
 def result_view(
     r: dict[str, Any], names: dict[str, str], schemes: list[dict[str, Any]], languages: dict[str, str]
 ) -> dict[str, Any]:
@@ -241,12 +245,16 @@ def result_view(
         kind, f"/offers/{r.get('id')}"
     )
     services = r.get("services") or []
+    snippet = r.get("snippet") or ""
+    if kind == "hub":  # a profile's search text has each service as "Home care (care)": show the label
+        snippet = _CATEGORY_IN_TEXT.sub(lambda m: f"({_label(CATEGORY_LABELS, m.group(1))})", snippet)
     return {
         **r,
         "href": href,
         "kind_label": _label(KIND_LABELS, kind),
         "author_name": names.get(str(r.get("author"))),
         "title": r.get("title") or gettext("(untitled)"),
+        "snippet": snippet,
         "member": r.get("member"),
         "marks": marks,
         # An offer's directory entry lists its category code; a hub's, its services' names.
