@@ -144,7 +144,7 @@ ALIASES = {
     "merthyr": "W06000024", "neath": "W06000012", "port talbot": "W06000012", "pembs": "W06000009",
     "carmarthen": "W06000010", "caerfyrddin": "W06000010", "denbigh": "W06000004", "flint": "W06000005",
 }
-_NOISE = re.compile(r"\b(county borough|city and county of|city of|county of|council|cyngor|sir)\b")
+_NOISE = re.compile(r"\b(county borough|city and county of|city of|county of|council|cyngor)\b")
 
 
 def _fold(text: str) -> str:
