@@ -30,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 BAR_WIDTH = 400
 BAR_TRACK_Y = 34
 BAR_TRACK_HEIGHT = 26
-#: Room a mark's label needs before the next one on the same row (SVG units; 15-unit text).
-LABEL_GAP = 78
+#: Room a mark's label needs before the next one on the same row (SVG units; 16-unit text).
+LABEL_GAP = 104
 #: Peers drawn in the graph at most; the table below it lists them all.
 MAX_GRAPH_PEERS = 12
 
