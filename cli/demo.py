@@ -234,7 +234,7 @@ class Story:
         gofal.cli("pledge", aprons, "20")
         gofal.cli("close-offer", aprons, "--outcome", "awarded")
         self.say("Cardiff Community Carers opened a joint purchase of gloves: 135 boxes pledged by 3 co-ops "
-                 "(tier 100+ at 8.00 GBP); an aprons purchase was awarded and closed")
+                 "(tier 100+ at £8.00 a box); an aprons purchase was awarded and closed")
 
     def marks(self) -> None:
         q = self.hub["quality-cymru"]
@@ -324,7 +324,7 @@ Publish on one hub and see it on the others within seconds:
   then search for it at {gofal['url']}/?q=hello
 
 Each hub's log is serve.log in its home under {info['dir']}.
-The demo stops by itself after {minutes:g} minutes; press Ctrl-C to stop it now.""")
+The demo stops by itself after {minutes:g} minute{"" if minutes == 1 else "s"}; press Ctrl-C to stop it now.""")
 
 
 @contextmanager

@@ -55,7 +55,7 @@ STATUS_TONES = {
         "superseded",
         "below",
     ),
-    "bad": ("revoked", "unauthorised", "cancelled", "dropped", "withdrawn", "refused"),
+    "bad": ("revoked", "unauthorised", "unknown-scheme", "cancelled", "dropped", "withdrawn", "refused"),
 }
 _TONE = {status: tone for tone, statuses in STATUS_TONES.items() for status in statuses}
 _ICONS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}
@@ -66,6 +66,7 @@ STATUS_LABELS = {
     "unauthorised": N_("Unauthorised issuer"),
     "not-yet-valid": N_("Not yet valid"),
     "none": N_("No mark"),
+    "unknown-scheme": N_("Scheme not in the charter"),
     "open": N_("Open for pledges"),
     "past-deadline": N_("Deadline passed"),
     "awarded": N_("Awarded"),
@@ -338,6 +339,8 @@ def mark_reason(mark: dict[str, Any], subject_name: str = "") -> str:
             "assessor": assessor,
             "scheme": scheme,
         }
+    if status == "unknown-scheme":
+        return gettext("The association's charter has no quality mark scheme %(scheme)s.") % {"scheme": scheme}
     if mark.get("no_charter"):
         return gettext("This hub has not joined an association yet, so it knows of no quality marks.")
     return gettext("No attestation of %(scheme)s for %(hub)s.") % {

@@ -179,5 +179,5 @@ def test_config_toml_timezone_is_checked(tmp_path: Path) -> None:
     assert HubConfig.from_toml('name = "x"\n').timezone == "Europe/London"
     assert HubConfig.from_toml('name = "x"\ntimezone = "Europe/Dublin"\n').timezone == "Europe/Dublin"
     assert 'timezone = "Europe/London"' in HubConfig(name="x").to_toml()
-    with pytest.raises(HomeError, match="config.toml: timezone 'Mars/Olympus' is not a time zone name"):
+    with pytest.raises(HomeError, match="config.toml: timezone 'Mars/Olympus' is not a known time zone"):
         HubConfig.from_toml('name = "x"\ntimezone = "Mars/Olympus"\n')
