@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from hub.opendata import validate as opendata
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
 from protocol.charter import terms_at
 from protocol.errors import ProtocolError
@@ -105,10 +106,14 @@ def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
 
 #: kind -> the checks a locally published record of that kind passes, in order.
 CHECKS: dict[str, tuple[Check, ...]] = {
-    "attestation": (_attestation,),
+    "attestation": (_attestation, opendata.CHECKS["attestation"]),
     "endorsement": (_endorsement,),
     "pledge": (_pledge,),
     "revocation": (_revocation,),
+    # open data (hub.opendata.validate): e-mail, URLs, ISO 4217 currency, BCP 47 language
+    "profile": (opendata.CHECKS["profile"],),
+    "guide": (opendata.CHECKS["guide"],),
+    "offer": (opendata.CHECKS["offer"],),
 }
 
 
