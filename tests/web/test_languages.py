@@ -151,7 +151,7 @@ async def test_money_dates_and_numbers_by_babel(client: TestClient, site: Site) 
     assert "31 January 2026, 00:00 GMT" in english  # Europe/London
     welsh = text_of((await fetch(client, f"/offers/{offer.id_hex}", CY))[0])
     assert "135 × box wedi'u haddo gan 3 chwmni cydweithredol" in welsh  # "tri chwmni": aspirate mutation
-    assert "Haen pris a gyrhaeddwyd: £8.00 yr box (o 100)" in welsh
+    assert "Haen pris a gyrhaeddwyd: £8.00 fesul box (o 100)" in welsh
     assert "31 Ionawr 2026, 00:00 GMT" in welsh and "Punt Prydain (GBP)" in welsh
     network = text_of((await fetch(client, "/network", CY))[0])
     assert "40 eiliad yn ôl" in network and "12 cofnod ar ei hôl hi" in network
