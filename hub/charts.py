@@ -202,9 +202,12 @@ def region_map(regions: list[str], locale: str) -> dict[str, Any] | None:
 
 # -- the network graph ---------------------------------------------------------------------------------------
 
-GRAPH_WIDTH = 400
+GRAPH_WIDTH = 480
 GRAPH_HEIGHT = 290
 GRAPH_RADIUS = 105
+GRAPH_RADIUS_X = 175
+#: About how wide one character of a 15-unit label is, to keep labels inside the picture.
+CHAR_WIDTH = 8.2
 #: Line style per peer state: the same words as the table, drawn without relying on colour.
 EDGE_STYLES = {"healthy": "solid", "failing": "dashed", "new": "dotted", "dropped": "dashdot"}
 
@@ -220,21 +223,25 @@ def peer_graph(name: str, peers: list[dict[str, Any]], names: dict[str, str]) ->
         return None
     shown = peers[:MAX_GRAPH_PEERS]
     cx, cy = GRAPH_WIDTH / 2, GRAPH_HEIGHT / 2
+    # With an even number of peers, turn by half a step so that no peer sits straight below this hub, where
+    # its name goes.
+    start = -math.pi / 2 + (math.pi / len(shown) if len(shown) % 2 == 0 else 0.0)
     nodes = []
     for i, p in enumerate(shown):
-        angle = -math.pi / 2 + 2 * math.pi * i / len(shown)
-        x, y = cx + GRAPH_RADIUS * 1.45 * math.cos(angle), cy + GRAPH_RADIUS * math.sin(angle)
+        angle = start + 2 * math.pi * i / len(shown)
+        x, y = cx + GRAPH_RADIUS_X * math.cos(angle), cy + GRAPH_RADIUS * math.sin(angle)
         hub = p.get("hub")
-        label = names.get(hub or "") or str(p.get("url", "")).removeprefix("https://").removeprefix("http://")
+        label = _label(names.get(hub or "") or str(p.get("url", "")).removeprefix("https://").removeprefix("http://"))
         state = str(p.get("state") or "")
-        # Labels sit below a node in the lower half and above it in the upper half, clear of the links, and
-        # run inwards from nodes near the sides so that they stay inside the picture.
-        anchor = "start" if x < cx - 80 else "end" if x > cx + 80 else "middle"
-        label_x = max(4.0, x - 30) if anchor == "start" else min(GRAPH_WIDTH - 4.0, x + 30) if anchor == "end" else x
+        # Labels go above nodes in the upper half and at the sides, below those in the lower half, centred
+        # on the node but kept inside the picture.
+        half = len(label) * CHAR_WIDTH / 2
+        label_x = min(max(x, half + 4), GRAPH_WIDTH - half - 4)
         nodes.append({
-            "x": round(x, 1), "y": round(y, 1), "label": _label(label), "state": state,
+            "x": round(x, 1), "y": round(y, 1), "label": label, "state": state,
             "style": EDGE_STYLES.get(state, "dotted"),
-            "label_x": round(label_x, 1), "label_y": round(y + 28 if y >= cy else y - 18, 1), "anchor": anchor,
+            "label_x": round(label_x, 1), "label_y": round(y + 30 if y > cy + 10 else y - 18, 1), "anchor": "middle",
         })
-    return {"width": GRAPH_WIDTH, "height": GRAPH_HEIGHT, "cx": cx, "cy": cy, "name": _label(name, 22),
-            "nodes": nodes, "more": len(peers) - len(shown)}
+    name = _label(name, 22)
+    return {"width": GRAPH_WIDTH, "height": GRAPH_HEIGHT, "cx": cx, "cy": cy, "name": name,
+            "name_width": round(len(name) * CHAR_WIDTH + 12, 1), "nodes": nodes, "more": len(peers) - len(shown)}
