@@ -66,3 +66,20 @@ def test_the_peer_graph_keeps_labels_inside_and_caps_the_peers() -> None:
               for s in ("healthy", "failing", "new", "dropped", "odd")}
     assert styles == {"healthy": "solid", "failing": "dashed", "new": "dotted", "dropped": "dashdot", "odd": "dotted"}
     assert charts.peer_graph("x", [], {}) is None
+
+
+def test_the_bar_macro_draws_a_quorum_for_other_pages() -> None:
+    """The governance pages reuse the macro: votes against a quorum, with a text equivalent."""
+    from hub import i18n
+    from hub.webrender import make_environment
+
+    env = make_environment()
+    macro = env.from_string('{% from "charts.html" import bar %}{{ bar(chart, "votes", name, desc) }}')
+    chart = charts.bar(7, [Mark(6, "quorum 6", "dashed", True, True)], maximum=10)
+    with i18n.using("cy"):
+        html = macro.render(chart=chart, name="Votes <b>cast</b>", desc="7 of 10 voted; the quorum is 6.")
+    assert 'role="img" aria-labelledby="votes-t votes-d"' in html
+    assert '<title id="votes-t">Votes &lt;b&gt;cast&lt;/b&gt;</title>' in html  # escaped like any text
+    assert '<desc id="votes-d">7 of 10 voted; the quorum is 6.</desc>' in html
+    assert 'class="bar-mark bar-mark-dashed"' in html and "✓ quorum 6" in html
+    assert f'width="{chart.fill}"' in html and chart.fill == 280.0
