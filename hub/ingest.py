@@ -32,6 +32,7 @@ import msgpack
 
 from protocol import REVOCABLE_KINDS, Limits, ProtocolError, Record, authorised_assessors, decode_record
 from protocol.errors import DecodeError, TooLargeError
+from protocol.kinds import AID_REFERENCES
 
 from . import derive
 
@@ -183,6 +184,10 @@ def _check_references(conn: sqlite3.Connection, record: Record) -> None:
         _expect(kind, "guide", "body.supersedes")
         if author != record.author:
             raise Refusal("invalid", "body.supersedes: a guide can only supersede its author's own guide")
+    elif record.kind in AID_REFERENCES:
+        _check_aid_reference(conn, record)
+    elif record.kind == "credit-payment" and body["payee"] == record.author:
+        raise Refusal("invalid", "body.payee: a co-op cannot pay itself")
     elif record.kind == "revocation":
         kind, author, _ = _referenced(conn, body["target"], "body.target")
         if author != record.author:
@@ -192,12 +197,19 @@ def _check_references(conn: sqlite3.Connection, record: Record) -> None:
                                      f"{', '.join(sorted(REVOCABLE_KINDS))}")
 
 
+def _check_aid_reference(conn: sqlite3.Connection, record: Record) -> None:
+    """Mutual-aid kinds name a record of one kind (protocol.kinds.AID_REFERENCES). Who may book, approve or pay
+    is derived state's business (protocol.credit, protocol.fund): those records are stored and ignored."""
+    name, want = AID_REFERENCES[record.kind]
+    _expect(_referenced(conn, record.body[name], f"body.{name}")[0], want, f"body.{name}")
+
+
 # -- storing -----------------------------------------------------------------------------------------------
 
 
 def _ref_column(record: Record) -> bytes | None:
     body = record.body
-    for name in ("offer", "target", "subject", "supersedes"):
+    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim"):
         if name in body:
             return body[name]  # type: ignore[no-any-return]
     return None

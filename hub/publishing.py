@@ -25,6 +25,7 @@ from protocol.charter import terms_at
 from protocol.errors import ProtocolError
 from protocol.jsonview import iso_ms
 
+from .aid_checks import AID_CHECKS
 from .derive import load_charter
 
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
@@ -114,6 +115,15 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "profile": (opendata.CHECKS["profile"],),
     "guide": (opendata.CHECKS["guide"],),
     "offer": (opendata.CHECKS["offer"],),
+    # mutual aid (hub.aid_checks, docs/protocol.md §6.8)
+    "credit-payment": AID_CHECKS["credit-payment"],
+    "credit-receipt": AID_CHECKS["credit-receipt"],
+    "fund": AID_CHECKS["fund"],
+    "fund-join": AID_CHECKS["fund-join"],
+    "fund-leave": AID_CHECKS["fund-leave"],
+    "fund-claim": AID_CHECKS["fund-claim"],
+    "fund-approval": AID_CHECKS["fund-approval"],
+    "fund-payment": AID_CHECKS["fund-payment"],
 }
 
 

@@ -36,7 +36,7 @@ from hub.store import DirectoryQuery, Store
 from hub.webrender import HERE, JINJA_KEY, SECURITY_HEADERS, PageError, make_environment, page_middleware, render
 from protocol import SERVICE_CATEGORIES, ProtocolError, format_hub_id, parse_hub_id
 
-__all__ = ["JINJA_KEY", "PAGE_SIZE", "PageError", "page_middleware", "setup"]
+__all__ = ["JINJA_KEY", "PAGE_SIZE", "PageError", "page_middleware", "render", "setup"]
 
 #: Results per directory page: a phone screen shows two or three, so 20 is a few screens of scrolling.
 PAGE_SIZE = 20
@@ -106,7 +106,7 @@ def _hub_id(text: str) -> bytes:
         raise PageError(
             404,
             _("No such hub"),
-            _("“%(text)s” is not a hub id (%(problem)s). Hub ids start with hub_ and are 60 characters long.")
+            _("“%(text)s” is not a hub id (%(problem)s). Hub ids start with hub_ and are 59 characters long.")
             % {"text": text[:80], "problem": exc.message},
         ) from None
 

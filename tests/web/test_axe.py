@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.site import CHROMIUM, CHROMIUM_ARGS, Site, build, serving
+from tests.web.aid_site import build_aid
+from tests.web.site import CHROMIUM, CHROMIUM_ARGS, Site, serving
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 AXE_VERSION = "4.14.1"
@@ -50,6 +51,10 @@ def page_paths(site: Site) -> dict[str, str]:
         "marks-error": "/marks?hub=hub_nonsense&scheme=no-such",
         "network": "/network",
         "not-found": "/no/such/page",
+        "credit": "/credit",
+        "credit-account": f"/credit/{f[0].hub_id}",
+        "funds": "/funds",
+        "fund": f"/funds/{site.extra['fund'].id_hex}",  # type: ignore[attr-defined]
     }
 
 
@@ -62,7 +67,7 @@ def test_the_vendored_axe_is_the_one_we_name() -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    s = build(tmp_path_factory.mktemp("hub"))
+    s = build_aid(tmp_path_factory.mktemp("hub"), xss=False)  # the directory's sample plus mutual aid
     try:
         yield s
     finally:
