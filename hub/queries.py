@@ -122,10 +122,12 @@ class SearchCache:
     row, and rows are never deleted; so a hit is what the query would compute from this snapshot. What a
     result shows that depends on the time (marks, an offer's status) is computed afresh for every call.
 
-    Thread-safe; least recently used entries go first.
+    Thread-safe; least recently used entries go first. Only pages of at most ``max_rows`` results are kept,
+    so the cache holds at most ``size * max_rows`` rows (~2 MB by default).
     """
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 64, max_rows: int = 50) -> None:
+        self.max_rows = max_rows
         self.size = size
         self._entries: OrderedDict[Any, tuple[int, list[int], dict[int, tuple[Any, ...]]]] = OrderedDict()
         self._lock = threading.Lock()
@@ -161,7 +163,7 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
     if query.kind is not None and query.kind not in KINDS:
         raise ValueError(f"unknown kind {query.kind!r}; expected one of {', '.join(KINDS)}")
     key = None
-    if cache is not None and not (query.open or query.mark):
+    if cache is not None and not (query.open or query.mark) and query.limit <= cache.max_rows:
         key = (query, RANK_WINDOW, conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
         if (hit := cache.get(key)) is not None:
             total, rids, rows = hit
