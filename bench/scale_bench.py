@@ -12,10 +12,13 @@ hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick
    pinned to one CPU (``os.sched_setaffinity``: no decode pool there, as on a 1-vCPU box), and in this process
    on both CPUs with and without the decode pool (hub/decoding.py). Ratios are to raw single-core verify
    measured in the same round.
-2. **Directory mix (P7).** A seeded sequence of requests drawn with fixed weights (``MIX``) from every search
-   shape and view, through ``Store`` as the HTTP layer calls it (with its search cache); p50/p99 of the whole
-   sequence and per shape. Each shape also runs once with new terms after every write (cache misses only).
-3. **A hub on one core (P8, the small box).** ``hub.serve.run_hub`` in a child process pinned to CPU 0 over the
+2. **Directory mix (P7)**, run after step 3. A seeded sequence of requests drawn with fixed weights (``MIX``)
+   from every search shape and view, through ``Store`` as the HTTP layer calls it (with its search cache, so
+   a repeated time-independent search is a hit while nothing new is stored); p50/p99 of the whole sequence
+   and per shape.
+3. **Catch-up (P6).** ``coophub join`` of a new hub from 100k records (quick: 10k) over the transport on
+   main (bench.fed_bench.catch_up), against P1 on both cores from step 1.
+4. **A hub on one core (P8, the small box).** ``hub.serve.run_hub`` in a child process pinned to CPU 0 over the
    database. VmRSS after start, after the query mix, after its first reconciliation with a peer that lacks
    its newest records and holds some it lacks (the bench plays the peer over ``/fed/v1/sync``), and VmHWM;
    then, together: the query mix, a burst of new records pushed in batches of 500 (``/fed/v1/push``) and a
@@ -156,7 +159,7 @@ def _one_core_child(records_file: str) -> None:
     print(json.dumps(out))
 
 
-def ingest_section(tmp: Path, n: int, rounds: int) -> list[str]:
+def ingest_section(tmp: Path, n: int, rounds: int, rates: dict[str, float] | None = None) -> list[str]:
     from hub import decoding
 
     records = kilobyte_guides(n)
@@ -182,6 +185,8 @@ def ingest_section(tmp: Path, n: int, rounds: int) -> list[str]:
         finally:
             decoding.shared_pool = real
     med = {k: statistics.median(v) for k, v in rows.items()}
+    if rates is not None:
+        rates.update(med)
     size = statistics.mean(len(r) for r in raws)
 
     def ratios(name: str, base: str) -> str:
@@ -474,13 +479,27 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
             f"{stored - len(items):,} records added.", ""]
 
 
+def catch_up_section(tmp: Path, size: int, p1: float) -> list[str]:
+    """P6: ``coophub join`` of a new hub from ``size`` records (bench.fed_bench.catch_up: pages of 500 over
+    the transport on main, progress against the source's announced total), against P1 of this run."""
+    from .fed_bench import catch_up
+
+    _progress(f"catch-up of {size:,} records (load {_load()})")
+    lines = catch_up(tmp, size, 1_000, random.Random(2026))
+    rate = next(float(line.split("**")[1].split()[0].replace(",", "")) for line in lines if "coophub join" in line)
+    return lines[:-1] + [f"| **ratio, catch-up to P1 on both cores ({p1:,.0f}/s, this run)** | **{rate / p1:.2f}** |",
+                         ""]
+
+
 def run(quick: bool) -> str:
     size = 100_000 if quick else 1_000_000
     home, gen = database(size)
     lines = ["## Scale on a small box (bench/scale_bench.py)", "",
              f"Load average at start {_load()} on {os.cpu_count()} CPUs. Database: {home} ({size:,} records).", ""]
+    rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
-        lines += ingest_section(Path(tmp), 2_000 if quick else 10_000, 2 if quick else 3)
+        lines += ingest_section(Path(tmp), 2_000 if quick else 10_000, 2 if quick else 3, rates)
+        lines += catch_up_section(Path(tmp), 10_000 if quick else 100_000, rates["pooled"])
     lines += mix_section(home, gen, 500 if quick else 3_000)
     lines += hub_section(home, gen, 2_000 if quick else 10_000, 200 if quick else 1_000)
     return "\n".join(lines) + "\n"
