@@ -8,12 +8,9 @@ the hub never disagrees with what any other implementation computes from the sam
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sqlite3
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +31,7 @@ from protocol.charter import terms_at
 from protocol.jsonview import iso_ms, record_to_json
 
 from .derive import load_charter, load_record, load_records
+from .pagedata import SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
 
 __all__ = [
     "DirectoryQuery", "SearchCache", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
@@ -113,42 +111,6 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
 
 def _where(terms: list[str]) -> str:
     return f" WHERE {' AND '.join(terms)}" if terms else ""
-
-
-class SearchCache:
-    """Answers of time-independent searches (no ``open`` or ``mark`` filter: their matches change as the
-    clock moves), keyed on the query and on the last row of ``records``. Every change to the directory comes
-    from a record being stored (derived state, membership flags, supersedes, revocations), which raises that
-    row, and rows are never deleted; so a hit is what the query would compute from this snapshot. What a
-    result shows that depends on the time (marks, an offer's status) is computed afresh for every call.
-
-    Thread-safe; least recently used entries go first. Only pages of at most ``max_rows`` results are kept,
-    so the cache holds at most ``size * max_rows`` rows (~2 MB by default).
-    """
-
-    def __init__(self, size: int = 64, max_rows: int = 50) -> None:
-        self.max_rows = max_rows
-        self.size = size
-        self._entries: OrderedDict[Any, tuple[int, list[int], dict[int, tuple[Any, ...]]]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, key: Any) -> tuple[int, list[int], dict[int, tuple[Any, ...]]] | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return found
-
-    def put(self, key: Any, value: tuple[int, list[int], dict[int, tuple[Any, ...]]]) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
 
 
 def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
@@ -269,15 +231,15 @@ class _Page:
         self.conn, self.now_ms = conn, now_ms
         authors = sorted({row[3] for row in rows})
         self.names = _names(conn, set(authors))
-        self.marks = _marks_brief(conn, load_charter(conn), authors, now_ms)
-        self.status = _offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
+        self.marks = marks_brief(conn, load_charter(conn), authors, now_ms)
+        self.status = offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
 
     def result(self, row: tuple[Any, ...]) -> dict[str, Any]:
         rid, kind, key, author, title, snippet, regions, services, created_ms, member = row
         return {
-            "id": _hub_id(key) if kind == "hub" else key.hex(),
+            "id": hub_id_text(key) if kind == "hub" else key.hex(),
             "kind": kind,
-            "author": _hub_id(author),
+            "author": hub_id_text(author),
             "author_name": self.names.get(author),
             "title": title,
             "snippet": snippet,
@@ -291,65 +253,6 @@ class _Page:
         }
 
 
-#: Hub ids as text, remembered: base32 in Python costs ~30 µs, and a page names the same few hubs again.
-_hub_id = functools.lru_cache(maxsize=4096)(format_hub_id)
-
-
-def _in(values: list[Any]) -> str:
-    return ",".join("?" * len(values))
-
-
-def _marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[bytes],
-                 now_ms: int) -> dict[bytes, list[dict[str, str]]]:
-    """{scheme, status} for each scheme each of ``hubs`` has attestations of, decided by protocol.mark_status.
-
-    mark_status answers "valid" if any attestation is valid, else the newest one's status; so it is handed
-    only the newest attestation per scheme plus one that the derived columns say is valid now — the same
-    answer as over all of them, without loading a long history of marks for every result.
-    """
-    if charter is None or not hubs:
-        return {}
-    out: dict[bytes, list[dict[str, str]]] = {}
-    for start in range(0, len(hubs), 400):
-        chunk = hubs[start:start + 400]
-        rows = conn.execute(
-            "SELECT s.subject, (SELECT id FROM attestations WHERE subject = s.subject AND scheme = s.scheme "
-            "ORDER BY created_ms DESC, id LIMIT 1), "
-            "(SELECT id FROM attestations INDEXED BY attestations_subject WHERE subject = s.subject "
-            "AND scheme = s.scheme AND authorised = 1 AND "
-            "valid_from <= ?1 AND valid_until > ?1 AND (revoked_ms IS NULL OR revoked_ms > ?1) "
-            "ORDER BY created_ms DESC LIMIT 1) "
-            f"FROM (SELECT DISTINCT subject, scheme FROM attestations WHERE subject IN ({_in(chunk)})) s",
-            [now_ms, *chunk]).fetchall()
-        ids = sorted({i for _, *pair in rows for i in pair if i is not None})
-        attestations = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({_in(ids)})", ids)
-        revocations = _revocations_of(conn, [a.id for a in attestations])
-        by_hub: dict[bytes, list[Record]] = {}
-        for a in attestations:
-            by_hub.setdefault(a.body["subject"], []).append(a)
-        for hub, mine in by_hub.items():
-            out[hub] = [{"scheme": scheme, "status": mark_status(hub, scheme, mine, charter, revocations,
-                                                                 now_ms).status}
-                        for scheme in sorted({a.body["scheme"] for a in mine})]
-    return out
-
-
-def _offer_statuses(conn: sqlite3.Connection, offer_ids: list[bytes], now_ms: int) -> dict[bytes, str]:
-    """Each offer's status by protocol.offer_tally over its closes and revocations (pledges and members do
-    not change the status: protocol.offers.OFFER_TRANSITIONS)."""
-    if not offer_ids:
-        return {}
-    offers = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({_in(offer_ids)})", offer_ids)
-    referring = load_records(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE kind IN "
-                                   f"('offer-close', 'revocation') AND ref IN ({_in(offer_ids)})", offer_ids)
-    out = {}
-    for offer in offers:
-        closes = [r for r in referring if r.kind == "offer-close" and r.body["offer"] == offer.id]
-        revocations = [r for r in referring if r.kind == "revocation" and r.body["target"] == offer.id]
-        out[offer.id] = offer_tally(offer, [], closes, revocations, frozenset(), now_ms).status
-    return out
-
-
 # -- loading the records a view needs ----------------------------------------------------------------------
 
 
@@ -360,19 +263,9 @@ def _referring(conn: sqlite3.Connection, record_id: bytes, kind: str) -> list[Re
                         (record_id, kind))
 
 
-def _revocations_of(conn: sqlite3.Connection, ids: list[bytes]) -> list[Record]:
-    out: list[Record] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        out += load_records(conn, f"SELECT raw, id FROM records INDEXED BY records_ref "
-                                  f"WHERE kind = 'revocation' AND ref IN "
-                                  f"({','.join('?' * len(chunk))})", chunk)
-    return out
-
-
 def _attestations(conn: sqlite3.Connection, hub: bytes) -> tuple[list[Record], list[Record]]:
     attestations = _referring(conn, hub, "attestation")
-    return attestations, _revocations_of(conn, [a.id for a in attestations])
+    return attestations, revocations_of(conn, [a.id for a in attestations])
 
 
 def get_membership(conn: sqlite3.Connection) -> Membership | None:
@@ -381,7 +274,7 @@ def get_membership(conn: sqlite3.Connection) -> Membership | None:
     if charter is None:
         return None
     endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
-    return membership(charter, endorsements, _revocations_of(conn, [e.id for e in endorsements]))
+    return membership(charter, endorsements, revocations_of(conn, [e.id for e in endorsements]))
 
 
 def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
@@ -400,7 +293,7 @@ def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
     out: dict[bytes, str] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
-        out.update(conn.execute(f"SELECT hub, name FROM profiles WHERE hub IN ({_in(chunk)})", chunk).fetchall())
+        out.update(conn.execute(f"SELECT hub, name FROM profiles WHERE hub IN ({in_marks(chunk)})", chunk).fetchall())
     return out
 
 
@@ -423,7 +316,7 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
     offers = conn.execute("SELECT o.id, d.title, o.deadline FROM offers o JOIN records r ON r.id = o.id "
                           "JOIN directory d ON d.rid = r.rowid WHERE o.author = ? AND o.revoked = 0 "
                           "ORDER BY o.created_ms DESC LIMIT ?", (hub, VIEW_LIST_LIMIT)).fetchall()
-    statuses = _offer_statuses(conn, [oid for oid, _, _ in offers], now_ms)
+    statuses = offer_statuses(conn, [oid for oid, _, _ in offers], now_ms)
     counted = conn.execute("SELECT (SELECT count(*) FROM guides WHERE author = ? AND superseded = 0 AND "
                            "revoked = 0), (SELECT count(*) FROM offers WHERE author = ? AND revoked = 0)",
                            (hub, hub)).fetchone()
@@ -454,7 +347,7 @@ def guide_view(conn: sqlite3.Connection, guide_id: bytes) -> dict[str, Any] | No
     chain = _chain_records(conn, guide)
     newer = load_records(conn, "SELECT raw, id FROM records WHERE ref = ? AND kind = 'guide'", (guide.id,))
     mine = [g for g in chain + newer if g.author == guide.author]
-    revocations = _revocations_of(conn, [g.id for g in mine])
+    revocations = revocations_of(conn, [g.id for g in mine])
     revocation = revoked_ids(revocations, {g.id: g for g in mine}).get(guide.id)
     current = {g.id for g in current_guides(mine, revocations)}
     newer = [g for g in newer if g.author == guide.author]
