@@ -39,7 +39,7 @@ class Storage:
     subtraction of two prefix sums, each a chunk's sum plus a running sum plus fewer than ``SUB_BLOCK`` ids,
     then one SHA-256.
 
-    44 bytes an item with the bookkeeping: ~42 MiB for a million items, against ~140 bytes an item for one
+    ~45 bytes an item with the bookkeeping: ~43 MiB for a million items, against ~140 bytes an item for one
     packed integer and one prefix sum per item (docs/performance.md). :meth:`add` inserts in place: newer
     items are appended to the last chunk; an older one is inserted into the chunk it falls in (a memmove
     of at most 20 KB) and that chunk's running sums are dropped until next asked for, so a hub need not rebuild
