@@ -40,8 +40,8 @@ import msgpack
 
 from protocol import Limits, ProtocolError, decode_record
 
-__all__ = ["IDLE_S", "MAX_WORKERS", "POOL_MIN_RECORDS", "DecodePool", "WorkerFailed", "decode_flags",
-           "shared_pool", "usable_cpus"]
+__all__ = ["ANSWER_TIMEOUT_S", "IDLE_S", "MAX_WORKERS", "POOL_MIN_RECORDS", "DecodePool", "WorkerFailed",
+           "decode_flags", "shared_pool", "usable_cpus"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ IDLE_S = 60.0
 #: At most this many workers, whatever the CPU count: beyond two the writer is the bound
 #: (docs/performance.md), and each worker holds ~25 MB.
 MAX_WORKERS = 2
+#: A batch a worker has not answered after this long is given up: the workers are ended and the batch decoded
+#: in the caller's thread. A batch of 250 takes ~20 ms; this is for a worker that hangs, not a slow one.
+ANSWER_TIMEOUT_S = 60.0
 _LENGTH = 4  # bytes of the big-endian length before each frame
 
 
@@ -251,6 +254,13 @@ class DecodePool:
                 self._gen = None
             else:
                 self._arm_timer(max(0.05, self.idle_s - idle))
+
+    def reset(self) -> None:
+        """End the current workers (a batch did not come back in time); the next submit starts new ones."""
+        with self._lock:
+            if self._gen is not None:
+                gen, self._gen = self._gen, None
+                gen.fail()
 
     def running(self) -> bool:
         """Whether worker processes are up."""

@@ -394,7 +394,7 @@ def _decoded(chunks: list[list[Item]], now_ms: int, limits: Limits,
             chunk = queued.popleft()
             ahead.append((chunk, _farm_out(pool, chunk, now_ms, limits)))
         chunk, parts = ahead.popleft()
-        yield _decode(chunk, now_ms, limits, results, _gather(len(chunk), parts))
+        yield _decode(chunk, now_ms, limits, results, _gather(pool, len(chunk), parts))
 
 
 def _farm_out(pool: decoding.DecodePool, chunk: list[Item], now_ms: int,
@@ -412,7 +412,7 @@ def _farm_out(pool: decoding.DecodePool, chunk: list[Item], now_ms: int,
     return parts
 
 
-def _gather(size: int,
+def _gather(pool: decoding.DecodePool, size: int,
             parts: list[tuple[list[int], Future[bytes]]] | None) -> list[bool | None] | None:
     """The pool's flag per item of a chunk (None where it was not sent); None if the pool failed."""
     if parts is None:
@@ -420,10 +420,15 @@ def _gather(size: int,
     ok: list[bool | None] = [None] * size
     try:
         for positions, future in parts:
-            for n, flag in zip(positions, future.result(), strict=True):
+            for n, flag in zip(positions, future.result(timeout=decoding.ANSWER_TIMEOUT_S), strict=True):
                 ok[n] = bool(flag)
     except decoding.WorkerFailed as exc:  # the pool has already dropped those workers
         log.warning("%s; decoding this batch in the ingesting thread", exc)
+        return None
+    except TimeoutError:
+        log.warning("decode workers did not answer in %.0f s; ending them and decoding this batch in the "
+                    "ingesting thread", decoding.ANSWER_TIMEOUT_S)
+        pool.reset()
         return None
     return ok
 

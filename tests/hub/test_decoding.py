@@ -126,18 +126,24 @@ def test_store_ingest_is_the_same_with_and_without_the_pool(tmp_path: Path, pool
 
 
 class _Broken:
-    """A pool whose workers have died: every future fails as a killed worker's does."""
+    """A pool whose workers have died (every future fails as a killed worker's does), or hang (no future
+    is ever answered)."""
 
     workers = 2
 
-    def __init__(self) -> None:
-        self.submitted = 0
+    def __init__(self, hang: bool = False) -> None:
+        self.submitted = self.resets = 0
+        self.hang = hang
 
     def submit(self, raws: list[bytes], now_ms: int, limits: Any) -> Future[bytes]:
         self.submitted += 1
         future: Future[bytes] = Future()
-        future.set_exception(decoding.WorkerFailed("a worker died"))
+        if not self.hang:
+            future.set_exception(decoding.WorkerFailed("a worker died"))
         return future
+
+    def reset(self) -> None:
+        self.resets += 1
 
 
 def test_a_broken_pool_falls_back_to_this_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,6 +154,17 @@ def test_a_broken_pool_falls_back_to_this_thread(monkeypatch: pytest.MonkeyPatch
     got, got_results = _decode_all(raws, now, use_pool=broken, monkeypatch=monkeypatch)
     assert got == plain and got_results == plain_results
     assert broken.submitted >= 3
+
+
+def test_workers_that_hang_are_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    raws, now = _mix(6, 70)
+    print("seed=6")
+    plain, plain_results = _decode_all(raws, now, use_pool=None, monkeypatch=monkeypatch)
+    hung = _Broken(hang=True)
+    monkeypatch.setattr(decoding, "ANSWER_TIMEOUT_S", 0.05)
+    got, got_results = _decode_all(raws, now, use_pool=hung, monkeypatch=monkeypatch)
+    assert got == plain and got_results == plain_results
+    assert hung.resets >= 1
 
 
 def test_a_real_worker_killed_mid_call_changes_no_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,6 +186,10 @@ def test_a_real_worker_killed_mid_call_changes_no_result(tmp_path: Path, monkeyp
         again, _ = _decode_all(raws, now, use_pool=p, monkeypatch=monkeypatch)
         assert again == plain
         assert p.started >= 2
+        p.reset()  # what a batch that never came back leads to
+        assert not p.running()
+        after = p.submit([b"x"], now, DEFAULT_LIMITS)
+        assert after is not None and after.result() == b"\x00" and p.running()
     finally:
         p.close()
     assert p.submit([b"x"], now, DEFAULT_LIMITS) is None  # closed
