@@ -22,6 +22,8 @@ from collections.abc import Callable
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
 from protocol.errors import ProtocolError
 
+from . import storage_checks as storage
+
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
 
 
@@ -66,10 +68,15 @@ def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
                              reason="duplicate")
 
 
-#: kind -> the checks a locally published record of that kind passes, in order.
+#: kind -> the checks a locally published record of that kind passes, in order; "*": checks every kind
+#: passes first.
 CHECKS: dict[str, tuple[Check, ...]] = {
+    "*": (storage.member_only, storage.references_held),
     "endorsement": (_endorsement,),
     "revocation": (_revocation,),
+    "offer-close": (storage.close_own_offer,),
+    "guide": (storage.supersede_own_guide,),
+    "pledge": (storage.pledge_by_deadline,),
 }
 
 
@@ -79,5 +86,5 @@ def check(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
     Raises:
         PublishRefused: the record would be refused or ignored; the message says why and what to do.
     """
-    for fn in CHECKS.get(record.kind, ()):
+    for fn in CHECKS.get("*", ()) + CHECKS.get(record.kind, ()):
         fn(conn, record, now_ms)

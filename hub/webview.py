@@ -360,6 +360,9 @@ COUNT_LABELS = (
     ("offer-close", "offers closed"),
     ("charter", "charter"),
     ("refused", "records refused"),
+    ("deferred", "records waiting (deferred)"),
+    ("quarantined", "applicants waiting for a sponsor"),
+    ("eligible", "hubs whose records are stored"),
 )
 
 
