@@ -304,6 +304,12 @@ async def get_directory(request: web.Request) -> web.Response:
     return json_response({"results": results, "total": total})
 
 
+async def get_applicants(request: web.Request) -> web.Response:
+    """Applicants' own profiles held on this hub (quarantined) until a member endorses them."""
+    store = request.app[STORE_KEY]
+    return json_response({"applicants": await store.read(store.applicants)})
+
+
 async def get_record(request: web.Request) -> web.Response:
     record_id = _record_id(request.match_info["id"])
     store = request.app[STORE_KEY]
@@ -440,6 +446,7 @@ def _add_api_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/status", get_status)
     r.add_get("/api/v1/directory", get_directory)
+    r.add_get("/api/v1/applicants", get_applicants)
     r.add_get("/api/v1/records/{id}", get_record)
     r.add_get("/api/v1/hubs/{hub_id}", get_hub)
     r.add_get("/api/v1/offers/{id}", get_offer)

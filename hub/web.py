@@ -465,6 +465,7 @@ async def network_page(request: web.Request) -> web.Response:
         peers=[view.peer_view(p, _hub_from_hex) for p in peers],
         counts=view.counts_view(await store.read(store.counts)),
         refused=sorted(refused, key=lambda r: (-int(r.get("count") or 0), str(r.get("source")))),
+        applicants=await store.read(store.applicants),
         configured=home.config.peers,
         names=await _names(store, now),
     )

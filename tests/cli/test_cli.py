@@ -197,11 +197,14 @@ def assoc(tmp_path_factory: pytest.TempPathFactory) -> Association:
         "https://assessor.example/r/1",
         home=s.a,
     )
-    # the newcomer applies: its profile reaches A; both founders endorse it
+    # the newcomer applies: its profile waits on its own hub (an applicant's, quarantined) until A sponsors it
+    # by its hub id; the sponsorship reaches C, C's profile lands there and travels to A; B endorses too
     s.move(s.a, s.c)
     ok("publish", "profile", "--name", "Gamma Newcomers", "--service", "Day centre:care", home=s.c)
-    s.move(s.c, s.a)
+    assert s.move(s.c, s.a)["accepted"] == 0
     s.ids["endorse_a"] = ok("endorse", s.ids["C"], "--statement", "We know them well", home=s.a)
+    s.move(s.a, s.c)
+    s.move(s.c, s.a)
     s.move(s.a, s.b)
     ok("endorse", s.ids["C"], home=s.b)
     s.move(s.b, s.a)
@@ -485,8 +488,11 @@ def test_publish_through_a_running_hub_and_concurrently(tmp_path: Path) -> None:
         assert "already in use" in taken.stderr and not (other / "serve.json").exists()
         record_id = ok("publish", "profile", "--description", "via the API", home=home)
         assert http("GET", f"{url}/api/v1/records/{record_id}")[1]["body"]["description"] == "via the API"
-        # a refusal carries the path it came by: "api", not "local"
+        # a pledge to an unknown offer is refused before signing (hub.publishing), and nothing is counted...
         assert_one_error_line(coophub("pledge", "ab" * 32, "1", home=home), ("pledge unknown",))
+        # ...while a record the store refuses carries the path it came by: "api", not "local"
+        status, _ = http("POST", f"{url}/api/v1/publish", {"record": "00"}, token=token)
+        assert status == 422
         from hub.home import Home
         from hub.store import Store
 
