@@ -161,15 +161,20 @@ def _evict_over(conn: sqlite3.Connection, table: str, max_rows: int, max_bytes: 
     return len(doomed)
 
 
-def enforce_caps(conn: sqlite3.Connection, sources: Iterable[str], limits: Limits) -> int:
+def enforce_caps(conn: sqlite3.Connection, sources: Iterable[str], limits: Limits, *,
+                 quarantined: bool = False) -> int:
     """Evict down to the published caps: first each of ``sources`` (those that deferred something in this
-    transaction) to its share, then the deferred table as a whole, then quarantine. Returns rows evicted."""
+    transaction) to its share, then the deferred table as a whole, then quarantine (when ``quarantined``: this
+    transaction added to it). Only tables that grew are checked. Returns rows evicted."""
     evicted = 0
-    for source in set(sources):
+    sources = set(sources)
+    for source in sources:
         evicted += _evict_over(conn, "deferred", limits.max_deferred_per_source, limits.max_deferred_bytes,
                                "source = ?", (source[:500],))
-    evicted += _evict_over(conn, "deferred", limits.max_deferred_records, limits.max_deferred_bytes)
-    evicted += _evict_over(conn, "quarantine", limits.max_quarantine_profiles, limits.max_quarantine_bytes)
+    if sources:
+        evicted += _evict_over(conn, "deferred", limits.max_deferred_records, limits.max_deferred_bytes)
+    if quarantined:
+        evicted += _evict_over(conn, "quarantine", limits.max_quarantine_profiles, limits.max_quarantine_bytes)
     return evicted
 
 

@@ -149,7 +149,20 @@ class _Txn:
         self.woken_authors: list[bytes] = []
         self.refused: list[Refused] = []
         self.deferring: set[str] = set()  # sources that deferred something: their share is checked at the end
+        self.quarantining = False
         self.added: Counter[str] = Counter()
+        self.eligible: set[bytes] = set()  # hubs known eligible in this transaction (the set only grows)
+        # Whether anything is deferred or quarantined at all: most transactions skip those lookups entirely.
+        self.waiting = conn.execute("SELECT EXISTS (SELECT 1 FROM deferred) OR EXISTS "
+                                    "(SELECT 1 FROM quarantine)").fetchone()[0] == 1
+
+    def _is_eligible(self, hub: bytes) -> bool:
+        if hub in self.eligible:
+            return True
+        if held.is_eligible(self.conn, hub):
+            self.eligible.add(hub)
+            return True
+        return False
 
     def _kind_of(self, record_id: bytes) -> str | None:
         row = self.conn.execute("SELECT kind FROM records WHERE id = ?", (record_id,)).fetchone()
@@ -159,23 +172,25 @@ class _Txn:
         conn = self.conn
         if conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone():
             return IngestResult(record.id_hex, "duplicate", None, None)  # another process stored it meanwhile
-        if held.in_quarantine(conn, record.id):
-            if not held.is_eligible(conn, record.author):
+        if self.waiting and record.kind == "profile" and held.in_quarantine(conn, record.id):
+            if not self._is_eligible(record.author):
                 return IngestResult(record.id_hex, "quarantined", "not-a-member", "already held as an applicant")
             conn.execute("DELETE FROM quarantine WHERE id = ?", (record.id,))  # eligible meanwhile: store it
         verdict = classify(record, now_ms=self.now_ms, charter=self.charter, origin=origin,
-                           eligible=lambda hub: held.is_eligible(conn, hub), kind_of=self._kind_of,
-                           expected=self.expected, limits=self.limits)
+                           eligible=self._is_eligible, kind_of=self._kind_of, expected=self.expected,
+                           limits=self.limits)
         if verdict.action == "refuse":
             self.refused.append(Refused(source, verdict.reason or "invalid", verdict.detail, record.id_hex))
             return _refused(verdict.reason or "invalid", verdict.detail, record.id_hex)
         if verdict.action == "defer":
             held.defer(conn, record, verdict, source, origin, self.now_ms)
             self.deferring.add(source)
+            self.waiting = True
             return IngestResult(record.id_hex, "deferred", verdict.reason, verdict.detail)
         if verdict.action == "quarantine":
             assert origin is not None  # classify quarantines only a profile from its own author
             if held.quarantine(conn, record, origin, source, self.now_ms):
+                self.quarantining = self.waiting = True
                 return IngestResult(record.id_hex, "quarantined", verdict.reason, verdict.detail)
             return IngestResult(record.id_hex, "duplicate", None, "a newer profile of this applicant is held")
         return self._store(record, verdict)
@@ -183,7 +198,7 @@ class _Txn:
     def _store(self, record: Record, verdict: Verdict) -> IngestResult:
         if not self.isolate:
             try:
-                woken = _insert(self.conn, record, self.now_ms)
+                woken = _insert(self.conn, record, self.now_ms, self.waiting)
             except Exception as exc:
                 raise NeedsIsolation(record.id_hex) from exc
         else:
@@ -192,7 +207,7 @@ class _Txn:
             # ~40 µs a record (RELEASE), a seventh of the write path, so they are used only once a batch failed.
             self.conn.execute("SAVEPOINT one")
             try:
-                woken = _insert(self.conn, record, self.now_ms)
+                woken = _insert(self.conn, record, self.now_ms, self.waiting)
             except Exception as exc:
                 self.conn.execute("ROLLBACK TO one")
                 self.conn.execute("RELEASE one")
@@ -204,7 +219,8 @@ class _Txn:
         self.added[record.kind] += 1
         if record.kind == "charter":
             self.charter = record
-        self.woken_ids.append(record.id)
+        if self.waiting:
+            self.woken_ids.append(record.id)
         self.woken_authors += woken
         return IngestResult(record.id_hex, "accepted", None, None)
 
@@ -220,6 +236,8 @@ class _Txn:
         """Retry what waited for the records stored so far, until nothing more lands. Terminates: each round
         takes rows out of the tables, and only a newly stored record can wake more."""
         out: list[tuple[IngestResult, str]] = []
+        if not self.waiting:  # nothing is deferred or quarantined: nothing can wake
+            self.woken_ids, self.woken_authors = [], []
         while self.woken_ids or self.woken_authors:
             ids, authors = self.woken_ids, self.woken_authors
             self.woken_ids, self.woken_authors = [], []
@@ -227,7 +245,7 @@ class _Txn:
         return out
 
     def finish(self, source_refusals: list[Refused]) -> None:
-        held.enforce_caps(self.conn, self.deferring, self.limits)
+        held.enforce_caps(self.conn, self.deferring, self.limits, quarantined=self.quarantining)
         self.conn.executemany("INSERT INTO kind_counts VALUES (?, ?) "
                               "ON CONFLICT (kind) DO UPDATE SET n = n + excluded.n", list(self.added.items()))
         refusals.record(self.conn, source_refusals + self.refused, self.now_ms, self.limits)
@@ -241,15 +259,17 @@ def _ref_column(record: Record) -> bytes | None:
     return None
 
 
-def _insert(conn: sqlite3.Connection, record: Record, now_ms: int) -> list[bytes]:
-    """Store one record and its derived state; return the authors it made eligible."""
+def _insert(conn: sqlite3.Connection, record: Record, now_ms: int, waiting: bool) -> list[bytes]:
+    """Store one record and its derived state; return the authors it made eligible. ``waiting``: something is
+    deferred, so this record may be among it (it arrived again and is stored now)."""
     cursor = conn.execute("INSERT INTO records (id, kind, author, created_ms, ref, received_ms, raw) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
                           (record.id, record.kind, record.author, record.created_ms, _ref_column(record),
                            now_ms, record.raw))
     assert cursor.lastrowid is not None
     derive.apply(conn, record, cursor.lastrowid)
-    conn.execute("DELETE FROM deferred WHERE id = ?", (record.id,))  # also deferred, arrived again and stored
+    if waiting:
+        conn.execute("DELETE FROM deferred WHERE id = ?", (record.id,))  # deferred before, stored now
     if record.kind == "charter":
         founders = list(record.body["founders"])
         return held.add_eligible(conn, founders + [a for s in record.body["schemes"] for a in s["assessors"]])
