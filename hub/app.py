@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.home import Home
+from hub.opendata.badges import issue_credential
 from hub.publishing import PublishRefused
 from hub.store import DirectoryQuery, Store
 from protocol import ProtocolError, build_record, parse_hub_id
@@ -51,8 +52,11 @@ __all__ = [
     "ApiError",
     "BlobFetcher",
     "find_blob",
+    "hub_param",
+    "json_response",
     "make_app",
     "parse_directory_query",
+    "record_id_param",
     "status_view",
 ]
 
@@ -161,7 +165,12 @@ def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def _record_id(text: str) -> bytes:
+def record_id_param(text: str) -> bytes:
+    """A record id from a URL path segment (64 hex).
+
+    Raises:
+        ApiError: 400 when it is not 64 hex characters.
+    """
     try:
         raw = bytes.fromhex(text)
     except ValueError:
@@ -171,7 +180,12 @@ def _record_id(text: str) -> bytes:
     return raw
 
 
-def _hub(text: str) -> bytes:
+def hub_param(text: str) -> bytes:
+    """A hub id (``hub_…``) from a URL path segment.
+
+    Raises:
+        ApiError: 400 when it is not a valid hub id.
+    """
     try:
         return parse_hub_id(text)
     except ProtocolError as exc:
@@ -311,7 +325,7 @@ async def get_applicants(request: web.Request) -> web.Response:
 
 
 async def get_record(request: web.Request) -> web.Response:
-    record_id = _record_id(request.match_info["id"])
+    record_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     record = await store.read(store.get_record, record_id)
     if record is None:
@@ -320,7 +334,7 @@ async def get_record(request: web.Request) -> web.Response:
 
 
 async def get_hub(request: web.Request) -> web.Response:
-    hub = _hub(request.match_info["hub_id"])
+    hub = hub_param(request.match_info["hub_id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.hub_view, hub, _now(request))
     if view is None:
@@ -329,7 +343,7 @@ async def get_hub(request: web.Request) -> web.Response:
 
 
 async def get_offer(request: web.Request) -> web.Response:
-    offer_id = _record_id(request.match_info["id"])
+    offer_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.offer_view, offer_id, _now(request))
     if view is None:
@@ -339,7 +353,7 @@ async def get_offer(request: web.Request) -> web.Response:
 
 async def get_marks(request: web.Request) -> web.Response:
     hub_text = request.match_info["hub_id"]
-    hub = _hub(hub_text)
+    hub = hub_param(hub_text)
     unknown = sorted(set(request.query) - {"scheme"})
     if unknown:
         raise ApiError(400, "invalid", f"unknown parameter {unknown[0]!r}; allowed: scheme")
@@ -347,6 +361,8 @@ async def get_marks(request: web.Request) -> web.Response:
     scheme = _text_param(request.query, "scheme")
     if scheme is not None:
         check = await store.read(store.mark_check, hub, scheme, now)
+        if check["status"] == "unknown-scheme":
+            raise ApiError(404, "not-found", check["reason"])
         return json_response({"hub": hub_text.strip(), "scheme": scheme, **check})
     marks = await store.read(store.marks_view, hub, now)
     return json_response({"hub": hub_text.strip(), "marks": marks})
@@ -369,7 +385,7 @@ async def find_blob(app: web.Application, digest: bytes) -> bytes | None:
 
 
 async def get_blob(request: web.Request) -> web.Response:
-    digest = _record_id(request.match_info["hash"])
+    digest = record_id_param(request.match_info["hash"])
     data = await find_blob(request.app, digest)
     if data is None:
         raise ApiError(404, "not-found", f"no blob {digest.hex()} on this hub")
@@ -408,6 +424,8 @@ def _raw_from_request(data: Any, home: Home, store: Store, now: int) -> bytes:
             "this hub has no association yet; run `coophub charter create` or `coophub join` first",
         )
     body = body_from_json(kind, data["body"])
+    if kind == "attestation":  # the assessor's Open Badges credential travels in the record (docs/opendata.md)
+        body = issue_credential(store, home.key, association or bytes(32), body, home.config.url)
     record = build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits())
     store.check_publish(record, now)
     return record.raw
@@ -454,6 +472,9 @@ def _add_api_routes(app: web.Application) -> None:
     r.add_get("/api/v1/blobs/{hash}", get_blob)
     r.add_post("/api/v1/publish", post_publish)
     r.add_post("/api/v1/blobs", post_blob)
+    from hub.opendata import routes as opendata  # imported here: it uses this module's keys and errors
+
+    opendata.setup(app)
 
 
 def _optional_setup(module: str, app: web.Application) -> None:
@@ -492,6 +513,9 @@ def make_app(
     app[LIMITS_KEY] = limits
     app[NOW_KEY] = now_ms or _now_ms
     _add_api_routes(app)
+    from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
+
+    metrics.setup(app)
     if web_pages:
         _optional_setup("hub.web", app)
     if federation:

@@ -19,10 +19,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from hub.opendata import validate as opendata
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
+from protocol.charter import terms_at
 from protocol.errors import ProtocolError
+from protocol.jsonview import iso_ms
 
 from . import storage_checks as storage
+from .derive import load_charter
 
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
 
@@ -68,15 +72,52 @@ def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
                              reason="duplicate")
 
 
+def _pledge(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    offer_id = record.body["offer"]
+    row = conn.execute("SELECT deadline, revoked, close_outcome, close_created_ms FROM offers WHERE id = ?",
+                       (offer_id,)).fetchone()
+    if row is None:
+        raise PublishRefused(f"no offer {offer_id.hex()} on this hub; find it with `coophub search --kind offer`",
+                             field="offer", reason="missing-reference")
+    deadline, revoked, outcome, closed_ms = row
+    if outcome is not None:
+        raise PublishRefused(f"the offer was closed ({outcome}) on {iso_ms(closed_ms)}; a pledge now would not "
+                             "count", field="offer")
+    if revoked:
+        raise PublishRefused("the offer was withdrawn by its author; a pledge would not count", field="offer")
+    if record.created_ms > deadline:
+        raise PublishRefused(f"the offer's deadline passed on {iso_ms(deadline)}; pledges after it do not "
+                             "count", field="offer")
+
+
+def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    charter = load_charter(conn)
+    if charter is None:
+        return  # ingest says the charter is missing
+    scheme = record.body["scheme"]
+    terms = terms_at(charter, [], record.created_ms)
+    if scheme not in terms.schemes:
+        known = ", ".join(sorted(terms.schemes)) or "none"
+        raise PublishRefused(f"the charter has no scheme {scheme!r} (its schemes: {known}); a scheme is adopted "
+                             "by the charter before marks of it count", field="scheme")
+    if record.author not in terms.assessors(scheme):
+        raise PublishRefused(f"this hub is not an authorised assessor of {scheme!r} in the charter; its marks "
+                             "would show as unauthorised", field="scheme")
+
+
 #: kind -> the checks a locally published record of that kind passes, in order; "*": checks every kind
 #: passes first.
 CHECKS: dict[str, tuple[Check, ...]] = {
     "*": (storage.member_only, storage.references_held),
+    "attestation": (_attestation, opendata.CHECKS["attestation"]),
     "endorsement": (_endorsement,),
+    "pledge": (_pledge,),
     "revocation": (_revocation,),
     "offer-close": (storage.close_own_offer,),
-    "guide": (storage.supersede_own_guide,),
-    "pledge": (storage.pledge_by_deadline,),
+    # open data (hub.opendata.validate): e-mail, URLs, ISO 4217 currency, BCP 47 language
+    "profile": (opendata.CHECKS["profile"],),
+    "guide": (storage.supersede_own_guide, opendata.CHECKS["guide"]),
+    "offer": (opendata.CHECKS["offer"],),
 }
 
 

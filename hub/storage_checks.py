@@ -10,7 +10,8 @@ is a mistake, and hub.publishing refuses it before signing with one line saying 
                  and of the right kind
     offer-close  only the offer's author closes it, naming pledges of that offer
     guide        a new version supersedes only this hub's own guide
-    pledge       made by the offer's deadline
+
+(A pledge's offer — held, open, before its deadline — is checked by hub.publishing itself.)
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from __future__ import annotations
 import sqlite3
 
 from protocol import Record, authorised_assessors, format_hub_id, references
-from protocol.jsonview import iso_ms
 
 from . import publishing
 from .derive import load_charter
 
-__all__ = ["close_own_offer", "member_only", "pledge_by_deadline", "references_held", "supersede_own_guide"]
+__all__ = ["close_own_offer", "member_only", "references_held", "supersede_own_guide"]
 
 #: Kinds a hub that is not (or no longer) a member may still publish: its profile (so members can find and
 #: endorse it) and revocations of its own records (withdrawing is always possible). Attestations are allowed to
@@ -51,8 +51,9 @@ def _row(conn: sqlite3.Connection, record_id: bytes) -> tuple[str, bytes, bytes 
 
 
 def references_held(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
-    """Every record it names is on this hub and of the right kind (a revocation's target has its own check)."""
-    if record.kind == "revocation":
+    """Every record it names is on this hub and of the right kind (a revocation's target and a pledge's offer
+    have their own checks in hub.publishing)."""
+    if record.kind in ("revocation", "pledge"):
         return
     for path, rid, kinds in references(record):
         row = _row(conn, rid)
@@ -86,10 +87,3 @@ def supersede_own_guide(conn: sqlite3.Connection, record: Record, now_ms: int) -
         raise publishing.PublishRefused(f"a guide can only supersede this hub's own guides; {earlier.hex()[:12]}… "
                                         f"was published by {format_hub_id(row[1])}; publish a new guide instead",
                                         field="supersedes")
-
-
-def pledge_by_deadline(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
-    row = conn.execute("SELECT deadline FROM offers WHERE id = ?", (record.body["offer"],)).fetchone()
-    if row is not None and record.created_ms > row[0]:
-        raise publishing.PublishRefused(f"the offer's deadline passed on {iso_ms(row[0])}; a later pledge would "
-                                        "not count", field="offer")

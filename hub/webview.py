@@ -44,7 +44,7 @@ STATUS_TONES = {
         "superseded",
         "below",
     ),
-    "bad": ("revoked", "unauthorised", "cancelled", "dropped", "withdrawn", "refused"),
+    "bad": ("revoked", "unauthorised", "unknown-scheme", "cancelled", "dropped", "withdrawn", "refused"),
 }
 _TONE = {status: tone for tone, statuses in STATUS_TONES.items() for status in statuses}
 _ICONS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}
@@ -55,6 +55,7 @@ STATUS_LABELS = {
     "unauthorised": "Unauthorised issuer",
     "not-yet-valid": "Not yet valid",
     "none": "No mark",
+    "unknown-scheme": "Scheme not in the charter",
     "open": "Open for pledges",
     "past-deadline": "Deadline passed",
     "awarded": "Awarded",

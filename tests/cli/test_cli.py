@@ -32,12 +32,12 @@ DAY = 86_400_000
 # organization_id; service_area.json, contact.json and attribute.json require id (attribute's tabular form
 # also link_id, taxonomy_term_id, link_entity); taxonomy_term.json requires id, name, description.
 HSDS_REQUIRED = {
-    "organizations": ("id", "name", "description"),
-    "services": ("id", "organization_id", "name", "status"),
-    "service_areas": ("id",),
-    "contacts": ("id",),
-    "attributes": ("id", "link_id", "taxonomy_term_id", "link_entity"),
-    "taxonomy_terms": ("id", "name", "description"),
+    "organization": ("id", "name", "description"),
+    "service": ("id", "organization_id", "name", "status"),
+    "service_area": ("id",),
+    "contact": ("id",),
+    "attribute": ("id", "link_id", "taxonomy_term_id", "link_entity"),
+    "taxonomy_term": ("id", "name", "description"),
 }
 HSDS_SERVICE_STATUSES = {"active", "inactive", "defunct", "temporarily closed"}
 
@@ -253,6 +253,28 @@ def test_marks_membership_and_revocation(assoc: Association) -> None:
     assert ok_json("show", assoc.ids["C"], home=assoc.a)["member"] is False
 
 
+def test_pledges_that_would_not_count_are_refused_with_the_reason(assoc: Association) -> None:
+    late = ok("publish", "offer", "--title", "Past gloves", "--unit", "box", "--tier", "1:9", "--currency", "GBP",
+              "--min-total", "5", "--deadline", "2026-01-01", home=assoc.a)
+    result = coophub("pledge", late, "5", home=assoc.a)
+    assert_one_error_line(result, ("pledge late",))
+    assert "deadline passed" in result.stderr
+    soon = ok("publish", "offer", "--title", "Soon gloves", "--unit", "box", "--tier", "1:9", "--currency",
+              "GBP", "--min-total", "5", "--deadline", "2099-01-01", home=assoc.a)
+    ok("close-offer", soon, "--outcome", "cancelled", home=assoc.a)
+    result = coophub("pledge", soon, "5", home=assoc.a)
+    assert_one_error_line(result, ("pledge closed",))
+    assert "closed (cancelled)" in result.stderr
+
+
+def test_a_date_only_deadline_is_the_end_of_that_day_in_the_hubs_time_zone(assoc: Association) -> None:
+    offer = ok("publish", "offer", "--title", "Summer aprons", "--unit", "pack", "--tier", "1:2", "--currency",
+               "GBP", "--min-total", "5", "--deadline", "2099-07-01", home=assoc.a)
+    deadline = ok_json("show", offer, home=assoc.a)["body"]["deadline"]
+    # 2099-07-01 is in British Summer Time (UTC+1): the day ends at 22:59:59.999 UTC
+    assert deadline == 4086629999999, deadline
+
+
 def test_search_table_and_json(assoc: Association) -> None:
     found = ok_json("search", "lifting", home=assoc.a)
     assert found["total"] >= 1 and found["results"][0]["id"] == assoc.ids["guide"]
@@ -265,6 +287,42 @@ def test_search_table_and_json(assoc: Association) -> None:
     table = ok("search", home=assoc.a)
     assert "Safe lifting" in table and "Nitrile gloves" in table and "\x1b[" not in table
     assert "no matches" in ok("search", "zzzznothing", home=assoc.a)
+
+
+def in_terminal(*args: str, home: Path, columns: int = 80) -> str:
+    """Run coophub on a pseudo-terminal of ``columns`` columns (what a person sees), return what it printed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPHUB_") and k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args, "--home", str(home)], cwd=REPO, env=env,
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_search_in_a_narrow_terminal_shows_whole_ids_and_statuses(assoc: Association) -> None:
+    shown = in_terminal("search", home=assoc.a, columns=80)
+    found = ok_json("search", home=assoc.a)["results"]
+    for result in found:
+        assert result["id"] in shown, (result["id"], shown)  # whole, on one line, copyable
+    assert "valid" in shown or "open" in shown  # mark status and offer status are not cut off
+    assert "…" not in "".join(line for line in shown.splitlines() if line.strip().startswith("id "))
 
 
 def test_show_a_guide_with_its_attachment(assoc: Association) -> None:
@@ -286,15 +344,15 @@ def test_export_hsds_has_the_required_fields(assoc: Association, tmp_path: Path)
         for row in data[table]:
             missing = [name for name in required if not row.get(name)]
             assert not missing, (table, row, missing)
-    names = {o["name"] for o in data["organizations"]}
+    names = {o["name"] for o in data["organization"]}
     assert {"Alpha Care", "Beta Meals"} <= names
-    assert all(s["status"] in HSDS_SERVICE_STATUSES for s in data["services"])
-    orgs = {o["id"] for o in data["organizations"]}
-    assert all(s["organization_id"] in orgs for s in data["services"])
-    assert {a["name"] for a in data["service_areas"]} >= {"Leeds", "York"}
-    # stable ids: a second export is identical apart from the time it was made
+    assert all(s["status"] in HSDS_SERVICE_STATUSES for s in data["service"])
+    orgs = {o["id"] for o in data["organization"]}
+    assert all(s["organization_id"] in orgs for s in data["service"])
+    assert {a["name"] for a in data["service_area"]} >= {"Leeds", "York"}
+    # stable ids: a second export is identical
     again = json.loads(ok("export", "--format", "hsds", home=assoc.a))
-    assert again["organizations"] == data["organizations"] and again["services"] == data["services"]
+    assert again == data
 
 
 def test_jsonl_round_trip_into_a_fresh_home(assoc: Association, tmp_path: Path) -> None:
@@ -367,6 +425,9 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
         "show garbage",
         "show hub_" + "a" * 55,
         "verify-mark hub_x care-quality",
+        f"verify-mark {assoc.ids['B']} no-such-scheme",
+        f"attest {assoc.ids['B']} --scheme no-such-scheme --level gold --valid-until 2099-01-01",
+        f"export --format jsonl --output {tmp_path / 'no-such-dir' / 'out.jsonl'}",
         "search --limit 0",
         "search --kind charter",
         f"import {tmp_path / 'missing.jsonl'}",
@@ -385,6 +446,12 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
     for args in cases:
         assert_one_error_line(coophub(*args, home=assoc.a), args)
     assert _snapshot(assoc.a) == before
+    # the --output error names the file asked for, not the temporary file written first
+    out = coophub("export", "--format", "jsonl", "--output", str(tmp_path / "no-such-dir" / "out.jsonl"),
+                  home=assoc.a)
+    assert "out.jsonl" in out.stderr and ".tmp" not in out.stderr
+    # a plain typo reads as English ("an association id")
+    assert "not an association id" in coophub("join", "nothex", "--peer", "http://127.0.0.1:9", home=assoc.a).stderr
     # endorsing the same hub twice (the fixture's B endorsed C already) says so
     assert_one_error_line(coophub("endorse", assoc.ids["C"], home=assoc.b), ("endorse twice",))
     # only the offer's author can close it
