@@ -286,7 +286,7 @@ def test_a_non_member_assessor_is_eligible(loaded: tuple[Store, Sample]) -> None
     assert found[advice.id_hex]["member"] is False
     other = s.a.attest(s.a.founders[1], scheme="food-hygiene")  # a scheme it is not an assessor of
     assert store.ingest([other.raw], now_ms=s.a.now)[0].status == "accepted"
-    assert store.mark_check(s.a.founders[1].public, "food-hygiene", s.a.now)["status"] == "unauthorised"
+    assert store.mark_check(s.a.founders[1].public, "food-hygiene", s.a.now)["status"] == "unknown-scheme"
 
 
 def test_a_member_attesting_without_authority_is_stored_unauthorised(loaded: tuple[Store, Sample]) -> None:
