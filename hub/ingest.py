@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import msgpack
 
-from protocol import FutureError, Limits, ProtocolError, Record, Verdict, classify, decode_record
+from protocol import FutureError, Limits, ProtocolError, Record, classify, decode_record
 from protocol.errors import DecodeError, TooLargeError
 
 from . import derive, held, refusals
@@ -193,9 +193,9 @@ class _Txn:
                 self.quarantining = self.waiting = True
                 return IngestResult(record.id_hex, "quarantined", verdict.reason, verdict.detail)
             return IngestResult(record.id_hex, "duplicate", None, "a newer profile of this applicant is held")
-        return self._store(record, verdict)
+        return self._store(record, source)
 
-    def _store(self, record: Record, verdict: Verdict) -> IngestResult:
+    def _store(self, record: Record, source: str) -> IngestResult:
         if not self.isolate:
             try:
                 woken = _insert(self.conn, record, self.now_ms, self.waiting)
@@ -213,7 +213,7 @@ class _Txn:
                 self.conn.execute("RELEASE one")
                 log.exception("storing record %s failed", record.id_hex)
                 detail = f"could not store the record ({type(exc).__name__})"
-                self.refused.append(Refused("local", "error", detail, record.id_hex))
+                self.refused.append(Refused(source, "error", detail, record.id_hex))
                 return _refused("error", detail, record.id_hex)
             self.conn.execute("RELEASE one")
         self.added[record.kind] += 1

@@ -180,6 +180,11 @@ def test_two_stores_fed_in_different_orders_store_and_derive_the_same(tmp_path: 
             offers = sorted(r.id for r in records if r.kind == "offer" and store.have([r.id]))
             views.append([(o.hex(), (store.offer_view(o, now) or {}).get("tally")) for o in offers])
         snaps.append(snapshot(path))
+    # What is held but not stored may differ in profiles only: quarantine keeps the newest profile of an
+    # applicant and deferral keeps every one, and which one a profile lands in depends on who sent it.
+    kinds = {r.id: r.kind for r in records}
+    waiting = [{i for (i,) in snap.pop("waiting")} for snap in snaps]
+    assert {i for i in waiting[0] if kinds[i] != "profile"} == {i for i in waiting[1] if kinds[i] != "profile"}
     assert snaps[0] == snaps[1]
     assert views[0] == views[1]
 
@@ -188,7 +193,7 @@ def test_two_stores_fed_in_different_orders_store_and_derive_the_same(tmp_path: 
     assert {i for (i,) in snaps[0]["records"]} == set(expected)
     assert set(stored_set(records, a.id, now_ms=now)) == set(expected)
     never = {r.id for r in records} - set(expected)
-    assert {i for (i,) in snaps[0]["waiting"]} <= never  # nothing stored is also held as waiting
+    assert waiting[0] <= never and waiting[1] <= never  # nothing stored is also held as waiting
 
     # Derived state equals protocol's pure functions of the stored set.
     stored = list(expected.values())
