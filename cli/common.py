@@ -25,7 +25,7 @@ from hub.store import Store
 from protocol import ProtocolError, build_record, parse_hub_id
 from protocol.jsonview import body_to_json
 
-from .output import CliError
+from .output import CliError, emit, emit_json
 
 __all__ = [
     "HTTP_TIMEOUT_S",
@@ -39,6 +39,7 @@ __all__ = [
     "parse_record_id",
     "parse_tier",
     "parse_when",
+    "print_id",
     "publish",
     "put_blob",
 ]
@@ -48,6 +49,15 @@ HTTP_TIMEOUT_S = 30
 _TIER = re.compile(r"(\d{1,12}):(\d{1,10})(?:\.(\d{1,2}))?")
 _MONEY = re.compile(r"(\d{1,10})(?:\.(\d{1,2}))?")
 _URL = re.compile(r"https?://[^\s<>\"']{1,500}")
+
+
+def print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
+    """What every publishing command prints: the new record's id, or ``{"id": ..., **extra}`` with --json."""
+    if args.json:
+        emit_json({"id": record_id, **extra})
+    else:
+        emit(record_id)
+    return 0
 
 
 def now_ms() -> int:

@@ -4,7 +4,8 @@ Five hubs, each a separate ``coophub serve`` process with its own home in a temp
 (``cli/localnet.py``): four founders — three care co-ops and an assessor body — and an applicant that the
 members admit by endorsement while you watch. Everything is published through the CLI's own commands on the
 hub that owns it, and gossip carries it to the others: profiles, practice guides (one superseded, one with an
-attachment), a joint purchase with pledges from several co-ops, a closed offer, quality marks (one revoked).
+attachment), a joint purchase with pledges from several co-ops, a closed offer, quality marks (one revoked),
+time-credit payments booked by each payee's hub, and a solidarity fund with a claim approved and partly paid.
 The demo then prints each hub's web address and commands to try, and runs until Ctrl-C or ``--minutes``.
 """
 
@@ -248,6 +249,41 @@ class Story:
         self.say("Gofal Gwynedd and Cardiff Community Carers endorsed Newport Home Helpers: it is a member now, "
                  "and its first guide and pledge flow to every hub")
 
+    def mutual_aid(self) -> None:
+        """Time credits between co-ops (booked by each payee's hub) and a solidarity fund with one approved claim."""
+        g, c, p, n = (self.hub[s] for s in ("gofal-gwynedd", "cardiff-carers", "powys-living", "newport-helpers"))
+        payments = [(g, c, "6", "Cover for two night shifts in Caernarfon"),
+                    (c, p, "1.5", "Moving and handling training for new carers"),
+                    (p, n, "2", "Help with a DBS check and safer-recruitment paperwork")]
+        for payer, payee, hours, memo in payments:
+            pid = payer.cli("credit", "pay", payee.hub_id, hours, "--memo", memo)["id"]
+            self.ids[f"payment:{payer.name}"] = pid
+            wait_until(lambda h=payer, i=pid: any(  # type: ignore[misc]
+                line["id"] == i and line["status"] == "stands"
+                for line in h.api(f"credit/{h.hub_id}")["history"]), CONVERGE_TIMEOUT_S,
+                f"{payee.name} to book the payment from {payer.name}")
+        self.say("three co-ops paid each other time credits (6, 1.5 and 2 hours); each payee's hub booked its payment")
+        fund = g.cli("fund", "create", "--name", "Cronfa Salwch — sick pay circle", "--contribution", "25.00",
+                     "--currency", "GBP", "--approvals", "2", "--notice-days", "30",
+                     "--description", "Gifts to a member co-op whose carers are off sick, so wages keep being "
+                     "paid.")["id"]
+        self.ids["fund"] = fund
+        self.arrived(fund, [c, p, n])
+        joins = [hub.cli("fund", "join", fund)["id"] for hub in (c, p, n)]
+        for join in joins:
+            self.arrived(join, [n])
+        claim = n.cli("fund", "claim", fund, "--amount", "60.00", "--reason",
+                      "Two of our nine carers are off sick for three weeks; this covers their wages.")["id"]
+        self.ids["claim"] = claim
+        self.arrived(claim, [g, c, p])
+        for hub in (g, c):
+            self.arrived(hub.cli("fund", "approve", claim)["id"], [p])
+        wait_until(lambda: p.api(f"funds/{fund}")["claims"][0]["status"] == "approved", CONVERGE_TIMEOUT_S,
+                   "the claim to be approved")
+        p.cli("fund", "paid", claim, "--amount", "20.00", "--reference", "CRONFA-NEWPORT-1")
+        self.say("Gofal Gwynedd started a solidarity fund that three co-ops joined; Newport's claim of 60.00 GBP was "
+                 "approved by two members and Powys paid its share")
+
     def converge(self) -> int:
         """Wait until every hub holds the same records; return how many."""
         with self.out.status("waiting for every hub to hold every record…"):
@@ -265,6 +301,7 @@ def build(net: LocalNet, quiet: bool = False) -> Story:
     story.procurement()
     story.marks()
     story.admission()
+    story.mutual_aid()
     return story
 
 
@@ -306,6 +343,11 @@ Try, in another terminal:
   {cmd} verify-mark {hubs[2]['hub_id']} {SCHEME} --home {cardiff['home']}
   {cmd} show {info['ids']['offer:gloves']} --home {newport['home']}
   curl '{cardiff['url']}/api/v1/directory?q=lone+working'
+
+Time credits and the solidarity fund (every hub shows the same):
+  {info['directory']}credit   and   {info['directory']}funds/{info['ids']['fund']}
+  {cmd} credit balance --home {cardiff['home']}
+  {cmd} fund status {info['ids']['fund']} --home {newport['home']}
 
 Publish on one hub and see it on the others within seconds:
   echo '# Hello from Newport' > hello.md
@@ -413,7 +455,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="run a local association of hubs with sample co-ops",
         description="Start 5 hubs on 127.0.0.1 (one process each, homes in a temporary folder), build a sample "
         "association on them — founders, an applicant admitted by endorsements, guides, a joint purchase with "
-        "pledges, quality marks — and print each hub's address and commands to try. Runs until Ctrl-C or "
+        "pledges, quality marks, time credits, a solidarity fund with an approved claim — and print each hub's "
+        "address and commands to try. Runs until Ctrl-C or "
         "--minutes. --home is not used; --json prints the hubs as one JSON line when ready.",
     )
     p.add_argument("--base-port", type=_base_port, default=DEFAULT_PORT, metavar="PORT",

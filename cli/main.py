@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from hub.home import HomeError
 from protocol import ProtocolError
 
-from . import admin, demo, network, publish, query
+from . import admin, aid, demo, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     network.add_parsers(sub, common)
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
+    aid.add_parsers(sub, common)
     demo.add_parsers(sub, common)
     return parser
 
@@ -96,6 +97,11 @@ _FIELD_OPTIONS = {
     "contact": "--email/--phone",
     "offer": "OFFER_ID",
     "target": "RECORD_ID",
+    "payee": "HUB_ID",
+    "minutes": "HOURS",
+    "payment": "PAYMENT_ID",
+    "fund": "FUND_ID",
+    "claim": "CLAIM_ID",
 }
 
 

@@ -22,6 +22,7 @@ from .common import (
     parse_record_id,
     parse_tier,
     parse_when,
+    print_id,
     publish,
     put_blob,
 )
@@ -30,14 +31,6 @@ from .output import CliError, emit, emit_json
 __all__ = ["add_parsers"]
 
 _SUMMARY_CHARS = 1000
-
-
-def _print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
-    if args.json:
-        emit_json({"id": record_id, **extra})
-    else:
-        emit(record_id)
-    return 0
 
 
 # -- charter -------------------------------------------------------------------------------------------------
@@ -147,7 +140,7 @@ def cmd_publish_profile(args: argparse.Namespace) -> int:
     contact = {k: v for k, v in (("email", args.email), ("phone", args.phone)) if v}
     if contact:
         body["contact"] = {**body.get("contact", {}), **contact}
-    return _print_id(args, publish(home, "profile", body))
+    return print_id(args, publish(home, "profile", body))
 
 
 def _summary(markdown: str) -> str:
@@ -209,7 +202,7 @@ def cmd_publish_guide(args: argparse.Namespace) -> int:
     validate_body("guide", {**body, "attachments": []} if args.attach else body)
     if args.attach:
         body["attachments"] = [_attachment(home, path) for path in args.attach]
-    return _print_id(args, publish(home, "guide", body))
+    return print_id(args, publish(home, "guide", body))
 
 
 def cmd_publish_offer(args: argparse.Namespace) -> int:
@@ -226,7 +219,7 @@ def cmd_publish_offer(args: argparse.Namespace) -> int:
         "deadline": parse_when(args.deadline, "--deadline", end_of_day=True, timezone=home.config.timezone),
         "regions": list(dict.fromkeys(args.region or [])),
     }
-    return _print_id(args, publish(home, "offer", body))
+    return print_id(args, publish(home, "offer", body))
 
 
 # -- procurement ---------------------------------------------------------------------------------------------
@@ -235,7 +228,7 @@ def cmd_publish_offer(args: argparse.Namespace) -> int:
 def cmd_pledge(args: argparse.Namespace) -> int:
     home = home_from(args)
     body = {"offer": parse_record_id(args.offer_id, "offer id"), "quantity": args.quantity}
-    return _print_id(args, publish(home, "pledge", body))
+    return print_id(args, publish(home, "pledge", body))
 
 
 def counted_pledges(home: Home, offer_id: bytes, now: int) -> list[bytes]:
@@ -263,7 +256,7 @@ def cmd_close_offer(args: argparse.Namespace) -> int:
     offer_id = parse_record_id(args.offer_id, "offer id")
     pledges = counted_pledges(home, offer_id, now_ms())
     body = {"offer": offer_id, "outcome": args.outcome, "pledges": pledges}
-    return _print_id(args, publish(home, "offer-close", body), pledges=[p.hex() for p in pledges])
+    return print_id(args, publish(home, "offer-close", body), pledges=[p.hex() for p in pledges])
 
 
 # -- marks and membership ------------------------------------------------------------------------------------
@@ -288,7 +281,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         body["evidence_hash"] = parse_record_id(args.evidence_hash, "SHA-256 hash")
     if args.summary:
         body["summary"] = args.summary
-    return _print_id(args, publish(home, "attestation", with_credential(home, body)))
+    return print_id(args, publish(home, "attestation", with_credential(home, body)))
 
 
 def with_credential(home: Home, body: dict[str, Any]) -> dict[str, Any]:
@@ -305,13 +298,13 @@ def cmd_endorse(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"subject": parse_hub(args.hub_id)}
     if args.statement:
         body["statement"] = args.statement
-    return _print_id(args, publish(home, "endorsement", body))
+    return print_id(args, publish(home, "endorsement", body))
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     home = home_from(args)
     body = {"target": parse_record_id(args.record_id), "reason": args.reason}
-    return _print_id(args, publish(home, "revocation", body))
+    return print_id(args, publish(home, "revocation", body))
 
 
 # -- parsers -------------------------------------------------------------------------------------------------

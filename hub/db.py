@@ -160,6 +160,33 @@ CREATE TABLE refused_examples (
     id BLOB, source TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, at_ms INTEGER NOT NULL
 );
 """),
+    # Mutual aid (docs/protocol.md §6.6): every time-credit payment with its booking and its place in the ledger,
+    # and each hub's position after the whole ledger. Kept by hub.derive as receipts arrive; a late booking
+    # replays only the ledger after it. Funds are computed when read (a fund has tens of records, not millions).
+    (5, "time-credit ledger", """
+CREATE TABLE credit_payments (
+    id BLOB PRIMARY KEY,            -- the credit-payment record
+    payer BLOB NOT NULL,
+    payee BLOB NOT NULL,
+    minutes INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    receipt BLOB,                   -- the payee's earliest receipt: it books the payment (NULL: pending)
+    booked_ms INTEGER,              -- max(payment created_ms, receipt created_ms)
+    status TEXT NOT NULL,           -- pending | stands | over-limit | unfunded (protocol.credit)
+    limit_minutes INTEGER,          -- the credit limit in force at booked_ms
+    payer_balance INTEGER           -- the payer's balance after it, in the ledger
+) WITHOUT ROWID;
+CREATE INDEX credit_payer ON credit_payments(payer, created_ms);
+CREATE INDEX credit_payee ON credit_payments(payee, created_ms);
+CREATE INDEX credit_pending ON credit_payments(payee, receipt);
+CREATE INDEX credit_ledger ON credit_payments(booked_ms, id) WHERE booked_ms IS NOT NULL;
+CREATE TABLE credit_accounts (
+    hub BLOB PRIMARY KEY,
+    balance INTEGER NOT NULL,       -- minutes, standing payments only
+    unstood_in INTEGER NOT NULL,    -- minutes of booked payments to it that do not stand
+    over_limit INTEGER NOT NULL     -- how many of its own payments are over-limit (flagged when > 0)
+) WITHOUT ROWID;
+"""),
 ]
 
 

@@ -123,19 +123,36 @@ def take_due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[Waiting]
 # -- quarantine --------------------------------------------------------------------------------------------
 
 
-def quarantine(conn: sqlite3.Connection, record: Record, origin: bytes, source: str, now_ms: int) -> bool:
-    """Hold an applicant's own profile, replacing an older one of that applicant; False when the one held is
-    newer (the replaceable rule of docs/protocol.md §6.2), so nothing changed."""
-    row = conn.execute("SELECT id, raw FROM quarantine WHERE author = ?", (record.author,)).fetchone()
+def quarantine(conn: sqlite3.Connection, record: Record, origin: bytes, source: str,
+               now_ms: int) -> tuple[bool, str | None]:
+    """Hold an applicant's own profile, the newest per applicant (the replaceable rule of docs/protocol.md
+    §6.2). An older version is not lost: it waits in ``deferred`` for the applicant's sponsorship like any
+    record of a non-eligible author, so what lands once it is sponsored does not depend on who sent what.
+
+    Returns (whether ``record`` is now the quarantined one — else the caller defers it, and the source of the
+    older profile moved to ``deferred``, if one was).
+    """
+    row = conn.execute("SELECT id, raw, source, origin FROM quarantine WHERE author = ?",
+                       (record.author,)).fetchone()
+    moved = None
     if row is not None:
         held = record_from_raw(row[1], row[0])
-        if replaceable_key(held) <= replaceable_key(record):
-            return held.id == record.id
+        if held.id == record.id:
+            return True, None
+        if replaceable_key(held) < replaceable_key(record):
+            return False, None
         conn.execute("DELETE FROM quarantine WHERE author = ?", (record.author,))
+        defer(conn, held, _WAIT_SPONSOR(held), row[2], row[3], now_ms)
+        moved = str(row[2])
     conn.execute("INSERT INTO quarantine (author, id, raw, size, created_ms, origin, source, received_ms) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (record.author, record.id, record.raw, len(record.raw),
                                                      record.created_ms, origin, source[:500], now_ms))
-    return True
+    return True, moved
+
+
+def _WAIT_SPONSOR(record: Record) -> Verdict:  # noqa: N802 (a constant's shape, per record)
+    return Verdict("defer", "not-a-member", f"an older profile of applicant {record.author_id}: held until a "
+                   "member endorses it", wait_author=record.author)
 
 
 def in_quarantine(conn: sqlite3.Connection, record_id: bytes) -> bool:

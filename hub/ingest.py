@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import msgpack
 
-from protocol import FutureError, Limits, ProtocolError, Record, classify, decode_record
+from protocol import FutureError, Limits, ProtocolError, Record, Verdict, classify, decode_record
 from protocol.errors import DecodeError, TooLargeError
 
 from . import derive, held, refusals
@@ -182,17 +182,21 @@ class _Txn:
         if verdict.action == "refuse":
             self.refused.append(Refused(source, verdict.reason or "invalid", verdict.detail, record.id_hex))
             return _refused(verdict.reason or "invalid", verdict.detail, record.id_hex)
+        if verdict.action == "quarantine":
+            assert origin is not None  # classify quarantines only a profile from its own author
+            self.quarantining = self.waiting = True
+            kept, moved = held.quarantine(conn, record, origin, source, self.now_ms)
+            if moved is not None:
+                self.deferring.add(moved)
+            if kept:
+                return IngestResult(record.id_hex, "quarantined", verdict.reason, verdict.detail)
+            verdict = Verdict("defer", "not-a-member", "a newer profile of this applicant is held; this one "
+                              "waits for its sponsorship too", wait_author=record.author)
         if verdict.action == "defer":
             held.defer(conn, record, verdict, source, origin, self.now_ms)
             self.deferring.add(source)
             self.waiting = True
             return IngestResult(record.id_hex, "deferred", verdict.reason, verdict.detail)
-        if verdict.action == "quarantine":
-            assert origin is not None  # classify quarantines only a profile from its own author
-            if held.quarantine(conn, record, origin, source, self.now_ms):
-                self.quarantining = self.waiting = True
-                return IngestResult(record.id_hex, "quarantined", verdict.reason, verdict.detail)
-            return IngestResult(record.id_hex, "duplicate", None, "a newer profile of this applicant is held")
         return self._store(record, source)
 
     def _store(self, record: Record, source: str) -> IngestResult:
@@ -253,7 +257,7 @@ class _Txn:
 
 def _ref_column(record: Record) -> bytes | None:
     body = record.body
-    for name in ("offer", "target", "subject", "supersedes"):
+    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim"):
         if name in body:
             return body[name]  # type: ignore[no-any-return]
     return None

@@ -26,6 +26,7 @@ from protocol.errors import ProtocolError
 from protocol.jsonview import iso_ms
 
 from . import storage_checks as storage
+from .aid_checks import AID_CHECKS
 from .derive import load_charter
 
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
@@ -108,16 +109,25 @@ def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
 #: kind -> the checks a locally published record of that kind passes, in order; "*": checks every kind
 #: passes first.
 CHECKS: dict[str, tuple[Check, ...]] = {
-    "*": (storage.member_only, storage.references_held),
+    "*": (storage.member_only,),
     "attestation": (_attestation, opendata.CHECKS["attestation"]),
     "endorsement": (_endorsement,),
-    "pledge": (_pledge,),
+    "pledge": (storage.references_held, _pledge),
     "revocation": (_revocation,),
-    "offer-close": (storage.close_own_offer,),
+    "offer-close": (storage.references_held, storage.close_own_offer),
     # open data (hub.opendata.validate): e-mail, URLs, ISO 4217 currency, BCP 47 language
     "profile": (opendata.CHECKS["profile"],),
-    "guide": (storage.supersede_own_guide, opendata.CHECKS["guide"]),
+    "guide": (storage.references_held, storage.supersede_own_guide, opendata.CHECKS["guide"]),
     "offer": (opendata.CHECKS["offer"],),
+    # mutual aid (hub.aid_checks, docs/protocol.md §6.8)
+    "credit-payment": AID_CHECKS["credit-payment"],
+    "credit-receipt": AID_CHECKS["credit-receipt"],
+    "fund": AID_CHECKS["fund"],
+    "fund-join": AID_CHECKS["fund-join"],
+    "fund-leave": AID_CHECKS["fund-leave"],
+    "fund-claim": AID_CHECKS["fund-claim"],
+    "fund-approval": AID_CHECKS["fund-approval"],
+    "fund-payment": AID_CHECKS["fund-payment"],
 }
 
 

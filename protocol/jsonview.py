@@ -23,6 +23,7 @@ HUB_FIELDS = frozenset({
     ("charter", "founder_classes[].hub"),
     ("endorsement", "subject"),
     ("attestation", "subject"),
+    ("credit-payment", "payee"),
 })
 
 

@@ -14,7 +14,10 @@ from .errors import SchemaError
 from .schema import SLUG, Field, check, id32, integer, lst, obj, text
 
 __all__ = [
+    "AID_REFERENCES",
     "KINDS",
+    "MAX_CREDIT_MINUTES",
+    "MAX_MONEY",
     "OPEN_LICENSES",
     "REPLACEABLE_KINDS",
     "REVOCABLE_KINDS",
@@ -40,6 +43,10 @@ STAKEHOLDERS = frozenset({
 })
 
 MAX_TIME_MS = 2**53  # JSON-safe and far beyond any real date
+#: One time-credit payment: at most 10,000,000 minutes, the largest credit limit a charter may set.
+MAX_CREDIT_MINUTES = 10**7
+#: Money in one fund record: at most 10**10 minor units (100 million pounds), far beyond any co-op's fund.
+MAX_MONEY = 10**10
 _URL = re.compile(r"https?://[^\s<>\"']{1,500}")
 _URL_HELP = "an http:// or https:// URL without spaces"
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -184,12 +191,58 @@ KINDS: dict[str, Field] = {
         "target": id32(),
         "reason": text(1000),
     }),
+    # Mutual aid (PRODUCT.md §2.2; docs/protocol.md §6.6-§6.7). Time in whole minutes, money in minor units.
+    "credit-payment": obj({
+        "payee": id32(),
+        "minutes": integer(1, MAX_CREDIT_MINUTES),
+        "memo": text(500),
+    }),
+    "credit-receipt": obj({
+        "payment": id32(),
+    }),
+    "fund": obj({
+        "name": _NAME,
+        "description": text(5000, required=False),
+        "contribution": integer(1, MAX_MONEY),  # minor units per member per month
+        "currency": text(3, pattern=_CURRENCY, pattern_help="an ISO 4217 code such as GBP or EUR"),
+        "approvals": integer(1, 100),
+        "notice_days": integer(0, 366),
+    }),
+    "fund-join": obj({
+        "fund": id32(),
+    }),
+    "fund-leave": obj({
+        "fund": id32(),
+    }),
+    "fund-claim": obj({
+        "fund": id32(),
+        "amount": integer(1, MAX_MONEY),
+        "reason": text(2000),
+    }),
+    "fund-approval": obj({
+        "claim": id32(),
+    }),
+    "fund-payment": obj({
+        "claim": id32(),
+        "amount": integer(1, MAX_MONEY),
+        "reference": text(200, required=False),  # e.g. the bank transfer's reference
+    }),
 }
 
 #: Kinds where the newest record of an author (per key) replaces older ones.
 REPLACEABLE_KINDS = frozenset({"profile", "pledge"})
 #: Kinds a revocation may target (always a record of the revocation's own author).
 REVOCABLE_KINDS = frozenset({"attestation", "endorsement", "guide", "offer"})
+#: Mutual-aid kinds that name another record: kind -> (body field, the kind that record must be). Ingest refuses
+#: a reference to a record of another kind and defers one to a record not held yet (docs/protocol.md §2.1).
+AID_REFERENCES: dict[str, tuple[str, str]] = {
+    "credit-receipt": ("payment", "credit-payment"),
+    "fund-join": ("fund", "fund"),
+    "fund-leave": ("fund", "fund"),
+    "fund-claim": ("fund", "fund"),
+    "fund-approval": ("claim", "fund-claim"),
+    "fund-payment": ("claim", "fund-claim"),
+}
 
 
 def validate_body(kind: str, body: Any) -> dict[str, Any]:

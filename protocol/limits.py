@@ -54,6 +54,10 @@ class Limits:
     peer_score_start: int = 100
     peer_score_invalid_cost: int = 10
     peer_score_drop_at: int = 0
+    # Time credits (docs/protocol.md §6.6): a booked payment is final once its booking is this old: twice the
+    # allowed clock skew (a receipt may be dated up to max_future_skew_ms off our clock either way) plus five
+    # minutes for gossip to bring every booking dated before it. UK Faster Payments allow two hours to credit.
+    credit_settle_ms: int = 15 * 60 * SECONDS
     # --- the storage rule (docs/protocol.md §2.3) ---
     # Records dated before 2025-01-01T00:00:00Z are refused: coophub did not exist before 2025, so such a date
     # is a clock that was never set (a board without a battery-backed clock boots in 1970) or a record

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .kinds import REVOCABLE_KINDS
+from .kinds import AID_REFERENCES, REVOCABLE_KINDS
 from .limits import DEFAULT_LIMITS, Limits
 from .records import Record
 
@@ -42,12 +42,14 @@ class Reference:
     many: bool = False
 
 
-#: kind -> the references its body makes. Endorsement and attestation subjects are hub ids, not records.
+#: kind -> the references its body makes. Endorsement and attestation subjects, and a credit payment's payee,
+#: are hub ids, not records. The mutual-aid kinds name one record each (protocol.kinds.AID_REFERENCES).
 REFERENCES: Mapping[str, tuple[Reference, ...]] = {
     "pledge": (Reference("offer", frozenset({"offer"})),),
     "offer-close": (Reference("offer", frozenset({"offer"})), Reference("pledges", frozenset({"pledge"}), True)),
     "guide": (Reference("supersedes", frozenset({"guide"})),),
     "revocation": (Reference("target", REVOCABLE_KINDS),),
+    **{kind: (Reference(name, frozenset({want})),) for kind, (name, want) in AID_REFERENCES.items()},
 }
 
 
@@ -129,6 +131,8 @@ def classify(record: Record, *, now_ms: int, charter: Record | None, eligible: C
                        wait_id=record.association)
     if record.association != charter.id:
         return Verdict("refuse", "blocked", f"another association: the record names {record.association.hex()}")
+    if record.kind == "credit-payment" and record.body["payee"] == record.author:
+        return Verdict("refuse", "invalid", "body.payee: a co-op cannot pay itself")  # the record alone says so
     if not eligible(record.author):
         if record.kind == "profile" and origin == record.author:
             return Verdict("quarantine", "not-a-member", f"an applicant's profile: held on this hub and shown to "

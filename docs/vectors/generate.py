@@ -42,6 +42,9 @@ from protocol import (  # noqa: E402
 from protocol.jsonview import HUB_FIELDS  # noqa: E402
 from protocol.schema import Field  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aid_vectors  # noqa: E402  (mutual-aid records and derived-state scenarios, §6.6–§6.7)
+
 JSON_PATH = ROOT / "docs" / "vectors" / "protocol-vectors.json"
 DOC_PATH = ROOT / "docs" / "protocol.md"
 LIMITS_SOURCE = ROOT / "protocol" / "limits.py"
@@ -147,6 +150,7 @@ def _records() -> list[tuple[str, int, str, dict[str, Any], int, str]]:
         }, T0 + 6 * DAY, "charter"),
         ("revocation", 1, "revocation", {"target": "@endorsement", "reason": "Endorsed the wrong hub."},
          T0 + 7 * DAY, "charter"),
+        *aid_vectors.record_specs(h),
     ]
 
 
@@ -271,6 +275,7 @@ def vectors() -> dict[str, Any]:
         "max_future_skew_ms": DEFAULT_LIMITS.max_future_skew_ms,
         "records": [record_vector(name, authors[name], rec) for name, rec in built.items()],
         "refusals": refusals(built),
+        "derived": aid_vectors.scenarios(KEYS, built["charter"].id),
     }
 
 
@@ -444,8 +449,9 @@ def replace_block(text: str, name: str, content: str) -> str:
 
 
 def render_doc(text: str, data: dict[str, Any]) -> str:
+    aid = aid_vectors.render(data["derived"], [k["hub_id"] for k in data["keys"]])
     for name, content in (("kinds", render_kinds()), ("limits", render_limits()),
-                          ("vectors", render_vectors(data))):
+                          ("vectors", render_vectors(data)), ("aid-vectors", aid)):
         text = replace_block(text, name, content)
     return text
 
