@@ -99,6 +99,16 @@ Every visit has a **buddy**: a colleague who knows where you are and when you ex
 Many farms in Gwynedd have none. Agree a landline or a neighbour before the first visit, and note it on the
 care plan. Give a set time for the check-in and treat silence as late.
 """),
+    "lone-working-cy": ("Gweithio ar eich pen eich hun yn ddiogel", ["diogelwch", "gofal-cartref"],
+                        """# Gweithio ar eich pen eich hun yn ddiogel
+
+Mae gan bob ymweliad **gyfaill**: cydweithiwr sy'n gwybod ble rydych chi a phryd rydych chi'n disgwyl gadael.
+
+1. Anfonwch neges destun pan fyddwch yn cyrraedd a phan fyddwch yn gadael.
+2. Os yw'r neges 20 munud yn hwyr, mae'r cyfaill yn ffonio; ar ôl 40 munud, mae'r cydlynydd yn ffonio'r
+   cleient.
+3. Cadwch rif y swyddfa ar frys-ddeialu, a ffôn wedi'i wefru gyda chi.
+"""),
     "meetings": ("Accessible members' meetings", ["governance", "accessibility"], """# Accessible meetings
 
 Send papers **a week ahead**, in large print and plain text. Ask every member what they need:
@@ -197,11 +207,13 @@ class Story:
     def guides(self) -> None:
         first = self.guide("gofal-gwynedd", "lone-working")
         self.guide("gofal-gwynedd", "lone-working-v2", "--supersedes", first)
+        self.guide("gofal-gwynedd", "lone-working-cy", "--language", "cy")  # the pages mark it lang="cy"
         checklist = self.hub["powys-living"].home / "meeting-checklist.txt"
         checklist.write_text(CHECKLIST, encoding="utf-8")
         self.guide("powys-living", "meetings", "--attach", str(checklist))
         self.guide("cardiff-carers", "rota")
-        self.say("three co-ops published practice guides (CC BY-SA): one in a 2nd edition, one with an attachment")
+        self.say("three co-ops published practice guides (CC BY-SA): one in a 2nd edition and in Welsh, "
+                 "one with an attachment")
 
     def procurement(self) -> None:
         cardiff, gofal, powys = self.hub["cardiff-carers"], self.hub["gofal-gwynedd"], self.hub["powys-living"]
@@ -224,7 +236,7 @@ class Story:
         gofal.cli("pledge", aprons, "20")
         gofal.cli("close-offer", aprons, "--outcome", "awarded")
         self.say("Cardiff Community Carers opened a joint purchase of gloves: 135 boxes pledged by 3 co-ops "
-                 "(tier 100+ at 8.00 GBP); an aprons purchase was awarded and closed")
+                 "(tier 100+ at £8.00 a box); an aprons purchase was awarded and closed")
 
     def marks(self) -> None:
         q = self.hub["quality-cymru"]

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.app import NOW_KEY, STORE_KEY
+from hub.i18n import gettext as _
 from hub.web import PageError, render
 from hub.webview import money, short_hub
 
@@ -98,8 +99,9 @@ def _hub(text: str) -> bytes:
     try:
         return parse_hub_id(text)
     except ProtocolError as exc:
-        raise PageError(404, "No such hub", f"“{text[:80]}” is not a hub id ({exc.message}). Hub ids start "
-                        "with hub_ and are 59 characters long.") from None
+        raise PageError(404, _("No such hub"), _("“%(text)s” is not a hub id (%(problem)s). Hub ids start with "
+                                                 "hub_ and are 59 characters long.")
+                        % {"text": text[:80], "problem": exc.message}) from None
 
 
 def _fund_id(text: str) -> bytes:
@@ -108,15 +110,16 @@ def _fund_id(text: str) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise PageError(404, "No such fund", f"“{text[:80]}” is not a fund id: ids are 64 characters of 0–9 "
-                        "and a–f. Check the link, or see the list of funds.")
+        raise PageError(404, _("No such fund"), _("“%(text)s” is not a fund id: ids are 64 characters of 0–9 "
+                                                  "and a–f. Check the link, or see the list of funds.")
+                        % {"text": text[:80]})
     return raw
 
 
 async def ledger_page(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     data = await store.read(store.credit_accounts, request.app[NOW_KEY]())
-    return await render(request, "credit.html", title="Time credits", section="/credit",
+    return await render(request, "credit.html", title=_("Time credits"), section="/credit",
                         ledger=ledger_page_view(data), icons=ICONS, tones=TONES)
 
 
@@ -125,8 +128,8 @@ async def account_page(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     data = await store.read(store.credit_account, hub, request.app[NOW_KEY]())
     if data is None:
-        raise PageError(404, "Hub not found", "This hub is not in this hub's copy of the directory, and has "
-                        "neither paid nor been paid time credits here.")
+        raise PageError(404, _("Hub not found"), _("This hub is not in this hub's copy of the directory, and has "
+                                                   "neither paid nor been paid time credits here."))
     account = account_page_view(data)
     return await render(request, "credit_account.html", title=account["title"], section="/credit",
                         account=account, icons=ICONS)
@@ -138,7 +141,7 @@ async def funds_page(request: web.Request) -> web.Response:
     rows = [{**f, "who": _name(f, "author", "author_name"), "contribution_text": money(f["contribution"],
                                                                                       f["currency"]),
              "owed_text": money(f["owed"], f["currency"])} for f in funds]
-    return await render(request, "funds.html", title="Solidarity funds", section="/funds", funds=rows)
+    return await render(request, "funds.html", title=_("Solidarity funds"), section="/funds", funds=rows)
 
 
 async def fund_page(request: web.Request) -> web.Response:
@@ -146,8 +149,8 @@ async def fund_page(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     data = await store.read(store.fund_view, fund_id, request.app[NOW_KEY]())
     if data is None:
-        raise PageError(404, "Fund not found", "No solidarity fund with this id is on this hub. It may not have "
-                        "reached this hub yet; see the list of funds.")
+        raise PageError(404, _("Fund not found"), _("No solidarity fund with this id is on this hub. It may not "
+                                                    "have reached this hub yet; see the list of funds."))
     fund = fund_page_view(data)
     return await render(request, "fund.html", title=fund["name"], section="/funds", fund=fund, icons=ICONS)
 

@@ -71,17 +71,17 @@ async def test_a_flagged_account_says_so(client: TestClient, site: Site) -> None
 async def test_the_fund_shows_members_claims_shares_and_what_is_owed(client: TestClient, site: Site) -> None:
     fund = site.extra["fund"]
     page = text_of(await get(client, f"/funds/{fund.id.hex()}"))  # type: ignore[attr-defined]
-    assert "Sick pay circle" in page and "50.00 GBP per member" in page
+    assert "Sick pay circle" in page and "£50.00 per member" in page
     assert "Leaving: notice given" in page
-    assert "60.00 GBP for Cardiff Community Carers" in page and "Approved: members are paying" in page
+    assert "£60.00 for Cardiff Community Carers" in page and "Approved: members are paying" in page
     assert "Approvals: 1 of 1" in page
-    assert "What is still owed" in page and "30.00 GBP" in page
+    assert "What is still owed" in page and "£30.00" in page
     assert "Waiting for approvals" in page
 
 
 async def test_the_list_of_funds(client: TestClient, site: Site) -> None:
     page = text_of(await get(client, "/funds"))
-    assert "Sick pay circle" in page and "50.00 GBP" in page
+    assert "Sick pay circle" in page and "£50.00" in page
 
 
 async def test_unknown_ids_are_friendly_404_pages(client: TestClient, site: Site) -> None:
