@@ -25,6 +25,7 @@ flight fails over to the caller's thread and the next call starts new workers.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import queue
@@ -34,14 +35,15 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import IO, Any
 
 import msgpack
 
 from protocol import Limits, ProtocolError, decode_record
 
-__all__ = ["ANSWER_TIMEOUT_S", "IDLE_S", "MAX_WORKERS", "POOL_MIN_RECORDS", "DecodePool", "WorkerFailed",
-           "decode_flags", "shared_pool", "usable_cpus"]
+__all__ = ["ANSWER_TIMEOUT_S", "IDLE_S", "MAX_WORKERS", "POOL_MIN_RECORDS", "RETRY_AFTER_S", "DecodePool",
+           "WorkerFailed", "code_stamp", "decode_flags", "shared_pool", "usable_cpus"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 POOL_MIN_RECORDS = 64
 #: Workers unused for this long exit.
 IDLE_S = 60.0
+#: After workers fail, calls decode in their own thread for this long before new workers are tried.
+RETRY_AFTER_S = 10.0
 #: At most this many workers, whatever the CPU count: beyond two the writer is the bound
 #: (docs/performance.md), and each worker holds ~25 MB.
 MAX_WORKERS = 2
@@ -69,6 +73,21 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
+
+
+def code_stamp() -> str:
+    """What the decoding rules here are made of: names, sizes and times of protocol's sources and this file.
+
+    A worker started from code that changed on disk (an upgrade while the hub runs) would judge records by
+    other rules; it compares its stamp with its parent's and exits instead (the parent then decodes itself).
+    """
+    import protocol
+
+    digest = hashlib.sha256()
+    for path in [*sorted(Path(protocol.__file__).parent.glob("*.py")), Path(__file__)]:
+        info = path.stat()
+        digest.update(f"{path.name}:{info.st_size}:{info.st_mtime_ns};".encode())
+    return digest.hexdigest()
 
 
 def decode_flags(raws: Sequence[bytes], now_ms: int, limits: Limits) -> bytes:
@@ -124,8 +143,8 @@ class _Generation:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.threads: list[threading.Thread] = []
         for n in range(workers):
-            process = subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__)], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, close_fds=True)
+            process = subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__), _STAMP],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
             thread = threading.Thread(target=self._feed, args=(process,), name=f"coophub-decode-{n}",
                                       daemon=True)
             self.processes.append(process)
@@ -204,12 +223,14 @@ class DecodePool:
     that batch itself.
     """
 
-    def __init__(self, workers: int, *, idle_s: float = IDLE_S) -> None:
+    def __init__(self, workers: int, *, idle_s: float = IDLE_S, retry_after_s: float = RETRY_AFTER_S) -> None:
         self.workers = workers
         self.idle_s = idle_s
+        self.retry_after_s = retry_after_s
         self._lock = threading.Lock()
         self._gen: _Generation | None = None
         self._last_used = 0.0
+        self._failed_at = -float("inf")
         self._inflight = 0
         self._timer: threading.Timer | None = None
         self._closed = False
@@ -221,7 +242,11 @@ class DecodePool:
         with self._lock:
             if self._closed:
                 return None
-            if self._gen is None or self._gen.broken or self._gen.closed:
+            if self._gen is not None and self._gen.broken:
+                self._gen, self._failed_at = None, time.monotonic()
+            if self._gen is None or self._gen.closed:
+                if time.monotonic() - self._failed_at < self.retry_after_s:
+                    return None  # workers failed a moment ago: decode in the caller's thread for a while
                 self._gen = _Generation(self.workers)
                 self.started += 1
             self._last_used = time.monotonic()
@@ -302,8 +327,15 @@ def shared_pool() -> DecodePool | None:
 
 
 def _main(argv: list[str]) -> Any:
+    if argv[1:] != [code_stamp()]:
+        print("coophub decode worker: the code on disk is not the hub's (upgraded while it runs?); exiting",
+              file=sys.stderr)
+        return 3
     _serve(sys.stdin.buffer, sys.stdout.buffer)
+    return 0
 
+
+_STAMP = code_stamp()
 
 if __name__ == "__main__":
-    _main(sys.argv)
+    sys.exit(_main(sys.argv))

@@ -17,8 +17,10 @@ from .derived import (
 )
 from .encoding import pack, unpack
 from .errors import (
+    DEFERRED_REASONS,
     REASONS,
     DecodeError,
+    FutureError,
     ProtocolError,
     SchemaError,
     SignatureError,
@@ -31,14 +33,16 @@ from .limits import DEFAULT_LIMITS, Limits, limits_from_mapping
 from .marks import MARK_STATUSES, MarkStatus, attestation_status, authorised_assessors, mark_status
 from .offers import OFFER_TRANSITIONS, OfferTally, PledgeLine, offer_tally
 from .records import NO_ASSOCIATION, PROTOCOL_VERSION, SIGNING_DOMAIN, Record, build_record, decode_record
+from .storage import REFERENCES, Reference, Verdict, classify, eligible_authors, references, stored_set
 
 __all__ = [
-    "DEFAULT_LIMITS", "HUB_ID_PREFIX", "KINDS", "MARK_STATUSES", "NO_ASSOCIATION", "OFFER_TRANSITIONS",
-    "OPEN_LICENSES", "PROTOCOL_VERSION", "REASONS", "REPLACEABLE_KINDS", "REVOCABLE_KINDS",
-    "SERVICE_CATEGORIES", "SIGNING_DOMAIN", "DecodeError", "HubKey", "Limits", "MarkStatus", "Membership",
-    "OfferTally", "PledgeLine", "ProtocolError", "Record", "SchemaError", "SignatureError", "TimeError",
-    "TooLargeError", "attestation_status", "authorised_assessors", "build_record", "current_guides",
-    "current_profiles", "decode_record", "format_hub_id", "guide_chain", "limits_from_mapping", "mark_status",
-    "membership", "newest", "offer_tally", "pack", "parse_hub_id", "replaceable_key", "revoked_ids", "unpack",
-    "validate_body", "verify_signature",
+    "DEFAULT_LIMITS", "DEFERRED_REASONS", "HUB_ID_PREFIX", "KINDS", "MARK_STATUSES", "NO_ASSOCIATION",
+    "OFFER_TRANSITIONS", "OPEN_LICENSES", "PROTOCOL_VERSION", "REASONS", "REFERENCES", "REPLACEABLE_KINDS",
+    "REVOCABLE_KINDS", "SERVICE_CATEGORIES", "SIGNING_DOMAIN", "DecodeError", "FutureError", "HubKey", "Limits",
+    "MarkStatus", "Membership", "OfferTally", "PledgeLine", "ProtocolError", "Record", "Reference", "SchemaError",
+    "SignatureError", "TimeError", "TooLargeError", "Verdict", "attestation_status", "authorised_assessors",
+    "build_record", "classify", "current_guides", "current_profiles", "decode_record", "eligible_authors",
+    "format_hub_id", "guide_chain", "limits_from_mapping", "mark_status", "membership", "newest", "offer_tally",
+    "pack", "parse_hub_id", "references", "replaceable_key", "revoked_ids", "stored_set", "unpack", "validate_body",
+    "verify_signature",
 ]

@@ -70,11 +70,14 @@ def _mix(seed: int, n: int) -> tuple[list[Any], int]:
         out.append(raw)
         if rng.random() < 0.02:
             out.append(raw)  # a repeat within the call
-    out.append(a.guide(a.founders[0], "from the future", at=a.now + 10 * DAY).raw)  # dated ahead
+    now = a.now  # before the two below, which move the factory's clock
+    out.append(a.guide(a.founders[0], "from the future", at=now + 10 * DAY).raw)  # dated far ahead: refused
+    skew = DEFAULT_LIMITS.max_future_skew_ms
+    out.append(a.guide(a.founders[0], "a little ahead", at=now + skew * 3 // 2).raw)  # held, not refused
     out.append(b"\xc1" * (DEFAULT_LIMITS.max_record_bytes + 1))  # over the size limit
     out.append("not bytes")  # a caller's bug: refused, never sent to a worker
     rng.shuffle(out)
-    return out, a.now
+    return out, now
 
 
 def _decode_all(raws: list[Any], now_ms: int, *, use_pool: decoding.DecodePool | _Broken | None,
@@ -85,7 +88,7 @@ def _decode_all(raws: list[Any], now_ms: int, *, use_pool: decoding.DecodePool |
     order = ingest._presort(raws, lambda ids: set(), results)
     size = 37  # several chunks, each split between the workers
     chunks = [order[i:i + size] for i in range(0, len(order), size)]
-    return list(ingest._decoded(chunks, now_ms, DEFAULT_LIMITS, results)), results
+    return list(ingest._decoded(chunks, now_ms, DEFAULT_LIMITS, "a peer", results)), results
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -103,6 +106,7 @@ def test_pool_decodes_exactly_as_the_single_thread_path(seed: int, pool: decodin
     accepted = sum(len(pending) for pending, _ in plain)
     assert refused and accepted > 100  # the mix really has both
     assert {r.reason for r in refused} >= {"invalid", "too-large"}
+    assert any(r.created_ms > now for pending, _ in plain for _, r in pending)  # the one a little ahead
 
 
 def test_store_ingest_is_the_same_with_and_without_the_pool(tmp_path: Path, pool: decoding.DecodePool,
@@ -173,7 +177,7 @@ def test_a_real_worker_killed_mid_call_changes_no_result(tmp_path: Path, monkeyp
     raws, now = _mix(5, 120)
     print("seed=5")
     plain, plain_results = _decode_all(raws, now, use_pool=None, monkeypatch=monkeypatch)
-    p = decoding.DecodePool(2)
+    p = decoding.DecodePool(2, retry_after_s=0)
     try:
         warm = p.submit([b"x"], now, DEFAULT_LIMITS)
         assert warm is not None and warm.result() == b"\x00"
@@ -193,6 +197,20 @@ def test_a_real_worker_killed_mid_call_changes_no_result(tmp_path: Path, monkeyp
     finally:
         p.close()
     assert p.submit([b"x"], now, DEFAULT_LIMITS) is None  # closed
+
+
+def test_workers_back_off_after_failing_and_refuse_other_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = decoding.DecodePool(2, retry_after_s=60)
+    monkeypatch.setattr(decoding, "_STAMP", "not this code")  # as if the code on disk changed meanwhile
+    try:
+        first = p.submit([b"x"], 0, DEFAULT_LIMITS)
+        assert first is not None
+        with pytest.raises(decoding.WorkerFailed):
+            first.result(timeout=60)
+        assert p.submit([b"x"], 0, DEFAULT_LIMITS) is None  # decode in the caller's thread for a while
+        assert p.started == 1
+    finally:
+        p.close()
 
 
 def test_one_cpu_means_no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
