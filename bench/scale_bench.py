@@ -5,7 +5,8 @@ queries while it ingests a burst and reconciles with a peer.
 ``run(quick)`` returns one markdown section (``python -m bench scale_bench``). The database is the one
 hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick: 100k records, full: 1M;
 ~10–40 min on a busy 2-core machine) and kept under ``$COOPHUB_BENCH_DB`` (default
-``/tmp/coophub-bench-<size>``) so later runs reuse it. Progress goes to stderr.
+``/tmp/coophub-bench-<size>``) so later runs reuse it. ``$COOPHUB_SCALE_SECTIONS`` (default
+``ingest,catchup,mix,hub``) picks sections. Progress goes to stderr.
 
 1. **Ingest (P1).** 10,000 guides of ~1 KB, signed by the generator's founders, through ``Store.ingest`` into
    a fresh database, next to raw Ed25519 verify of the same records, in interleaved rounds: in a child process
@@ -22,8 +23,9 @@ hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick
    database. VmRSS after start, after the query mix, after its first reconciliation with a peer that lacks
    its newest records and holds some it lacks (the bench plays the peer over ``/fed/v1/sync``), and VmHWM;
    then, together: the query mix, a burst of new records pushed in batches of 500 (``/fed/v1/push``) and a
-   reconciliation every second (five times the default rate). Event-loop stalls are sampled from outside:
-   a thread asks ``GET /fed/v1/info`` every 20 ms and records how long each answer took.
+   reconciliation every second (five times the default rate). Event-loop lag is sampled inside the hub (a
+   task that sleeps 10 ms and logs how late it wakes), and from outside: a thread asks ``GET /fed/v1/info``
+   every 20 ms and records how long each answer took (that also counts waiting for a free read thread).
 """
 
 from __future__ import annotations
@@ -269,9 +271,47 @@ def mix_section(home: Path, gen: Generator, count: int) -> list[str]:
 
 # -- 3. a hub process on one core --------------------------------------------------------------------------
 
-_SERVE = ("import os, sys; from pathlib import Path; os.sched_setaffinity(0, {int(sys.argv[2])}); "
-          "from hub.home import Home; from hub.serve import run_hub; "
-          "run_hub(Home.open(Path(sys.argv[1])), '127.0.0.1', 0)")
+_SERVE = """
+import asyncio, os, sys, time
+from pathlib import Path
+os.sched_setaffinity(0, {int(sys.argv[2])})
+LAG_LOG = open(sys.argv[3], "w", buffering=1)
+run = asyncio.run
+
+async def _sample():
+    # Event-loop lag from inside: how late a 10 ms sleep wakes; lines "monotonic lag_ms" for lags over 2 ms.
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(0.01)
+        lag = (loop.time() - start - 0.01) * 1000
+        if lag > 2:
+            LAG_LOG.write(f"{time.monotonic():.3f} {lag:.1f}\\n")
+
+def _run(main, **kwargs):
+    async def with_sampler():
+        task = asyncio.create_task(_sample())
+        try:
+            return await main
+        finally:
+            task.cancel()
+    return run(with_sampler(), **kwargs)
+
+asyncio.run = _run
+from hub.home import Home
+from hub.serve import run_hub
+run_hub(Home.open(Path(sys.argv[1])), "127.0.0.1", 0)
+"""
+
+
+def _loop_lag(path: Path, start: float, end: float) -> float:
+    """The worst event-loop lag (ms) the hub's own sampler saw between two ``time.monotonic()`` moments."""
+    worst = 0.0
+    for line in path.read_text().splitlines():
+        at, lag = line.split()
+        if start <= float(at) <= end:
+            worst = max(worst, float(lag))
+    return worst
 
 
 def _vm(pid: int) -> dict[str, float]:
@@ -389,10 +429,11 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
     peer = Storage(items[:-1000] + [(r.created_ms, hashlib.sha256(b"peer-only %d" % i).digest())
                                     for i, r in enumerate(records[:1000])])  # lacks our newest, has 1,000 we lack
     log = home.parent / f"{home.name}-serve.log"
+    lag_log = home.parent / f"{home.name}-loop-lag.log"
     cpu = min(os.sched_getaffinity(0))
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(home), str(cpu)], cwd=ROOT, stdout=err,
-                                stderr=err)
+        proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(home), str(cpu), str(lag_log)], cwd=ROOT,
+                                stdout=err, stderr=err)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -410,13 +451,16 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         vm: dict[str, dict[str, float]] = {"start": _vm(proc.pid)}
         lag = _Lag(host, port)
         lag.start()
+        moments = [time.monotonic()]
         alone: list[float] = []
         _query_loop(host, port, gen, guides, threading.Event(), alone, limit=queries)
         vm["queries"] = _vm(proc.pid)
+        moments.append(time.monotonic())
         idle_lag = lag.take()
         conn = http.client.HTTPConnection(host, port, timeout=300)
         first = _reconcile(conn, peer)
         first_lag = lag.take()
+        moments.append(time.monotonic())
         vm["reconciled"] = _vm(proc.pid)
         # Together: queries, a pushed burst, and reconciliations, until the burst is in.
         stop = threading.Event()
@@ -441,6 +485,7 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         stop.set()
         querying.join()
         busy_lag = lag.take()
+        moments.append(time.monotonic())
         vm["busy"] = _vm(proc.pid)
         lag.stop.set()
         lag.join()
@@ -453,21 +498,23 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    inside = [_loop_lag(lag_log, a, b) for a, b in zip(moments, moments[1:], strict=False)]
     with Store(home / "hub.sqlite3") as store:
         stored = store.count()
     _save_state(home, gen)  # the burst is stored now: the next run generates records after it
     return [f"### A hub process pinned to one CPU over {len(items):,} records (P8, the small box); load {_load()}",
-            "", "| moment | VmRSS | loop-lag probe p50 / max (`GET /fed/v1/info` every 20 ms) |", "|---|---:|---:|",
-            f"| just started | {vm['start']['VmRSS']:.0f} MiB | – |",
+            "", "| moment | VmRSS | worst event-loop lag in the phase (the hub's own 10 ms sampler) | "
+            "`GET /fed/v1/info` every 20 ms: p50 / max |", "|---|---:|---:|---:|",
+            f"| just started | {vm['start']['VmRSS']:.0f} MiB | – | – |",
             f"| after {len(alone):,} directory and page requests | {vm['queries']['VmRSS']:.0f} MiB | "
-            f"{statistics.median(idle_lag):.1f} / {max(idle_lag):.1f} ms |",
+            f"{inside[0]:.0f} ms | {statistics.median(idle_lag):.1f} / {max(idle_lag):.1f} ms |",
             f"| after its first reconciliation ({first[1]} rounds, {first[0]:,.0f} ms, peer told of "
-            f"{first[2]:,} records) | **{vm['reconciled']['VmRSS']:.0f} MiB** | "
+            f"{first[2]:,} records) | **{vm['reconciled']['VmRSS']:.0f} MiB** | **{inside[1]:.0f} ms** | "
             f"{statistics.median(first_lag):.1f} / {max(first_lag):.1f} ms |",
-            f"| after the burst below | {vm['busy']['VmRSS']:.0f} MiB | {statistics.median(busy_lag):.1f} / "
-            f"{max(busy_lag):.1f} ms |",
-            f"| peak (VmHWM) | {vm['busy']['VmHWM']:.0f} MiB | |",
-            f"| its decode workers, after the burst (separate processes) | {vm['busy']['children']:.0f} MiB | |",
+            f"| after the burst below | {vm['busy']['VmRSS']:.0f} MiB | **{inside[2]:.0f} ms** | "
+            f"{statistics.median(busy_lag):.1f} / {max(busy_lag):.1f} ms |",
+            f"| peak (VmHWM) | {vm['busy']['VmHWM']:.0f} MiB | | |",
+            f"| its decode workers, after the burst (separate processes) | {vm['busy']['children']:.0f} MiB | | |",
             "",
             f"Queries alone (HTTP, keep-alive): p50 {statistics.median(alone):.1f} ms, p99 "
             f"{_percentile(alone, 0.99):.1f} ms over {len(alone):,}.", "",
@@ -497,11 +544,16 @@ def run(quick: bool) -> str:
     lines = ["## Scale on a small box (bench/scale_bench.py)", "",
              f"Load average at start {_load()} on {os.cpu_count()} CPUs. Database: {home} ({size:,} records).", ""]
     rates: dict[str, float] = {}
+    sections = os.environ.get("COOPHUB_SCALE_SECTIONS", "ingest,catchup,mix,hub").split(",")
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
-        lines += ingest_section(Path(tmp), 2_000 if quick else 10_000, 2 if quick else 3, rates)
-        lines += catch_up_section(Path(tmp), 10_000 if quick else 100_000, rates["pooled"])
-    lines += mix_section(home, gen, 500 if quick else 3_000)
-    lines += hub_section(home, gen, 2_000 if quick else 10_000, 200 if quick else 1_000)
+        if "ingest" in sections:
+            lines += ingest_section(Path(tmp), 2_000 if quick else 10_000, 2 if quick else 3, rates)
+        if "catchup" in sections and "pooled" in rates:
+            lines += catch_up_section(Path(tmp), 10_000 if quick else 100_000, rates["pooled"])
+    if "mix" in sections:
+        lines += mix_section(home, gen, 500 if quick else 3_000)
+    if "hub" in sections:
+        lines += hub_section(home, gen, 2_000 if quick else 10_000, 200 if quick else 1_000)
     return "\n".join(lines) + "\n"
 
 

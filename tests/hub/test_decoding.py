@@ -217,6 +217,7 @@ def test_one_cpu_means_no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decoding, "usable_cpus", lambda: 1)
     assert decoding.shared_pool() is None
     monkeypatch.setattr(decoding, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(decoding, "_shared", None)  # a fresh process's: earlier tests may have used theirs
     shared = decoding.shared_pool()
     assert shared is not None and shared.workers == decoding.MAX_WORKERS
     assert not shared.running()  # started only when a large call needs it
