@@ -16,7 +16,7 @@ in this process's affinity mask (``taskset -c 0`` or a 1-vCPU box means no pool 
 a call of at least :data:`POOL_MIN_RECORDS`.
 
 A worker is this file run as a script (``python -P hub/decoding.py``): it imports ``protocol`` and nothing
-of the hub, reads length-prefixed msgpack requests on stdin and answers on stdout (~25 MB and ~0.2 s to
+of the hub, reads length-prefixed msgpack requests on stdin and answers on stdout (~28 MB and ~0.2 s to
 start). Workers start on the first large call, and exit after :data:`IDLE_S` without work, so a hub that is
 not importing anything holds no extra processes. If a worker dies (the OOM killer, say), every batch in
 flight fails over to the caller's thread and the next call starts new workers.
@@ -55,7 +55,7 @@ IDLE_S = 60.0
 #: After workers fail, calls decode in their own thread for this long before new workers are tried.
 RETRY_AFTER_S = 10.0
 #: At most this many workers, whatever the CPU count: beyond two the writer is the bound
-#: (docs/performance.md), and each worker holds ~25 MB.
+#: (docs/performance.md), and each worker holds ~28 MB.
 MAX_WORKERS = 2
 #: A batch a worker has not answered after this long is given up: the workers are ended and the batch decoded
 #: in the caller's thread. A batch of 250 takes ~20 ms; this is for a worker that hangs, not a slow one.
