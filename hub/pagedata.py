@@ -15,7 +15,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from protocol import Record, format_hub_id, mark_status, offer_tally
+from protocol import Record, format_hub_id, mark_status
+from protocol.offers import OFFER_TRANSITIONS
 
 from .derive import load_records
 
@@ -102,18 +103,23 @@ def marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[byt
 
 
 def offer_statuses(conn: sqlite3.Connection, offer_ids: list[bytes], now_ms: int) -> dict[bytes, str]:
-    """Each offer's status by protocol.offer_tally over its closes and revocations (pledges and members do
-    not change the status: protocol.offers.OFFER_TRANSITIONS)."""
-    if not offer_ids:
-        return {}
-    offers = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({in_marks(offer_ids)})", offer_ids)
-    referring = load_records(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE kind IN "
-                                   f"('offer-close', 'revocation') AND ref IN ({in_marks(offer_ids)})", offer_ids)
-    out = {}
-    for offer in offers:
-        closes = [r for r in referring if r.kind == "offer-close" and r.body["offer"] == offer.id]
-        revocations = [r for r in referring if r.kind == "revocation" and r.body["target"] == offer.id]
-        out[offer.id] = offer_tally(offer, [], closes, revocations, frozenset(), now_ms).status
+    """Each offer's status: protocol's lifecycle table (OFFER_TRANSITIONS, as offer_tally walks it) over the
+    derived ``offers`` row — its deadline, the outcome of the earliest close by its author, and whether its
+    author revoked it — instead of loading the offer and its closes: a page of offers costs one lookup per
+    offer in a small table, not a read of each record at 1M records (docs/performance.md, issue 13)."""
+    out: dict[bytes, str] = {}
+    for start in range(0, len(offer_ids), 500):
+        chunk = offer_ids[start:start + 500]
+        for offer_id, deadline, revoked, outcome in conn.execute(
+                f"SELECT id, deadline, revoked, close_outcome FROM offers WHERE id IN ({in_marks(chunk)})", chunk):
+            state = "open"
+            if now_ms > deadline:
+                state = OFFER_TRANSITIONS[state].get("deadline", state)
+            if outcome is not None:
+                state = OFFER_TRANSITIONS[state].get(outcome, state)
+            elif revoked:
+                state = OFFER_TRANSITIONS[state].get("revoked", state)
+            out[offer_id] = state
     return out
 
 

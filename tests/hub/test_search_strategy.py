@@ -42,7 +42,10 @@ def _association(seed: int) -> tuple[Association, list[Record]]:
         elif roll < 0.72 and offers:
             offer = rng.choice(offers)
             author = next(k for k in a.founders if k.public == offer.author)
-            out.append(a.revoke(author, offer) if rng.random() < 0.5 else a.close(author, offer, []))
+            if rng.random() < 0.25:  # someone else's close or revocation: stored and ignored
+                author = rng.choice([k for k in a.founders if k.public != offer.author])
+            outcome = rng.choice(["awarded", "cancelled"])
+            out.append(a.revoke(author, offer) if rng.random() < 0.5 else a.close(author, offer, [], outcome))
         elif roll < 0.82:
             out.append(a.profile(key, f"{words} co-op", regions=rng.sample(REGIONS, 2)))
         else:
