@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub import queries
+from hub import pagedata, queries
 from hub.queries import DirectoryQuery, SearchCache
 from hub.store import Store
 from protocol import Record, parse_hub_id
@@ -142,3 +142,17 @@ def test_cache_stays_within_its_size(tmp_path: Path) -> None:
     for i in range(10):
         cache.put(i, (i, [], {}))
     assert [k for k in range(10) if cache.get(k) is not None] == [7, 8, 9]
+
+
+def test_offer_statuses_equal_offer_tally_for_every_offer(world: tuple[Store, Association]) -> None:
+    """Also revoked offers, which no page lists: the derived row gives offer_tally's status at any time."""
+    store, a = world
+    ids = store.view(lambda conn: [i for (i,) in conn.execute("SELECT id FROM offers")])
+    seen = set()
+    for when in (a.now, a.now + 20 * DAY, a.now - 200 * DAY, a.now + 400 * DAY):
+        statuses = store.view(pagedata.offer_statuses, ids, when)
+        for offer_id in ids:
+            view = store.offer_view(offer_id, when)
+            assert view is not None and statuses[offer_id] == view["status"], offer_id.hex()
+            seen.add(view["status"])
+    assert seen == {"open", "past-deadline", "awarded", "cancelled"}
