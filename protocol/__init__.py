@@ -5,6 +5,8 @@ Pure code (sans-IO): no sockets, no asyncio, no database, no clock — time come
 
 from __future__ import annotations
 
+from .amendments import AMENDMENT_STATES, AmendmentState, adopted_amendments, amendment_state
+from .charter import Amendment, CharterTerms, base_terms, terms_at, terms_before
 from .derived import (
     Membership,
     current_guides,
@@ -25,14 +27,19 @@ from .errors import (
     TimeError,
     TooLargeError,
 )
+from .governance import PROPOSAL_STATUSES, PROPOSAL_TRANSITIONS, Result, Vote, electorate, proposal_result
 from .identity import HUB_ID_PREFIX, HubKey, format_hub_id, parse_hub_id, verify_signature
 from .kinds import KINDS, OPEN_LICENSES, REPLACEABLE_KINDS, REVOCABLE_KINDS, SERVICE_CATEGORIES, validate_body
 from .limits import DEFAULT_LIMITS, Limits, limits_from_mapping
 from .marks import MARK_STATUSES, MarkStatus, attestation_status, authorised_assessors, mark_status
 from .offers import OFFER_TRANSITIONS, OfferTally, PledgeLine, offer_tally
 from .records import NO_ASSOCIATION, PROTOCOL_VERSION, SIGNING_DOMAIN, Record, build_record, decode_record
+from .reviews import ReviewState, review_state
 
 __all__ = [
+    "AMENDMENT_STATES", "PROPOSAL_STATUSES", "PROPOSAL_TRANSITIONS", "Amendment", "AmendmentState",
+    "CharterTerms", "Result", "ReviewState", "Vote", "adopted_amendments", "amendment_state", "base_terms",
+    "electorate", "proposal_result", "review_state", "terms_at", "terms_before",
     "DEFAULT_LIMITS", "HUB_ID_PREFIX", "KINDS", "MARK_STATUSES", "NO_ASSOCIATION", "OFFER_TRANSITIONS",
     "OPEN_LICENSES", "PROTOCOL_VERSION", "REASONS", "REPLACEABLE_KINDS", "REVOCABLE_KINDS",
     "SERVICE_CATEGORIES", "SIGNING_DOMAIN", "DecodeError", "HubKey", "Limits", "MarkStatus", "Membership",
