@@ -144,8 +144,11 @@ def _classes(terms: CharterTerms, members: frozenset[bytes], endorsers: dict[byt
         if hub in terms.founders:
             out[hub] = terms.founder_classes.get(hub, terms.default_class)
             continue
-        named = Counter(cls for author in endorsers.get(hub, frozenset())
-                        if (cls := _named_class(newest_by.get((hub, author)))) in terms.classes)
+        named: Counter[str] = Counter()
+        for author in endorsers.get(hub, frozenset()):
+            cls = _named_class(newest_by.get((hub, author)))
+            if cls is not None and cls in terms.classes:
+                named[cls] += 1
         out[hub] = min(named, key=lambda c: (-named[c], c)) if named else terms.default_class
     return out
 
