@@ -27,6 +27,8 @@ import msgpack
 
 from protocol import Record, authorised_assessors, membership, newest
 
+from . import governance
+
 __all__ = ["apply", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_membership"]
 
 
@@ -160,7 +162,9 @@ def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
 def _attestation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     charter = load_charter(conn)
     body = record.body
-    authorised = charter is not None and record.author in authorised_assessors(charter, body["scheme"])
+    # Authorised under the terms in force when it was created (protocol.marks; amendments: hub.governance).
+    authorised = charter is not None and record.author in authorised_assessors(
+        charter, body["scheme"], governance.amendments_in_force(conn), record.created_ms)
     conn.execute("INSERT INTO attestations VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                  (record.id, record.author, body["subject"], body["scheme"], record.created_ms,
                   body["valid_from"], body["valid_until"], int(authorised)))
@@ -193,6 +197,7 @@ def _endorsement(conn: sqlite3.Connection, record: Record, rid: int) -> None:
 _APPLY: dict[str, Callable[[sqlite3.Connection, Record, int], None]] = {
     "charter": _charter, "profile": _profile, "endorsement": _endorsement, "guide": _guide, "offer": _offer,
     "pledge": _pledge, "offer-close": _close, "attestation": _attestation, "revocation": _revocation,
+    **governance.APPLY,  # proposal, ballot, delegation, proposal-close, review
 }
 
 
@@ -203,6 +208,7 @@ def apply(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         sqlite3.Error: from the database; the caller rolls the record back.
     """
     _APPLY[record.kind](conn, record, rid)
+    governance.after(conn, record)
 
 
 def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
@@ -213,7 +219,8 @@ def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
     endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
     revocations = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'revocation' AND ref IN "
                                      "(SELECT id FROM records WHERE kind = 'endorsement')")
-    now = membership(charter, endorsements, revocations)
+    # Under the newest terms: an amendment may have changed the admission rule or the classes.
+    now = membership(charter, endorsements, revocations, terms=governance.current_terms(conn, charter))
     before = {hub: bool(founder) for hub, founder in conn.execute("SELECT hub, founder FROM members")}
     changed = set(before) ^ set(now.members)
     conn.executemany("DELETE FROM members WHERE hub = ?", [(h,) for h in changed if h in before])
@@ -221,4 +228,7 @@ def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
                      [(h, int(h in now.founders)) for h in changed if h not in before])
     conn.executemany("UPDATE directory SET member = ? WHERE author = ?",
                      [(int(h in now.members), h) for h in changed])
+    governance.write_classes(conn, now)
+    if changed:
+        governance.refresh_reviews(conn)  # reviews by hubs that left stop counting
     return changed

@@ -20,7 +20,17 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from protocol import Record, current_profiles, decode_record, format_hub_id, mark_status, membership
+from protocol import (
+    Amendment,
+    Record,
+    adopted_amendments,
+    current_profiles,
+    decode_record,
+    format_hub_id,
+    mark_status,
+    membership,
+    terms_at,
+)
 from protocol.jsonview import iso_ms
 from protocol.limits import DEFAULT_LIMITS
 
@@ -80,14 +90,20 @@ def hsds_from_records(records: Iterable[Record], now_ms: int) -> dict[str, Any]:
     charter = min(charters, key=lambda c: (c.created_ms, c.id))
     out["association"] = {"id": charter.id.hex(), "name": charter.body["name"]}
     revocations = by_kind.get("revocation", [])
-    members = membership(charter, by_kind.get("endorsement", []), revocations)
+    # The charter as the members amended it (docs/protocol.md §6.7): membership and schemes now, and each
+    # mark authorised under the terms at its creation.
+    amendments = adopted_amendments(charter, [r for kind in ("proposal", "ballot", "delegation",
+                                                             "proposal-close", "endorsement", "revocation")
+                                              for r in by_kind.get(kind, [])])
+    members = membership(charter, by_kind.get("endorsement", []), revocations,
+                         terms=terms_at(charter, amendments, now_ms))
     attestations = by_kind.get("attestation", [])
     terms: dict[str, dict[str, Any]] = {}
     profiles = current_profiles(by_kind.get("profile", []))
     for author in sorted(profiles, key=format_hub_id):
         if not members.is_member(author):
             continue
-        marks = _valid_marks(author, charter, attestations, revocations, now_ms)
+        marks = _valid_marks(author, charter, attestations, revocations, now_ms, amendments)
         _add_organization(tables, profiles[author], marks, terms)
     if terms:
         tables["taxonomies"].append(_taxonomy())
@@ -96,11 +112,13 @@ def hsds_from_records(records: Iterable[Record], now_ms: int) -> dict[str, Any]:
 
 
 def _valid_marks(
-    hub: bytes, charter: Record, attestations: list[Record], revocations: list[Record], now_ms: int
+    hub: bytes, charter: Record, attestations: list[Record], revocations: list[Record], now_ms: int,
+    amendments: list[Amendment],
 ) -> list[str]:
     marks = []
-    for scheme in charter.body["schemes"]:
-        status = mark_status(hub, scheme["id"], attestations, charter, revocations, now_ms)
+    terms = terms_at(charter, amendments, now_ms)
+    for scheme in [{"id": s, "name": terms.scheme_names[s]} for s in terms.schemes]:
+        status = mark_status(hub, scheme["id"], attestations, charter, revocations, now_ms, amendments)
         if status.status == "valid" and status.attestation is not None:
             body = status.attestation.body
             marks.append(

@@ -33,7 +33,7 @@ import msgpack
 from protocol import REVOCABLE_KINDS, Limits, ProtocolError, Record, authorised_assessors, decode_record
 from protocol.errors import DecodeError, TooLargeError
 
-from . import derive
+from . import derive, governance
 
 __all__ = ["HOUR_MS", "Batch", "IngestResult", "NeedsIsolation", "apply_batch", "record_refusals", "run"]
 
@@ -139,9 +139,15 @@ def _check_membership(conn: sqlite3.Connection, record: Record, charter: Record,
             raise Refusal("rate-limited", f"an applicant may publish {limits.applicant_profiles_per_hour} "
                                           "profiles an hour; try again later")
         return
-    if record.kind == "attestation" and record.author in authorised_assessors(charter, record.body["scheme"]):
+    # Assessors may publish marks (and revoke them) without being members: those the charter names, and those
+    # named by stored amendment proposals (hub.governance), whether or not the amendment passed — so storing a
+    # mark never depends on the outcome of a vote, only on records every hub holds.
+    if record.kind == "attestation" and (record.author in authorised_assessors(charter, record.body["scheme"])
+                                         or governance.is_named_assessor(conn, record.author,
+                                                                         record.body["scheme"])):
         return
-    if record.kind == "revocation" and any(record.author in s["assessors"] for s in charter.body["schemes"]):
+    if record.kind == "revocation" and (any(record.author in s["assessors"] for s in charter.body["schemes"])
+                                        or governance.is_named_assessor(conn, record.author)):
         return
     raise Refusal("blocked", f"not a member: {record.author_id} may publish only its profile until admitted")
 
@@ -183,6 +189,11 @@ def _check_references(conn: sqlite3.Connection, record: Record) -> None:
         _expect(kind, "guide", "body.supersedes")
         if author != record.author:
             raise Refusal("invalid", "body.supersedes: a guide can only supersede its author's own guide")
+    elif record.kind in _GOVERNANCE_REFERENCES:
+        for name, want in _GOVERNANCE_REFERENCES[record.kind]:
+            value = body.get(name)
+            for ref in value if isinstance(value, list) else [] if value is None else [value]:
+                _expect(_referenced(conn, ref, f"body.{name}")[0], want, f"body.{name}")
     elif record.kind == "revocation":
         kind, author, _ = _referenced(conn, body["target"], "body.target")
         if author != record.author:
@@ -192,12 +203,24 @@ def _check_references(conn: sqlite3.Connection, record: Record) -> None:
                                      f"{', '.join(sorted(REVOCABLE_KINDS))}")
 
 
+#: kind -> (body field, kind of the record it names) for the governance kinds (docs/protocol.md §6.6): the
+#: referenced records must be held (else missing-reference) and be of that kind (else invalid). Who wrote them
+#: and what they say is for derived state: a close by someone else, a ballot for another proposal named in a
+#: close, a review of one's own guide are stored and have no effect.
+_GOVERNANCE_REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "ballot": (("proposal", "proposal"),),
+    "delegation": (("proposal", "proposal"),),
+    "proposal-close": (("proposal", "proposal"), ("ballots", "ballot"), ("delegations", "delegation")),
+    "review": (("guide", "guide"),),
+}
+
+
 # -- storing -----------------------------------------------------------------------------------------------
 
 
 def _ref_column(record: Record) -> bytes | None:
     body = record.body
-    for name in ("offer", "target", "subject", "supersedes"):
+    for name in ("offer", "target", "subject", "supersedes", "proposal", "guide", "to"):
         if name in body:
             return body[name]  # type: ignore[no-any-return]
     return None

@@ -66,10 +66,21 @@ def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
                              reason="duplicate")
 
 
+def _governance() -> dict[str, tuple[Check, ...]]:
+    from . import governance_checks  # imports hub.proposals, which does not import this module
+
+    return governance_checks.CHECKS  # type: ignore[return-value]
+
+
 #: kind -> the checks a locally published record of that kind passes, in order.
 CHECKS: dict[str, tuple[Check, ...]] = {
-    "endorsement": (_endorsement,),
+    "endorsement": (_endorsement, *_governance()["endorsement"]),
     "revocation": (_revocation,),
+    "proposal": _governance()["proposal"],
+    "ballot": _governance()["ballot"],
+    "delegation": _governance()["delegation"],
+    "proposal-close": _governance()["proposal-close"],
+    "review": _governance()["review"],
 }
 
 

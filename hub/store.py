@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from protocol import DEFAULT_LIMITS, Limits, Membership, Record, parse_hub_id
+from protocol import DEFAULT_LIMITS, CharterTerms, Limits, Membership, Record, parse_hub_id
 
-from . import publishing, queries
+from . import governance, publishing, queries
 from .blobs import BlobStore
 from .db import ReadPool, Writer, connect, migrate
 from .derive import load_charter, load_record
@@ -144,6 +144,10 @@ class Store:
     def charter(self) -> Record | None:
         return self._read(load_charter)
 
+    def terms(self) -> CharterTerms | None:
+        """The charter's terms in force now: the charter as the members amended it (hub.governance)."""
+        return self._read(governance.current_terms)
+
     def get_raw(self, record_id: bytes) -> bytes | None:
         with self._readers.reading() as conn:
             row = conn.execute("SELECT raw FROM records WHERE id = ?", (record_id,)).fetchone()
@@ -245,6 +249,10 @@ class Store:
 
     def refused_summary(self) -> list[dict[str, Any]]:
         return self._read(queries.refused_summary)
+
+    def view(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only view ``fn(conn, *args)`` (e.g. hub.proposals') inside one read transaction."""
+        return self._read(fn, *args)
 
     # --- meta, peers and blobs --------------------------------------------------------------------------
 

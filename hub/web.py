@@ -275,8 +275,7 @@ def _page_href(form: dict[str, Any], page: int) -> str:
 
 async def directory(request: web.Request) -> web.Response:
     store = _store(request)
-    charter = await store.read(store.charter)
-    schemes = view.schemes_of(charter)
+    schemes = view.schemes_of(await store.read(store.terms))
     form = search_form(request.query, schemes)
     query = DirectoryQuery(
         q=form["q"],
@@ -329,7 +328,7 @@ async def hub_page(request: web.Request) -> web.Response:
             "This hub is not in this hub's copy of the directory. It may not "
             "have published a profile yet, or its records have not reached this hub.",
         )
-    schemes = view.schemes_of(await store.read(store.charter))
+    schemes = view.schemes_of(await store.read(store.terms))
     page = view.hub_view(data, request.match_info["hub_id"].strip(), await _names(store, now), schemes)
     return await render(request, "hub.html", title=page["name"], hub=page)
 
@@ -411,7 +410,7 @@ def _mark_errors(
 
 async def marks_page(request: web.Request) -> web.Response:
     store, now = _store(request), _now(request)
-    schemes = view.schemes_of(await store.read(store.charter))
+    schemes = view.schemes_of(await store.read(store.terms))
     hub_text = _text(request.query, "hub", "Hub id")
     scheme = request.query.get("scheme", "").strip()
     context: dict[str, Any] = {

@@ -171,8 +171,12 @@ def content_disposition(name: str) -> str:
 
 
 def schemes_of(charter: Any) -> list[dict[str, Any]]:
+    """The quality-mark schemes of the terms in force (protocol.CharterTerms), or of a charter record."""
     if charter is None:
         return []
+    names = getattr(charter, "scheme_names", None)
+    if names is not None:  # the terms in force, with the schemes members adopted by amendment
+        return [{"id": s, "name": names.get(s) or s} for s in charter.schemes]
     return [{"id": s["id"], "name": s.get("name") or s["id"]} for s in charter.body.get("schemes", [])]
 
 

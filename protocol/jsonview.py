@@ -23,6 +23,9 @@ HUB_FIELDS = frozenset({
     ("charter", "founder_classes[].hub"),
     ("endorsement", "subject"),
     ("attestation", "subject"),
+    ("proposal", "amendment.schemes[].assessors[]"),
+    ("proposal", "amendment.founder_classes[].hub"),
+    ("delegation", "to"),
 })
 
 
