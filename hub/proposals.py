@@ -85,7 +85,7 @@ def _summary(result: Result, names: dict[bytes, str]) -> dict[str, Any]:
     }
 
 
-def proposals_list(conn: sqlite3.Connection, now_ms: int, *, limit: int = DEFAULT_LIST,
+def proposals_list(conn: sqlite3.Connection, now_ms: int, limit: int = DEFAULT_LIST,
                    offset: int = 0) -> dict[str, Any]:
     """``{"results": [...], "total": N}``: open proposals first, closing soonest first; then those past their
     closing time awaiting the proposer's close; then closed ones, most recent first."""

@@ -33,7 +33,8 @@ __all__ = [
 
 KIND_LABELS = {"hub": "Co-op", "guide": "Guide", "offer": "Joint purchase"}
 STATUS_TONES = {
-    "ok": ("valid", "open", "awarded", "member", "healthy", "current", "reached", "ok"),
+    "ok": ("valid", "open", "awarded", "member", "healthy", "current", "reached", "ok", "passed", "adopted",
+           "reviewed"),
     "warn": (
         "expired",
         "not-yet-valid",
@@ -43,8 +44,12 @@ STATUS_TONES = {
         "new",
         "superseded",
         "below",
+        "closing",
+        "no-quorum",
+        "pending",
     ),
-    "bad": ("revoked", "unauthorised", "cancelled", "dropped", "withdrawn", "refused"),
+    "bad": ("revoked", "unauthorised", "cancelled", "dropped", "withdrawn", "refused", "failed", "not-adopted",
+            "ignored"),
 }
 _TONE = {status: tone for tone, statuses in STATUS_TONES.items() for status in statuses}
 _ICONS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}
@@ -218,6 +223,8 @@ def hub_view(
         "updated": profile.get("created"),
         "member": bool(data.get("member")),
         "founder": bool(data.get("founder")),
+        "class": data.get("class"),
+        "weight": data.get("weight"),
         "endorsers": [{"hub": h, "name": names.get(h)} for h in data.get("endorsers") or []],
         "marks": [mark_view(m, m.get("scheme", ""), schemes, names) for m in data.get("marks") or []],
         "guides": data.get("guides") or [],
@@ -269,6 +276,7 @@ def guide_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         "attachments": body.get("attachments") or [],
         "revoked": bool(data.get("revoked")),
         "superseded_by": newer[-1] if newer else None,
+        "review": data.get("review") or {"reviewed": False, "approvals": [], "needed": 0},
         "versions": [{**v, "current": v.get("id") == current_id} for v in versions],
     }
 
