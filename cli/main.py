@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from hub.home import HomeError
 from protocol import ProtocolError
 
-from . import admin, demo, network, publish, query
+from . import admin, demo, governance, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     network.add_parsers(sub, common)
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
+    governance.add_parsers(sub, common)
     demo.add_parsers(sub, common)
     return parser
 
@@ -84,6 +85,14 @@ _FIELD_OPTIONS = {
     "contact": "--email/--phone",
     "offer": "OFFER_ID",
     "target": "RECORD_ID",
+    "options": "--option",
+    "amendment": "--amend-charter",
+    "proposal": "PROPOSAL_ID",
+    "guide": "GUIDE_ID",
+    "to": "HUB_ID",
+    "class": "--class",
+    "classes": "--class",
+    "founder_classes": "--founder",
 }
 
 
