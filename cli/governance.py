@@ -37,7 +37,7 @@ def _print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
 
 def _view(home: Home, proposal_id: bytes) -> dict[str, Any]:
     with open_store(home) as store:
-        view = store.view(proposal_view, proposal_id, now_ms())
+        view: dict[str, Any] | None = store.view(proposal_view, proposal_id, now_ms())
     if view is None:
         raise CliError(f"no proposal {proposal_id.hex()} on this hub",
                        "check the id with `coophub proposals`, or wait for the hub to sync")
@@ -66,7 +66,8 @@ def read_amendment(path: str) -> dict[str, Any]:
     if not data:
         raise CliError(f"{path} changes nothing", "name at least one term; `coophub charter terms --toml` "
                        "prints the current ones", code=2)
-    return body_from_json("proposal", {"amendment": data})["amendment"]
+    amendment: dict[str, Any] = body_from_json("proposal", {"amendment": data})["amendment"]
+    return amendment
 
 
 def _read_body(path: str) -> str:
@@ -111,7 +112,7 @@ def _option(view: dict[str, Any], text: str) -> str:
         return text
     folded = [o for o in options if o.casefold() == text.strip().casefold()]
     if len(folded) == 1:
-        return folded[0]
+        return str(folded[0])
     raise CliError(f"{text!r} is not an option of this proposal", f"the options are: {', '.join(options)}",
                    code=2)
 
