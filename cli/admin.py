@@ -163,11 +163,19 @@ def _output(path: str | None) -> Iterator[IO[str]]:
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        try:
+            f = open(tmp, "w", encoding="utf-8")
+        except OSError as exc:
+            # Name the file the user asked for, not the temporary file beside it.
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

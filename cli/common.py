@@ -14,11 +14,12 @@ import contextlib
 import datetime as dt
 import re
 import time
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hub.home import Home, default_home
+from hub.home import DEFAULT_TIMEZONE, Home, default_home
 from hub.publishing import PublishRefused
 from hub.store import Store
 from protocol import ProtocolError, build_record, parse_hub_id
@@ -79,26 +80,39 @@ def open_store(home: Home) -> Iterator[Store]:
 # -- values --------------------------------------------------------------------------------------------------
 
 
-def parse_when(text: str, name: str) -> int:
-    """An ISO 8601 date (00:00 UTC that day) or date-time (UTC unless it has an offset) as UTC milliseconds.
+def parse_when(text: str, name: str, *, end_of_day: bool = False, timezone: str = DEFAULT_TIMEZONE) -> int:
+    """An ISO 8601 date or date-time as UTC milliseconds.
+
+    A date alone means the start of that day in ``timezone`` — or, with ``end_of_day`` (deadlines, "valid
+    until"), its last millisecond, so ``--deadline 2026-03-01`` closes at 23:59:59.999 on 1 March where the
+    association is, not at midnight as the day begins. A date-time without an offset is in ``timezone`` too.
 
     Raises:
         CliError: not an ISO date or date-time.
     """
+    zone = zoneinfo.ZoneInfo(timezone)
     text = text.strip()
     try:
         if len(text) == 10:
-            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+            day = dt.date.fromisoformat(text)
+            if end_of_day:
+                moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
+                return _ms(moment, text, name) - 1
+            moment = dt.datetime.combine(day, dt.time(), zone)
         else:
             moment = dt.datetime.fromisoformat(text)
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
+                moment = moment.replace(tzinfo=zone)
     except ValueError:
         raise CliError(
             f"{name} {text!r} is not a date",
             "write YYYY-MM-DD or a full ISO 8601 time such as 2026-03-01T12:00:00Z",
             code=2,
         ) from None
+    return _ms(moment, text, name)
+
+
+def _ms(moment: dt.datetime, text: str, name: str) -> int:
     ms = int(moment.timestamp() * 1000)
     if ms < 0:
         raise CliError(f"{name} {text!r} is before 1970", "give a later date", code=2)
@@ -163,11 +177,15 @@ def parse_record_id(text: str, what: str = "record id") -> bytes:
         raw = b""
     if len(raw) != 32:
         raise CliError(
-            f"{text!r} is not a {what}",
+            f"{text!r} is not {_article(what)} {what}",
             "a record id is 64 hex characters, as printed when it was published or shown by `coophub search`",
             code=2,
         )
     return raw
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
 def check_url(text: str, name: str) -> str:

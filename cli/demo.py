@@ -312,7 +312,7 @@ Publish on one hub and see it on the others within seconds:
   then search for it at {gofal['url']}/?q=hello
 
 Each hub's log is serve.log in its home under {info['dir']}.
-The demo stops by itself after {minutes:g} minutes; press Ctrl-C to stop it now.""")
+The demo stops by itself after {minutes:g} minute{"" if minutes == 1 else "s"}; press Ctrl-C to stop it now.""")
 
 
 @contextmanager

@@ -49,6 +49,16 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _version() -> str:
+    """The installed package's version (pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("coophub")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``coophub`` parser (also walked by tests/cli/test_docs.py)."""
     parser = _Parser(
@@ -57,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "publish, and query the association's directory.",
     )
     _add_common(parser)
+    parser.add_argument("--version", action="version", version=f"coophub {_version()}",
+                        help="print coophub's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = _common()
     admin.add_parsers(sub, common)

@@ -254,7 +254,7 @@ def cmd_publish_offer(args: argparse.Namespace) -> int:
         "tiers": tiers,
         "currency": args.currency.upper(),
         "min_total": args.min_total,
-        "deadline": parse_when(args.deadline, "--deadline"),
+        "deadline": parse_when(args.deadline, "--deadline", end_of_day=True, timezone=home.config.timezone),
         "regions": list(dict.fromkeys(args.region or [])),
     }
     return _print_id(args, publish(home, "offer", body))
@@ -302,13 +302,14 @@ def cmd_close_offer(args: argparse.Namespace) -> int:
 
 def cmd_attest(args: argparse.Namespace) -> int:
     home = home_from(args)
-    valid_from = parse_when(args.valid_from, "--valid-from") if args.valid_from else now_ms()
+    zone = home.config.timezone
+    valid_from = parse_when(args.valid_from, "--valid-from", timezone=zone) if args.valid_from else now_ms()
     body: dict[str, Any] = {
         "subject": parse_hub(args.hub_id),
         "scheme": args.scheme,
         "level": args.level,
         "valid_from": valid_from,
-        "valid_until": parse_when(args.valid_until, "--valid-until"),
+        "valid_until": parse_when(args.valid_until, "--valid-until", end_of_day=True, timezone=zone),
     }
     if body["valid_until"] <= valid_from:
         raise CliError("--valid-until is not after --valid-from", "give a later --valid-until", code=2)

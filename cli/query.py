@@ -9,11 +9,14 @@ from hub.store import DirectoryQuery, Store
 from protocol.jsonview import iso_ms, record_to_json
 
 from .common import home_from, now_ms, open_store, parse_hub, parse_record_id
-from .output import CliError, emit, emit_json, kv, short, table
+from .output import CliError, console, emit, emit_json, kv, short, table
 
 __all__ = ["add_parsers"]
 
 MAX_LIMIT = 200
+#: Columns the search table needs to show every cell, the 64-character id whole among them; below it, each
+#: result is printed as a short block instead (a table squeezed into 80 columns cut ids and mark status).
+WIDE_TABLE = 190
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -37,24 +40,47 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not results:
         emit(f"no matches (of {total})" if total else "no matches")
         return 0
-    table(("kind", "title", "by", "regions", "marks / status", "id"), (_row(r) for r in results))
+    if console().width >= WIDE_TABLE:
+        table(("kind", "title", "by", "regions", "marks / status", "id"), (_row(r) for r in results))
+    else:
+        _blocks(results)
     shown = f"{args.offset + 1}–{args.offset + len(results)}"
     emit(f"{shown} of {total}" + (" — more with --offset" if args.offset + len(results) < total else ""))
     return 0
 
 
-def _row(result: dict[str, Any]) -> list[str]:
+def _blocks(results: list[dict[str, Any]]) -> None:
+    """One short block per result for a narrow terminal: the id on a line of its own, never shortened, so it
+    can be copied for `coophub show` or `coophub pledge`; the mark status never cut off."""
+    for index, result in enumerate(results):
+        kind, title, author, regions, state, rid = _row(result, width=None)
+        if index:
+            emit("")
+        emit(f"{kind:<6} {title}")
+        by = f"by {author}" if author and kind != "hub" else ""  # a hub's entry is its own: title is its name
+        details = " · ".join(part for part in (by, regions) if part)
+        if details:
+            emit(f"       {details}")
+        if state:
+            emit(f"       {state}")
+        emit(f"       id {rid}")
+
+
+def _row(result: dict[str, Any], width: int | None = 50) -> list[str]:
     marks = ", ".join(f"{m.get('scheme')}:{m.get('status')}" for m in result.get("marks") or [])
     state = result.get("status") or marks
     if result.get("kind") == "hub" and not result.get("member"):
         state = ("applicant; " + state) if state else "applicant"
     author = result.get("author_name") or result.get("author") or ""
+    def cut(value: Any, limit: int) -> str:
+        return short(value, limit) if width is not None else short(value, 10_000)
+
     return [
         str(result.get("kind", "")),
-        short(result.get("title"), 50),
-        short(author, 30),
-        short(", ".join(result.get("regions") or []), 30),
-        short(state, 40),
+        cut(result.get("title"), 50),
+        cut(author, 30),
+        cut(", ".join(result.get("regions") or []), 30),
+        cut(state, 40),
         str(result.get("id", "")),
     ]
 
@@ -156,6 +182,8 @@ def cmd_verify_mark(args: argparse.Namespace) -> int:
     hub = parse_hub(args.hub_id)
     with open_store(home) as store:
         check = store.mark_check(hub, args.scheme, now_ms())
+    if check["status"] == "unknown-scheme":
+        raise CliError(check["reason"], "use one of the charter's schemes")
     if args.json:
         emit_json(check)
     else:

@@ -342,6 +342,8 @@ async def get_marks(request: web.Request) -> web.Response:
     scheme = _text_param(request.query, "scheme")
     if scheme is not None:
         check = await store.read(store.mark_check, hub, scheme, now)
+        if check["status"] == "unknown-scheme":
+            raise ApiError(404, "not-found", check["reason"])
         return json_response({"hub": hub_text.strip(), "scheme": scheme, **check})
     marks = await store.read(store.marks_view, hub, now)
     return json_response({"hub": hub_text.strip(), "marks": marks})

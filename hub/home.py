@@ -30,6 +30,8 @@ __all__ = ["HomeError", "HubConfig", "Home", "default_home"]
 ENV_HOME = "COOPHUB_HOME"
 ENV_LIMIT_PREFIX = "COOPHUB_LIMIT_"
 DEFAULT_PORT = 8470
+#: The demo association is in Wales; public services there work in UK time.
+DEFAULT_TIMEZONE = "Europe/London"
 
 
 class HomeError(Exception):
@@ -50,6 +52,8 @@ class HubConfig:
     association_id: str = ""  # hex; empty until `charter create` or `join`
     peers: list[str] = field(default_factory=list)
     limits: dict[str, int] = field(default_factory=dict)
+    #: IANA time zone for showing times and for date-only deadlines (the end of that day, here).
+    timezone: str = DEFAULT_TIMEZONE
 
     def to_toml(self) -> str:
         lines = [
@@ -61,6 +65,8 @@ class HubConfig:
             f"port = {self.port}",
             f"association_id = {json.dumps(self.association_id)}",
             f"peers = {json.dumps(self.peers)}",
+            "# IANA time zone for times on pages and for date-only deadlines (they end at 23:59:59 here)",
+            f"timezone = {json.dumps(self.timezone)}",
             "",
             "# Override any limit of protocol/limits.py, e.g. push_fanout = 6",
             "[limits]",
@@ -87,9 +93,24 @@ class HubConfig:
                 association_id=str(data.get("association_id", "")),
                 peers=[str(p) for p in data.get("peers", [])],
                 limits=dict(data.get("limits", {})),
+                timezone=_timezone(str(data.get("timezone", DEFAULT_TIMEZONE))),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise HomeError(f"config.toml has a missing or malformed field ({exc}); fix it") from None
+
+
+def _timezone(name: str) -> str:
+    """Raises:
+    HomeError: not an IANA time zone name this machine knows.
+    """
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise HomeError(f"config.toml: timezone {name!r} is not a known time zone; use a name such as "
+                        f"{DEFAULT_TIMEZONE!r}") from None
+    return name
 
 
 class Home:
@@ -180,10 +201,16 @@ class Home:
         return cls(path, HubKey.from_seed(seed), config, token)
 
     def save_config(self) -> None:
-        """Write config.toml atomically (write a temporary file, fsync, rename)."""
+        """Write config.toml atomically (write a temporary file, fsync, rename), keeping what the operator wrote.
+
+        The fields of :class:`HubConfig` are updated in place in the existing file with tomlkit, so comments,
+        blank lines, key order and keys this version does not know survive `peers add`, `join` and
+        `charter create`; a file that is missing or not TOML is written afresh.
+        """
         tmp = self.config_path.with_suffix(".toml.tmp")
+        text = _merge_toml(self.config_path, self.config)
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.config.to_toml())
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.config_path)
@@ -196,6 +223,33 @@ class Home:
             return str(info["url"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def _merge_toml(path: Path, config: HubConfig) -> str:
+    """``config`` written over the TOML document at ``path``, changing only values that differ."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, TOMLKitError):
+        return config.to_toml()
+    fresh = tomlkit.parse(config.to_toml())
+    for key, value in fresh.items():
+        if key == "limits":
+            continue
+        if doc.get(key) != value:
+            doc[key] = value
+    limits = doc.get("limits")
+    if not isinstance(limits, dict):
+        limits = tomlkit.table()
+        doc["limits"] = limits
+    for name in [k for k in limits if k not in config.limits]:
+        del limits[name]
+    for name, value in sorted(config.limits.items()):
+        if limits.get(name) != int(value):
+            limits[name] = int(value)
+    return tomlkit.dumps(doc)
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -20,7 +20,12 @@ import sqlite3
 from collections.abc import Callable
 
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
+from protocol.charter import terms_at
 from protocol.errors import ProtocolError
+from protocol.jsonview import iso_ms
+
+from .derive import load_charter
+from .governance import amendments_in_force
 
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
 
@@ -66,6 +71,40 @@ def _revocation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
                              reason="duplicate")
 
 
+def _pledge(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    offer_id = record.body["offer"]
+    row = conn.execute("SELECT deadline, revoked, close_outcome, close_created_ms FROM offers WHERE id = ?",
+                       (offer_id,)).fetchone()
+    if row is None:
+        raise PublishRefused(f"no offer {offer_id.hex()} on this hub; find it with `coophub search --kind offer`",
+                             field="offer", reason="missing-reference")
+    deadline, revoked, outcome, closed_ms = row
+    if outcome is not None:
+        raise PublishRefused(f"the offer was closed ({outcome}) on {iso_ms(closed_ms)}; a pledge now would not "
+                             "count", field="offer")
+    if revoked:
+        raise PublishRefused("the offer was withdrawn by its author; a pledge would not count", field="offer")
+    if record.created_ms > deadline:
+        raise PublishRefused(f"the offer's deadline passed on {iso_ms(deadline)}; pledges after it do not "
+                             "count", field="offer")
+
+
+def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
+    charter = load_charter(conn)
+    if charter is None:
+        return  # ingest says the charter is missing
+    scheme = record.body["scheme"]
+    # The terms in force when it is created, as the members amended them (docs/protocol.md §6.5, §6.7).
+    terms = terms_at(charter, amendments_in_force(conn), record.created_ms)
+    if scheme not in terms.schemes:
+        known = ", ".join(sorted(terms.schemes)) or "none"
+        raise PublishRefused(f"the charter has no scheme {scheme!r} (its schemes: {known}); a scheme is adopted "
+                             "by the charter before marks of it count", field="scheme")
+    if record.author not in terms.assessors(scheme):
+        raise PublishRefused(f"this hub is not an authorised assessor of {scheme!r} in the charter; its marks "
+                             "would show as unauthorised", field="scheme")
+
+
 def _governance() -> dict[str, tuple[Check, ...]]:
     from . import governance_checks  # imports hub.proposals, which does not import this module
 
@@ -74,7 +113,9 @@ def _governance() -> dict[str, tuple[Check, ...]]:
 
 #: kind -> the checks a locally published record of that kind passes, in order.
 CHECKS: dict[str, tuple[Check, ...]] = {
+    "attestation": (_attestation,),
     "endorsement": (_endorsement, *_governance()["endorsement"]),
+    "pledge": (_pledge,),
     "revocation": (_revocation,),
     "proposal": _governance()["proposal"],
     "ballot": _governance()["ballot"],

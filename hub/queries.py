@@ -26,6 +26,7 @@ from protocol import (
     offer_tally,
     revoked_ids,
 )
+from protocol.charter import terms_at
 from protocol.jsonview import iso_ms, record_to_json
 
 from .derive import load_charter, load_record, load_records
@@ -212,15 +213,19 @@ class _Page:
         self.conn, self.now_ms = conn, now_ms
         self.charter = load_charter(conn)
         self.marks: dict[bytes, list[dict[str, str]]] = {}
+        self.names: dict[bytes, str | None] = {}
 
     def result(self, row: tuple[Any, ...]) -> dict[str, Any]:
         rid, kind, key, author, title, snippet, regions, services, created_ms, member = row
         if author not in self.marks:
             self.marks[author] = _marks_brief(self.conn, self.charter, author, self.now_ms)
+            name = self.conn.execute("SELECT name FROM profiles WHERE hub = ?", (author,)).fetchone()
+            self.names[author] = name[0] if name else None
         return {
             "id": format_hub_id(key) if kind == "hub" else key.hex(),
             "kind": kind,
             "author": format_hub_id(author),
+            "author_name": self.names[author],
             "title": title,
             "snippet": snippet,
             "regions": json.loads(regions),
@@ -478,6 +483,11 @@ def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int) -
     if charter is None:
         return {"hub": format_hub_id(hub), "scheme": scheme, "status": "none",
                 "reason": "this hub has no charter yet", "attestation": None, "revocation": None}
+    schemes = terms_at(charter, _amendments(conn), now_ms).schemes
+    if scheme not in schemes:
+        return {"hub": format_hub_id(hub), "scheme": scheme, "status": "unknown-scheme",
+                "reason": f"the charter has no scheme {scheme!r}; its schemes: {', '.join(sorted(schemes)) or 'none'}",
+                "attestation": None, "revocation": None}
     attestations, revocations = _attestations(conn, hub)
     s = mark_status(hub, scheme, attestations, charter, revocations, now_ms, _amendments(conn))
     return {"hub": format_hub_id(hub), "scheme": scheme, "status": s.status, "reason": s.reason,

@@ -48,8 +48,8 @@ STATUS_TONES = {
         "no-quorum",
         "pending",
     ),
-    "bad": ("revoked", "unauthorised", "cancelled", "dropped", "withdrawn", "refused", "failed", "not-adopted",
-            "ignored"),
+    "bad": ("revoked", "unauthorised", "unknown-scheme", "cancelled", "dropped", "withdrawn", "refused", "failed",
+            "not-adopted", "ignored"),
 }
 _TONE = {status: tone for tone, statuses in STATUS_TONES.items() for status in statuses}
 _ICONS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}
@@ -60,6 +60,7 @@ STATUS_LABELS = {
     "unauthorised": "Unauthorised issuer",
     "not-yet-valid": "Not yet valid",
     "none": "No mark",
+    "unknown-scheme": "Scheme not in the charter",
     "open": "Open for pledges",
     "past-deadline": "Deadline passed",
     "awarded": "Awarded",

@@ -250,6 +250,28 @@ def test_marks_membership_and_revocation(assoc: Association) -> None:
     assert ok_json("show", assoc.ids["C"], home=assoc.a)["member"] is False
 
 
+def test_pledges_that_would_not_count_are_refused_with_the_reason(assoc: Association) -> None:
+    late = ok("publish", "offer", "--title", "Past gloves", "--unit", "box", "--tier", "1:9", "--currency", "GBP",
+              "--min-total", "5", "--deadline", "2026-01-01", home=assoc.a)
+    result = coophub("pledge", late, "5", home=assoc.a)
+    assert_one_error_line(result, ("pledge late",))
+    assert "deadline passed" in result.stderr
+    soon = ok("publish", "offer", "--title", "Soon gloves", "--unit", "box", "--tier", "1:9", "--currency",
+              "GBP", "--min-total", "5", "--deadline", "2099-01-01", home=assoc.a)
+    ok("close-offer", soon, "--outcome", "cancelled", home=assoc.a)
+    result = coophub("pledge", soon, "5", home=assoc.a)
+    assert_one_error_line(result, ("pledge closed",))
+    assert "closed (cancelled)" in result.stderr
+
+
+def test_a_date_only_deadline_is_the_end_of_that_day_in_the_hubs_time_zone(assoc: Association) -> None:
+    offer = ok("publish", "offer", "--title", "Summer aprons", "--unit", "pack", "--tier", "1:2", "--currency",
+               "GBP", "--min-total", "5", "--deadline", "2099-07-01", home=assoc.a)
+    deadline = ok_json("show", offer, home=assoc.a)["body"]["deadline"]
+    # 2099-07-01 is in British Summer Time (UTC+1): the day ends at 22:59:59.999 UTC
+    assert deadline == 4086629999999, deadline
+
+
 def test_search_table_and_json(assoc: Association) -> None:
     found = ok_json("search", "lifting", home=assoc.a)
     assert found["total"] >= 1 and found["results"][0]["id"] == assoc.ids["guide"]
@@ -262,6 +284,42 @@ def test_search_table_and_json(assoc: Association) -> None:
     table = ok("search", home=assoc.a)
     assert "Safe lifting" in table and "Nitrile gloves" in table and "\x1b[" not in table
     assert "no matches" in ok("search", "zzzznothing", home=assoc.a)
+
+
+def in_terminal(*args: str, home: Path, columns: int = 80) -> str:
+    """Run coophub on a pseudo-terminal of ``columns`` columns (what a person sees), return what it printed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPHUB_") and k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args, "--home", str(home)], cwd=REPO, env=env,
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_search_in_a_narrow_terminal_shows_whole_ids_and_statuses(assoc: Association) -> None:
+    shown = in_terminal("search", home=assoc.a, columns=80)
+    found = ok_json("search", home=assoc.a)["results"]
+    for result in found:
+        assert result["id"] in shown, (result["id"], shown)  # whole, on one line, copyable
+    assert "valid" in shown or "open" in shown  # mark status and offer status are not cut off
+    assert "…" not in "".join(line for line in shown.splitlines() if line.strip().startswith("id "))
 
 
 def test_show_a_guide_with_its_attachment(assoc: Association) -> None:
@@ -364,6 +422,9 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
         "show garbage",
         "show hub_" + "a" * 55,
         "verify-mark hub_x care-quality",
+        f"verify-mark {assoc.ids['B']} no-such-scheme",
+        f"attest {assoc.ids['B']} --scheme no-such-scheme --level gold --valid-until 2099-01-01",
+        f"export --format jsonl --output {tmp_path / 'no-such-dir' / 'out.jsonl'}",
         "search --limit 0",
         "search --kind charter",
         f"import {tmp_path / 'missing.jsonl'}",
@@ -382,6 +443,12 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
     for args in cases:
         assert_one_error_line(coophub(*args, home=assoc.a), args)
     assert _snapshot(assoc.a) == before
+    # the --output error names the file asked for, not the temporary file written first
+    out = coophub("export", "--format", "jsonl", "--output", str(tmp_path / "no-such-dir" / "out.jsonl"),
+                  home=assoc.a)
+    assert "out.jsonl" in out.stderr and ".tmp" not in out.stderr
+    # a plain typo reads as English ("an association id")
+    assert "not an association id" in coophub("join", "nothex", "--peer", "http://127.0.0.1:9", home=assoc.a).stderr
     # endorsing the same hub twice (the fixture's B endorsed C already) says so
     assert_one_error_line(coophub("endorse", assoc.ids["C"], home=assoc.b), ("endorse twice",))
     # only the offer's author can close it
@@ -485,10 +552,17 @@ def test_publish_through_a_running_hub_and_concurrently(tmp_path: Path) -> None:
         assert "already in use" in taken.stderr and not (other / "serve.json").exists()
         record_id = ok("publish", "profile", "--description", "via the API", home=home)
         assert http("GET", f"{url}/api/v1/records/{record_id}")[1]["body"]["description"] == "via the API"
-        # a refusal carries the path it came by: "api", not "local"
-        assert_one_error_line(coophub("pledge", "ab" * 32, "1", home=home), ("pledge unknown",))
+        # a refusal carries the path it came by: "api", not "local" (a record signed elsewhere, posted raw)
         from hub.home import Home
         from hub.store import Store
+        from protocol import HubKey, build_record
+
+        association = bytes.fromhex(http("GET", f"{url}/api/v1/status")[1]["association_id"])
+        stranger = build_record(HubKey.generate(), association, "guide", {
+            "title": "T", "summary": "S", "body": "B", "license": "CC0-1.0", "tags": [], "language": "en"},
+            int(time.time() * 1000))
+        status, reply = http("POST", f"{url}/api/v1/publish", {"record": stranger.raw.hex()}, token)
+        assert status == 422, reply
 
         with Store(home / "hub.sqlite3") as store:
             assert {row["source"] for row in store.refused_summary()} == {"api"}

@@ -210,7 +210,11 @@ async def test_marks_with_status_and_one_scheme(hub: Hub) -> None:
     assert status == 200 and [m["status"] for m in data["marks"]] == ["valid"]
     status, data = await hub.get(f"/api/v1/marks/{other_id}?scheme=care-quality")
     assert status == 200 and data["status"] == "valid" and data["reason"]
+    # a scheme the charter does not name is not "no mark": it is an error that lists the charter's schemes
     status, data = await hub.get(f"/api/v1/marks/{other_id}?scheme=other-scheme")
+    _assert_error(status, data, 404, "not-found")
+    assert "care-quality" in data["detail"]
+    status, data = await hub.get(f"/api/v1/marks/{format_hub_id(hub.outsider.public)}?scheme=care-quality")
     assert status == 200 and data["status"] == "none"
     status, data = await hub.get(f"/api/v1/marks/{other_id}?schema=typo")
     _assert_error(status, data, 400, "invalid")
