@@ -69,7 +69,7 @@ def _ballot(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
     cls, weight = _electorate_weight(conn, _context(conn), record.author, proposal)
     if weight == 0:
         raise _refused(f"this hub's class {cls!r} has vote weight 0: associates take part but do not vote",
-                       "author", "blocked")
+                       "author")
 
 
 def _delegation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
@@ -89,7 +89,7 @@ def _delegation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
             raise _refused(f"{who} is not a member: only members vote or hold proxies", field, "blocked")
         if m.weight(hub) == 0:
             raise _refused(f"{who} is a non-voting associate (class {m.class_of(hub)!r}, weight 0): it can "
-                           "neither give nor hold a proxy", field, "blocked")
+                           "neither give nor hold a proxy", field)
 
 
 def _close(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
