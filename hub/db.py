@@ -119,7 +119,7 @@ CREATE INDEX offers_author ON offers(author, revoked, created_ms);
 """),
     # Governance (docs/protocol.md §6.6–§6.8, hub/governance.py). New tables only, so that other branches'
     # migrations of the round-1 tables merge cleanly.
-    (4, "proposals, amendments in force, member classes, reviewed guides", """
+    (4, "proposals, amendments in force, reviewed guides", """
 CREATE TABLE proposals (
     id BLOB PRIMARY KEY, author BLOB NOT NULL, created_ms INTEGER NOT NULL, closes INTEGER NOT NULL,
     amendment INTEGER NOT NULL,      -- 1 if it carries a charter amendment
@@ -132,9 +132,6 @@ CREATE TABLE amendments (             -- protocol.adopted_amendments, recomputed
 ) WITHOUT ROWID;
 CREATE TABLE amendment_assessors (    -- assessors named by stored amendment proposals (eligible authors)
     hub BLOB NOT NULL, scheme TEXT NOT NULL, proposal BLOB NOT NULL, PRIMARY KEY (hub, scheme, proposal)
-) WITHOUT ROWID;
-CREATE TABLE member_classes (         -- each current member's class and vote weight, newest terms
-    hub BLOB PRIMARY KEY, class TEXT NOT NULL, weight INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE reviewed_guides (        -- guide versions association-reviewed now, with their approvals
     guide BLOB PRIMARY KEY, approvals INTEGER NOT NULL

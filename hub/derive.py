@@ -228,7 +228,6 @@ def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
                      [(h, int(h in now.founders)) for h in changed if h not in before])
     conn.executemany("UPDATE directory SET member = ? WHERE author = ?",
                      [(int(h in now.members), h) for h in changed])
-    governance.write_classes(conn, now)
     if changed:
         governance.refresh_reviews(conn)  # reviews by hubs that left stop counting
     return changed

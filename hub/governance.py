@@ -6,7 +6,6 @@ decides which stored records to hand them and writes the answers down:
     proposals            one row per proposal: closing time, whether it carries an amendment, its close
     amendments           the amendments in force (protocol.adopted_amendments), oldest first
     amendment_assessors  every assessor named by a stored amendment proposal (eligible to publish marks)
-    member_classes       each current member's class and vote weight under the newest terms
     reviewed_guides      guide versions that are association-reviewed now
 
 What changes them: a proposal or its close; an endorsement or a revocation (the electorate, classes and
@@ -22,7 +21,7 @@ from typing import Any
 
 import msgpack
 
-from protocol import Amendment, CharterTerms, Membership, Record, review_state, terms_at
+from protocol import Amendment, CharterTerms, Record, review_state, terms_at
 from protocol.amendments import decide_amendments
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "member_class",
     "refresh_amendments",
     "refresh_reviews",
-    "write_classes",
 ]
 
 #: The newest terms: every amendment in force is effective by then (closes are never more than the allowed
@@ -74,9 +72,13 @@ def current_terms(conn: sqlite3.Connection, charter: Record | None = None,
 
 
 def member_class(conn: sqlite3.Connection, hub: bytes) -> tuple[str, int] | None:
-    """(class, vote weight) of a current member, or None."""
-    row = conn.execute("SELECT class, weight FROM member_classes WHERE hub = ?", (hub,)).fetchone()
-    return None if row is None else (str(row[0]), int(row[1]))
+    """(class, vote weight) of a current member under the newest terms, or None for a non-member."""
+    from .queries import get_membership
+
+    m = get_membership(conn)
+    if m is None or not m.is_member(hub):
+        return None
+    return m.classes[hub], m.weights[hub]
 
 
 def is_named_assessor(conn: sqlite3.Connection, hub: bytes, scheme: str | None = None) -> bool:
@@ -130,13 +132,22 @@ def after(conn: sqlite3.Connection, record: Record) -> None:
     """Follow-up for records of other kinds that bear on governance (called by hub.derive.apply, after
     hub.derive's own update, which already refreshed membership for an endorsement or its revocation)."""
     if record.kind == "endorsement":
-        refresh_amendments(conn)  # the electorate of a closed amendment proposal may have changed
+        _electorate_changed(conn, record.created_ms)
     elif record.kind == "revocation":
         row = conn.execute("SELECT kind, ref FROM records WHERE id = ?", (record.body["target"],)).fetchone()
         if row is not None and row[0] == "endorsement":
-            refresh_amendments(conn)
+            _electorate_changed(conn, record.created_ms)
         elif row is not None and row[0] == "review":
             refresh_reviews(conn, [row[1]])
+
+
+def _electorate_changed(conn: sqlite3.Connection, created_ms: int) -> None:
+    """An endorsement or its revocation created at ``created_ms`` changes the electorate of the proposals
+    closing after it (§6.6): recompute the amendments only if a closed amendment proposal is among them — an
+    endorsement made today does not reach back into a vote that closed last year."""
+    if conn.execute("SELECT 1 FROM proposals WHERE amendment = 1 AND close_id IS NOT NULL AND closes > ? LIMIT 1",
+                    (created_ms,)).fetchone() is not None:
+        refresh_amendments(conn)
 
 
 # -- recomputing -------------------------------------------------------------------------------------------
@@ -176,13 +187,6 @@ def refresh_amendments(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def write_classes(conn: sqlite3.Connection, m: Membership) -> None:
-    """Store each current member's class and weight (called by hub.derive.refresh_membership)."""
-    conn.execute("DELETE FROM member_classes")
-    conn.executemany("INSERT INTO member_classes VALUES (?, ?, ?)",
-                     [(hub, m.classes.get(hub, ""), m.weights.get(hub, 0)) for hub in sorted(m.members)])
-
-
 def _refresh_marks(conn: sqlite3.Connection, charter: Record, amendments: list[Amendment]) -> None:
     """Each attestation is authorised under the terms in force at its creation (protocol.marks)."""
     rows = conn.execute("SELECT id, author, scheme, created_ms, authorised FROM attestations").fetchall()
@@ -196,13 +200,13 @@ def _refresh_marks(conn: sqlite3.Connection, charter: Record, amendments: list[A
 
 def refresh_reviews(conn: sqlite3.Connection, guides: list[bytes] | None = None) -> None:
     """Recompute which of ``guides`` (default: every reviewed guide) are association-reviewed now."""
-    charter = _charter(conn)
+    if guides is None:
+        guides = [g for (g,) in conn.execute("SELECT DISTINCT ref FROM records WHERE kind = 'review'")]
+    charter = _charter(conn) if guides else None
     if charter is None:
         return
     terms = current_terms(conn, charter)
     assert terms is not None
-    if guides is None:
-        guides = [g for (g,) in conn.execute("SELECT DISTINCT ref FROM records WHERE kind = 'review'")]
     members = frozenset(hub for (hub,) in conn.execute("SELECT hub FROM members"))
     for guide_id in guides:
         guide = _load(conn, "SELECT raw, id FROM records WHERE id = ? AND kind = 'guide'", (guide_id,))

@@ -60,10 +60,12 @@ def _related(conn: sqlite3.Connection, proposal_id: bytes, kind: str) -> list[Re
 
 
 def proposal_result_for(conn: sqlite3.Connection, proposal: Record, now_ms: int, ctx: Context, *,
-                        ignore_close: bool = False) -> Result:
-    """protocol.proposal_result over this proposal's stored ballots and closes and ``ctx``."""
+                        ignore_close: bool = False, ballots: list[Record] | None = None) -> Result:
+    """protocol.proposal_result over this proposal's stored ballots (or ``ballots``, already loaded) and
+    closes, and ``ctx``."""
     return proposal_result(proposal, ctx.charter, amendments=ctx.amendments,
-                           ballots=_related(conn, proposal.id, "ballot"), delegations=ctx.delegations,
+                           ballots=_related(conn, proposal.id, "ballot") if ballots is None else ballots,
+                           delegations=ctx.delegations,
                            closes=[] if ignore_close else _related(conn, proposal.id, "proposal-close"),
                            endorsements=ctx.endorsements, revocations=ctx.revocations, now_ms=now_ms)
 
@@ -121,7 +123,8 @@ def proposal_view(conn: sqlite3.Connection, proposal_id: bytes, now_ms: int) -> 
     ctx = load_context(conn)
     if proposal is None or proposal.kind != "proposal" or ctx is None:
         return None
-    result = proposal_result_for(conn, proposal, now_ms, ctx)
+    ballots = _related(conn, proposal.id, "ballot")
+    result = proposal_result_for(conn, proposal, now_ms, ctx, ballots=ballots)
     names = _names(conn, {proposal.author} | {v.hub for v in result.votes}
                    | {v.proxy for v in result.votes if v.proxy is not None})
     body = proposal.body
@@ -149,7 +152,7 @@ def proposal_view(conn: sqlite3.Connection, proposal_id: bytes, now_ms: int) -> 
         out["amendment"] = {"changes": body_to_json("proposal", {"amendment": body["amendment"]})["amendment"],
                             "state": state.state, "reason": state.reason}
     if result.close is not None:
-        live = proposal_result_for(conn, proposal, now_ms, ctx, ignore_close=True)
+        live = proposal_result_for(conn, proposal, now_ms, ctx, ignore_close=True, ballots=ballots)
         named = set(result.close.body["ballots"]) | set(result.close.body["delegations"])
         counted = set().union(*live.counted_ids())
         used = set().union(*result.counted_ids())

@@ -333,14 +333,6 @@ def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
     return [url for profile in profiles for url in profile.body.get("peer_urls", []) if isinstance(url, str)]
 
 
-def _class_of(conn: sqlite3.Connection, hub: bytes) -> dict[str, Any]:
-    """A member's class and vote weight under the newest terms (hub.governance); None for others."""
-    from .governance import member_class
-
-    found = member_class(conn, hub)
-    return {"class": found[0] if found else None, "weight": found[1] if found else None}
-
-
 def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
     return {hub: name for hub in hubs
             for (name,) in conn.execute("SELECT name FROM profiles WHERE hub = ?", (hub,))}
@@ -375,7 +367,9 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
         "profile": record_to_json(profile) if profile else None,
         "member": m is not None and m.is_member(hub),
         "founder": m is not None and hub in m.founders,
-        **_class_of(conn, hub),
+        # Its class and vote weight under the newest terms (docs/protocol.md §6.1); None for a non-member.
+        "class": m.class_of(hub) if m is not None else None,
+        "weight": m.weight(hub) if m is not None and m.is_member(hub) else None,
         "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
         "marks": marks_view(conn, hub, now_ms),
         "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],

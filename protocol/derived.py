@@ -139,22 +139,20 @@ def _classes(terms: CharterTerms, members: frozenset[bytes], endorsers: dict[byt
         key = (e.body["subject"], e.author)
         if key not in newest_by or replaceable_key(e) < replaceable_key(newest_by[key]):
             newest_by[key] = e
+    named: dict[bytes, Counter[str]] = {}
+    for (subject, author), e in newest_by.items():
+        cls = e.body.get("class")
+        if cls is not None and cls in terms.classes and author in endorsers.get(subject, ()):
+            named.setdefault(subject, Counter())[cls] += 1
     out: dict[bytes, str] = {}
-    for hub in sorted(members):
+    for hub in members:
         if hub in terms.founders:
             out[hub] = terms.founder_classes.get(hub, terms.default_class)
-            continue
-        named: Counter[str] = Counter()
-        for author in endorsers.get(hub, frozenset()):
-            cls = _named_class(newest_by.get((hub, author)))
-            if cls is not None and cls in terms.classes:
-                named[cls] += 1
-        out[hub] = min(named, key=lambda c: (-named[c], c)) if named else terms.default_class
+        elif (names := named.get(hub)) is not None:
+            out[hub] = min(names, key=lambda c: (-names[c], c))
+        else:
+            out[hub] = terms.default_class
     return out
-
-
-def _named_class(endorsement: Record | None) -> str | None:
-    return None if endorsement is None else endorsement.body.get("class")
 
 
 def current_profiles(profiles: Iterable[Record]) -> dict[bytes, Record]:
