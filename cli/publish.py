@@ -319,7 +319,16 @@ def cmd_attest(args: argparse.Namespace) -> int:
         body["evidence_hash"] = parse_record_id(args.evidence_hash, "SHA-256 hash")
     if args.summary:
         body["summary"] = args.summary
-    return _print_id(args, publish(home, "attestation", body))
+    return _print_id(args, publish(home, "attestation", with_credential(home, body)))
+
+
+def with_credential(home: Home, body: dict[str, Any]) -> dict[str, Any]:
+    """The attestation body with this hub's signed Open Badges 3.0 credential (docs/opendata.md)."""
+    from hub.opendata.badges import issue_credential
+
+    with open_store(home) as store:
+        association = store.association_id() or home.association or bytes(32)
+        return issue_credential(store, home.key, association, body, home.config.url)
 
 
 def cmd_endorse(args: argparse.Namespace) -> int:

@@ -112,6 +112,21 @@ class Federation:
         if pending:
             await asyncio.wait(pending, timeout=timeout_s)
 
+    def metric_families(self) -> list[Any]:
+        """Peers by health state and score, for ``GET /metrics`` (hub.metrics calls it at scrape time)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        by_state = Counter(peer.state for peer in self.peers)
+        peers = GaugeMetricFamily("coophub_peers", "Peers by health state.", labels=["state"])
+        for state in ("new", "healthy", "failing", "dropped"):
+            peers.add_metric([state], by_state.get(state, 0))
+        lag = GaugeMetricFamily("coophub_peer_lag_records", "Records this hub lacked at the last sync with each "
+                                "peer.", labels=["peer"])
+        for peer in self.peers:
+            if peer.lag is not None:
+                lag.add_metric([peer.url], peer.lag)
+        return [peers, lag]
+
     def _spawn(self, coro: Any) -> None:
         if self._stopped:  # a handler still running at shutdown must not start new traffic
             coro.close()
@@ -427,12 +442,14 @@ async def _on_shutdown(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     """Add federation to a hub app made by ``hub.app.make_app``: routes and the background gossip task."""
     from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY, TRAFFIC_KEY
+    from hub.metrics import COLLECTORS_KEY
 
     home, store = app[HOME_KEY], app[STORE_KEY]
     fed = Federation(home, store, store.limits if hasattr(store, "limits") else home.limits())
     app[FED_KEY] = fed
     app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
     app[TRAFFIC_KEY] = fed.traffic
+    app[COLLECTORS_KEY].append(fed.metric_families)
     add_routes(app, fed)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.home import Home
+from hub.opendata.badges import issue_credential
 from hub.publishing import PublishRefused
 from hub.store import DirectoryQuery, Store
 from protocol import ProtocolError, build_record, parse_hub_id
@@ -48,8 +49,11 @@ __all__ = [
     "ApiError",
     "BlobFetcher",
     "find_blob",
+    "hub_param",
+    "json_response",
     "make_app",
     "parse_directory_query",
+    "record_id_param",
     "status_view",
 ]
 
@@ -158,7 +162,12 @@ def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def _record_id(text: str) -> bytes:
+def record_id_param(text: str) -> bytes:
+    """A record id from a URL path segment (64 hex).
+
+    Raises:
+        ApiError: 400 when it is not 64 hex characters.
+    """
     try:
         raw = bytes.fromhex(text)
     except ValueError:
@@ -168,7 +177,12 @@ def _record_id(text: str) -> bytes:
     return raw
 
 
-def _hub(text: str) -> bytes:
+def hub_param(text: str) -> bytes:
+    """A hub id (``hub_…``) from a URL path segment.
+
+    Raises:
+        ApiError: 400 when it is not a valid hub id.
+    """
     try:
         return parse_hub_id(text)
     except ProtocolError as exc:
@@ -306,7 +320,7 @@ async def get_directory(request: web.Request) -> web.Response:
 
 
 async def get_record(request: web.Request) -> web.Response:
-    record_id = _record_id(request.match_info["id"])
+    record_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     record = await store.read(store.get_record, record_id)
     if record is None:
@@ -315,7 +329,7 @@ async def get_record(request: web.Request) -> web.Response:
 
 
 async def get_hub(request: web.Request) -> web.Response:
-    hub = _hub(request.match_info["hub_id"])
+    hub = hub_param(request.match_info["hub_id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.hub_view, hub, _now(request))
     if view is None:
@@ -324,7 +338,7 @@ async def get_hub(request: web.Request) -> web.Response:
 
 
 async def get_offer(request: web.Request) -> web.Response:
-    offer_id = _record_id(request.match_info["id"])
+    offer_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
     view = await store.read(store.offer_view, offer_id, _now(request))
     if view is None:
@@ -334,7 +348,7 @@ async def get_offer(request: web.Request) -> web.Response:
 
 async def get_marks(request: web.Request) -> web.Response:
     hub_text = request.match_info["hub_id"]
-    hub = _hub(hub_text)
+    hub = hub_param(hub_text)
     unknown = sorted(set(request.query) - {"scheme"})
     if unknown:
         raise ApiError(400, "invalid", f"unknown parameter {unknown[0]!r}; allowed: scheme")
@@ -366,7 +380,7 @@ async def find_blob(app: web.Application, digest: bytes) -> bytes | None:
 
 
 async def get_blob(request: web.Request) -> web.Response:
-    digest = _record_id(request.match_info["hash"])
+    digest = record_id_param(request.match_info["hash"])
     data = await find_blob(request.app, digest)
     if data is None:
         raise ApiError(404, "not-found", f"no blob {digest.hex()} on this hub")
@@ -405,6 +419,8 @@ def _raw_from_request(data: Any, home: Home, store: Store, now: int) -> bytes:
             "this hub has no association yet; run `coophub charter create` or `coophub join` first",
         )
     body = body_from_json(kind, data["body"])
+    if kind == "attestation":  # the assessor's Open Badges credential travels in the record (docs/opendata.md)
+        body = issue_credential(store, home.key, association or bytes(32), body, home.config.url)
     record = build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits())
     store.check_publish(record, now)
     return record.raw
@@ -445,8 +461,10 @@ def _add_api_routes(app: web.Application) -> None:
     r.add_post("/api/v1/publish", post_publish)
     r.add_post("/api/v1/blobs", post_blob)
     from hub import governance_api  # it imports this module's keys and helpers
+    from hub.opendata import routes as opendata  # imported here: it uses this module's keys and errors
 
     governance_api.add_routes(r)
+    opendata.setup(app)
 
 
 def _optional_setup(module: str, app: web.Application) -> None:
@@ -485,6 +503,9 @@ def make_app(
     app[LIMITS_KEY] = limits
     app[NOW_KEY] = now_ms or _now_ms
     _add_api_routes(app)
+    from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
+
+    metrics.setup(app)
     if web_pages:
         _optional_setup("hub.web", app)
     if federation:

@@ -27,6 +27,7 @@ from protocol.amendments import decide_amendments
 __all__ = [
     "APPLY",
     "after",
+    "amendment_records",
     "amendments_in_force",
     "current_terms",
     "is_named_assessor",
@@ -69,6 +70,19 @@ def current_terms(conn: sqlite3.Connection, charter: Record | None = None,
     if charter is None:
         return None
     return terms_at(charter, amendments_in_force(conn), at_ms)
+
+
+def amendment_records(conn: sqlite3.Connection) -> list[Record]:
+    """The records protocol.adopted_amendments needs beyond membership's: closed amendment proposals, their
+    ballots and closes, and every delegation (for exports that recompute derived state from records)."""
+    closed = _load(conn, "SELECT r.raw, r.id FROM proposals p JOIN records r ON r.id = p.id "
+                         "WHERE p.amendment = 1 AND p.close_id IS NOT NULL")
+    if not closed:
+        return []
+    related = [r for p in closed for r in _load(conn, "SELECT raw, id FROM records INDEXED BY records_ref "
+                                                      "WHERE ref = ? AND kind IN ('ballot', 'proposal-close')",
+                                                (p.id,))]
+    return [*closed, *related, *_load(conn, "SELECT raw, id FROM records WHERE kind = 'delegation'")]
 
 
 def member_class(conn: sqlite3.Connection, hub: bytes) -> tuple[str, int] | None:

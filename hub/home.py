@@ -25,6 +25,8 @@ from typing import Any
 
 from protocol import DEFAULT_LIMITS, HubKey, Limits, limits_from_mapping
 
+from .logs import LOG_FORMATS, LOG_LEVELS
+
 __all__ = ["HomeError", "HubConfig", "Home", "default_home"]
 
 ENV_HOME = "COOPHUB_HOME"
@@ -54,6 +56,10 @@ class HubConfig:
     limits: dict[str, int] = field(default_factory=dict)
     #: IANA time zone for showing times and for date-only deadlines (the end of that day, here).
     timezone: str = DEFAULT_TIMEZONE
+    #: hub.logs: "plain" or "json"; "debug" … "error"; one line per HTTP request when access_log is true.
+    log_format: str = "plain"
+    log_level: str = "info"
+    access_log: bool = False
 
     def to_toml(self) -> str:
         lines = [
@@ -67,6 +73,11 @@ class HubConfig:
             f"peers = {json.dumps(self.peers)}",
             "# IANA time zone for times on pages and for date-only deadlines (they end at 23:59:59 here)",
             f"timezone = {json.dumps(self.timezone)}",
+            "# Logs go to stderr (the journal): log_format \"plain\" or \"json\"; log_level debug, info, warning or",
+            "# error; access_log = true adds one line per HTTP request",
+            f"log_format = {json.dumps(self.log_format)}",
+            f"log_level = {json.dumps(self.log_level)}",
+            f"access_log = {'true' if self.access_log else 'false'}",
             "",
             "# Override any limit of protocol/limits.py, e.g. push_fanout = 6",
             "[limits]",
@@ -94,9 +105,32 @@ class HubConfig:
                 peers=[str(p) for p in data.get("peers", [])],
                 limits=dict(data.get("limits", {})),
                 timezone=_timezone(str(data.get("timezone", DEFAULT_TIMEZONE))),
+                log_format=_choice(data, "log_format", "plain", LOG_FORMATS),
+                log_level=_choice(data, "log_level", "info", LOG_LEVELS),
+                access_log=_flag(data, "access_log"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise HomeError(f"config.toml has a missing or malformed field ({exc}); fix it") from None
+
+
+def _choice(data: dict[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    """Raises:
+    HomeError: the value is not one of ``allowed``.
+    """
+    value = data.get(key, default)
+    if value not in allowed:
+        raise HomeError(f"config.toml: {key} = {value!r} is not one of {', '.join(allowed)}; fix it")
+    return str(value)
+
+
+def _flag(data: dict[str, Any], key: str) -> bool:
+    """Raises:
+    HomeError: the value is not true or false.
+    """
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise HomeError(f"config.toml: {key} must be true or false, not {value!r}; fix it")
+    return value
 
 
 def _timezone(name: str) -> str:

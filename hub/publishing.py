@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from hub.opendata import validate as opendata
 from protocol import REVOCABLE_KINDS, Record, format_hub_id
 from protocol.charter import terms_at
 from protocol.errors import ProtocolError
@@ -113,10 +114,15 @@ def _governance() -> dict[str, tuple[Check, ...]]:
 
 #: kind -> the checks a locally published record of that kind passes, in order.
 CHECKS: dict[str, tuple[Check, ...]] = {
-    "attestation": (_attestation,),
+    "attestation": (_attestation, opendata.CHECKS["attestation"]),
     "endorsement": (_endorsement, *_governance()["endorsement"]),
     "pledge": (_pledge,),
     "revocation": (_revocation,),
+    # open data (hub.opendata.validate): e-mail, URLs, ISO 4217 currency, BCP 47 language
+    "profile": (opendata.CHECKS["profile"],),
+    "guide": (opendata.CHECKS["guide"],),
+    "offer": (opendata.CHECKS["offer"],),
+    # governance (hub.governance_checks): ballots, proxies, closes, amendments, reviews
     "proposal": _governance()["proposal"],
     "ballot": _governance()["ballot"],
     "delegation": _governance()["delegation"],

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from hub.app import make_app
 from hub.home import Home, HomeError
+from hub.logs import ACCESS_LOG_FORMAT
 from hub.store import Store
 
 __all__ = ["ServeError", "local_url", "run_hub"]
@@ -71,16 +72,18 @@ def _serve_file_ctx(home: Home) -> object:
     return ctx
 
 
-async def _serve(home: Home, store: Store, host: str, port: int) -> None:
+async def _serve(home: Home, store: Store, host: str, port: int, access_log: bool = False) -> None:
     app = make_app(home, store)
     app.cleanup_ctx.append(_serve_file_ctx(home))  # type: ignore[arg-type]
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
+    runner = web.AppRunner(app, access_log=logging.getLogger("coophub.access") if access_log else None,
+                           access_log_format=ACCESS_LOG_FORMAT, handle_signals=False,
+                           shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     with _signals() as stop:
         try:
             await _listen(home, runner, host, port)
             await stop.wait()
-            log.info("coophub: stopping")
+            log.info("stopping")
         finally:
             # Still inside _signals: a second Ctrl-C or SIGTERM during the clean shutdown is ignored
             # instead of killing the process half-way (serve.json left behind, peers not saved).
@@ -105,7 +108,7 @@ async def _listen(home: Home, runner: web.AppRunner, host: str, port: int) -> No
     bound = _bound_port(runner, port)
     url = local_url(host, bound)
     write_serve_file(home.serve_path, url)
-    log.info("coophub: hub %s (%s) serving %s from %s", home.hub_id, home.config.name, url, home.path)
+    log.info("hub %s (%s) serving %s from %s", home.hub_id, home.config.name, url, home.path)
 
 
 def _bound_port(runner: web.AppRunner, default: int) -> int:
@@ -132,7 +135,7 @@ def _signals() -> Iterator[asyncio.Event]:
             signal.signal(sig, signal.SIG_IGN)
 
 
-def run_hub(home: Home, host: str | None = None, port: int | None = None) -> None:
+def run_hub(home: Home, host: str | None = None, port: int | None = None, *, access_log: bool = False) -> None:
     """Run the hub on ``host``:``port`` (defaults: config.toml's, i.e. 127.0.0.1:8470) until a signal.
 
     Raises:
@@ -147,6 +150,6 @@ def run_hub(home: Home, host: str | None = None, port: int | None = None) -> Non
     limits = home.limits()
     store = Store(home.db_path, limits=limits, blobs_dir=home.blobs_dir, association=home.association)
     try:
-        asyncio.run(_serve(home, store, host, port))
+        asyncio.run(_serve(home, store, host, port, access_log))
     finally:
         store.close()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coophub-read")
         self._listeners: list[Listener] = []
         self._closed = False
+        #: How long ingest calls take, from decode to COMMIT (GET /metrics shows it as a histogram).
+        self.ingest_timings = Timings()
 
     def close(self) -> None:
         """Finish queued writes, then close every connection and thread. Idempotent."""
@@ -112,8 +115,12 @@ class Store:
         def count(refusals: list[tuple[str, str]]) -> None:
             self._writer.call(record_refusals, source, refusals, now_ms)
 
-        return run(self._writer.submit, count, raws, have=self.have, now_ms=now_ms, source=source,
-                   limits=self.limits, expected=self.expected_association)
+        started = time.perf_counter()
+        try:
+            return run(self._writer.submit, count, raws, have=self.have, now_ms=now_ms, source=source,
+                       limits=self.limits, expected=self.expected_association)
+        finally:
+            self.ingest_timings.observe(time.perf_counter() - started, len(raws))
 
     def _notify(self, results: list[IngestResult], source: str) -> None:
         for listener in list(self._listeners):
@@ -135,6 +142,11 @@ class Store:
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a synchronous read (any Store method) in the store's thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def view(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` inside one read transaction, for read-only modules with their own queries
+        (hub.opendata.load); call through :meth:`read` from async code."""
+        return self._read(fn, *args)
 
     def association_id(self) -> bytes | None:
         """The stored charter's id, else the expected association from config, else None."""
@@ -250,10 +262,6 @@ class Store:
     def refused_summary(self) -> list[dict[str, Any]]:
         return self._read(queries.refused_summary)
 
-    def view(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a read-only view ``fn(conn, *args)`` (e.g. hub.proposals') inside one read transaction."""
-        return self._read(fn, *args)
-
     # --- meta, peers and blobs --------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -295,6 +303,36 @@ class Store:
     def get_blob(self, digest: bytes) -> bytes | None:
         """A blob's bytes, re-verified; None if absent or corrupt (logged)."""
         return self.blobs.get(digest)
+
+
+class Timings:
+    """A thread-safe latency histogram in the Prometheus convention (cumulative buckets, sum, count), kept by
+    the store itself so that it needs no metrics library; hub.metrics exposes it."""
+
+    #: Upper bounds in seconds: a single record commits in a few ms, a batch of 500 in a fraction of a second.
+    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts = [0] * (len(self.BUCKETS) + 1)  # the last one is +Inf
+        self.sum = 0.0
+        self.records = 0
+
+    def observe(self, seconds: float, records: int) -> None:
+        with self._lock:
+            index = next((i for i, bound in enumerate(self.BUCKETS) if seconds <= bound), len(self.BUCKETS))
+            self.counts[index] += 1
+            self.sum += seconds
+            self.records += records
+
+    def snapshot(self) -> tuple[list[tuple[float, int]], float, int, int]:
+        """(cumulative (upper bound, count) pairs ending with +Inf, sum of seconds, calls, records)."""
+        with self._lock:
+            total, out = 0, []
+            for bound, n in zip((*self.BUCKETS, float("inf")), self.counts, strict=True):
+                total += n
+                out.append((bound, total))
+            return out, self.sum, total, self.records
 
 
 def _chunks(ids: list[bytes]) -> Iterable[list[bytes]]:

@@ -48,6 +48,9 @@ _URL_HELP = "an http:// or https:// URL without spaces"
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _HASH = id32
+# A compact JWS (RFC 7515 §7.1): three base64url parts. Attestations carry the assessor's Open Badges 3.0
+# credential in this form (docs/opendata.md); what it says is checked when it is served, not at ingest.
+_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _TIME = integer(0, MAX_TIME_MS)
 _NAME = text(200)
 _REGION = text(100)
@@ -241,6 +244,8 @@ KINDS: dict[str, Field] = {
         "evidence_hash": _HASH(required=False),
         "evidence_url": text(500, required=False, pattern=_URL, pattern_help=_URL_HELP),
         "summary": text(2000, required=False),
+        "credential": text(16 * 1024, required=False, pattern=_JWS,
+                           pattern_help="a compact JWS: three base64url parts joined by dots"),
     }, extra=_validity),
     "revocation": obj({
         "target": id32(),

@@ -81,6 +81,7 @@ _BODIES: dict[str, dict[str, Any]] = {
         "evidence_hash": ID_Y,
         "evidence_url": "https://assessor.example/reports/1",
         "summary": "Inspected in December.",
+        "credential": "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJkaWQ6a2V5In0.c2lnbmF0dXJl",  # a compact JWS (docs/opendata.md)
     },
     "revocation": {"target": ID_X, "reason": "Issued in error."},
     "proposal": {
