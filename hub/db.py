@@ -119,13 +119,20 @@ CREATE INDEX offers_author ON offers(author, revoked, created_ms);
 """),
     # Governance (docs/protocol.md §6.6–§6.8, hub/governance.py). New tables only, so that other branches'
     # migrations of the round-1 tables merge cleanly.
-    (4, "proposals, amendments in force, reviewed guides", """
+    (4, "proposals, newest ballots, amendments in force, reviewed guides", """
 CREATE TABLE proposals (
     id BLOB PRIMARY KEY, author BLOB NOT NULL, created_ms INTEGER NOT NULL, closes INTEGER NOT NULL,
     amendment INTEGER NOT NULL,      -- 1 if it carries a charter amendment
     close_id BLOB, close_created_ms INTEGER  -- the earliest close by its author at or after the closing time
 ) WITHOUT ROWID;
 CREATE INDEX proposals_closes ON proposals(closes);
+-- Each hub's newest ballot per proposal among those that can count (an option of the proposal, created from
+-- the proposal's creation to before its closing time): a live tally reads one ballot per voter, not every
+-- ballot ever cast (as pledges does for offers). Whether its author is a voter is decided when it is read.
+CREATE TABLE ballots (
+    proposal BLOB NOT NULL, hub BLOB NOT NULL, id BLOB NOT NULL, created_ms INTEGER NOT NULL,
+    PRIMARY KEY (proposal, hub)
+) WITHOUT ROWID;
 CREATE TABLE amendments (             -- protocol.adopted_amendments, recomputed when it may change
     proposal BLOB PRIMARY KEY, effective_ms INTEGER NOT NULL,
     changes BLOB NOT NULL             -- the proposal's amendment map, msgpack

@@ -4,6 +4,7 @@ The rules are protocol's pure functions (adopted_amendments, terms_at, membershi
 decides which stored records to hand them and writes the answers down:
 
     proposals            one row per proposal: closing time, whether it carries an amendment, its close
+    ballots              each hub's newest ballot per proposal among those that can count
     amendments           the amendments in force (protocol.adopted_amendments), oldest first
     amendment_assessors  every assessor named by a stored amendment proposal (eligible to publish marks)
     reviewed_guides      guide versions that are association-reviewed now
@@ -72,6 +73,19 @@ def current_terms(conn: sqlite3.Connection, charter: Record | None = None,
     return terms_at(charter, amendments_in_force(conn), at_ms)
 
 
+def _closed_related(conn: sqlite3.Connection, proposal_id: bytes) -> list[Record]:
+    """A closed proposal's closes and the ballots they name: all its result depends on (§6.6)."""
+    closes = _load(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE ref = ? "
+                         "AND kind = 'proposal-close'", (proposal_id,))
+    named = sorted({b for c in closes for b in c.body["ballots"]})
+    ballots: list[Record] = []
+    for start in range(0, len(named), 500):
+        chunk = named[start:start + 500]
+        ballots += _load(conn, f"SELECT raw, id FROM records WHERE id IN ({','.join('?' * len(chunk))}) "
+                               "AND kind = 'ballot'", tuple(chunk))
+    return [*closes, *ballots]
+
+
 def amendment_records(conn: sqlite3.Connection) -> list[Record]:
     """The records protocol.adopted_amendments needs beyond membership's: closed amendment proposals, their
     ballots and closes, and every delegation (for exports that recompute derived state from records)."""
@@ -79,9 +93,7 @@ def amendment_records(conn: sqlite3.Connection) -> list[Record]:
                          "WHERE p.amendment = 1 AND p.close_id IS NOT NULL")
     if not closed:
         return []
-    related = [r for p in closed for r in _load(conn, "SELECT raw, id FROM records INDEXED BY records_ref "
-                                                      "WHERE ref = ? AND kind IN ('ballot', 'proposal-close')",
-                                                (p.id,))]
+    related = [r for p in closed for r in _closed_related(conn, p.id)]
     return [*closed, *related, *_load(conn, "SELECT raw, id FROM records WHERE kind = 'delegation'")]
 
 
@@ -129,16 +141,32 @@ def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         refresh_amendments(conn)
 
 
+def _ballot(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    from .derive import load_record
+
+    proposal = load_record(conn, record.body["proposal"])
+    if proposal is None or proposal.kind != "proposal":
+        return  # ingest defers a ballot until its proposal is held, and refuses one naming another kind
+    body = proposal.body
+    if record.body["option"] not in body["options"] or not proposal.created_ms <= record.created_ms < body["closes"]:
+        return  # it can never count (§6.6); stored, and ignored here as by protocol.proposal_result
+    row = conn.execute("SELECT id, created_ms FROM ballots WHERE proposal = ? AND hub = ?",
+                       (proposal.id, record.author)).fetchone()
+    if row is None or (-record.created_ms, record.id) < (-row[1], row[0]):  # the replaceable rule, §6.2
+        conn.execute("INSERT OR REPLACE INTO ballots VALUES (?, ?, ?, ?)",
+                     (proposal.id, record.author, record.id, record.created_ms))
+
+
 def _review(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     refresh_reviews(conn, [record.body["guide"]])
 
 
 def _nothing(conn: sqlite3.Connection, record: Record, rid: int) -> None:
-    """Ballots and delegations are read when a result is asked for (hub.proposals); nothing to keep."""
+    """Delegations are read when a result is asked for (hub.proposals); nothing to keep."""
 
 
 #: kind -> derived update, merged into hub.derive's table.
-APPLY = {"proposal": _proposal, "proposal-close": _close, "review": _review, "ballot": _nothing,
+APPLY = {"proposal": _proposal, "proposal-close": _close, "review": _review, "ballot": _ballot,
          "delegation": _nothing}
 
 
@@ -179,8 +207,7 @@ def refresh_amendments(conn: sqlite3.Connection) -> bool:
     if closed:
         by_proposal: dict[bytes, list[Record]] = defaultdict(list)
         for p in closed:
-            by_proposal[p.id] = _load(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE ref = ? "
-                                            "AND kind IN ('ballot', 'proposal-close')", (p.id,))
+            by_proposal[p.id] = _closed_related(conn, p.id)
         delegations = _load(conn, "SELECT raw, id FROM records WHERE kind = 'delegation'")
         endorsements = _load(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
         revocations = _load(conn, "SELECT raw, id FROM records WHERE kind = 'revocation' AND ref IN "

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import CharterTerms, Record, amendment_state, format_hub_id, proposal_result, review_state
-from protocol.governance import Result
+from protocol.governance import Result, proposal_close
 from protocol.jsonview import body_to_json, iso_ms, record_to_json
 
 from .derive import load_charter, load_record, load_records
 from .governance import amendments_in_force, current_terms
 
 __all__ = [
-    "Context", "DEFAULT_LIST", "MAX_LIST", "guide_reviews", "load_context", "proposal_result_for",
+    "Context", "DEFAULT_LIST", "MAX_LIST", "guide_reviews", "load_context", "newest_ballots", "proposal_result_for",
     "proposal_view", "proposals_list", "terms_json",
 ]
 
@@ -59,15 +59,33 @@ def _related(conn: sqlite3.Connection, proposal_id: bytes, kind: str) -> list[Re
                         (proposal_id, kind))
 
 
+def newest_ballots(conn: sqlite3.Connection, proposal_id: bytes) -> list[Record]:
+    """Each hub's newest ballot that can count (the ``ballots`` table, hub.governance): what the open rules of
+    §6.6 pick from, so a live tally reads one ballot per voter however often members changed their vote."""
+    return load_records(conn, "SELECT r.raw, r.id FROM ballots b JOIN records r ON r.id = b.id "
+                              "WHERE b.proposal = ?", (proposal_id,))
+
+
+def _named_ballots(conn: sqlite3.Connection, closes: list[Record]) -> list[Record]:
+    named = sorted({b for c in closes for b in c.body["ballots"]})
+    out: list[Record] = []
+    for start in range(0, len(named), 500):
+        chunk = named[start:start + 500]
+        out += load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({','.join('?' * len(chunk))}) "
+                                  "AND kind = 'ballot'", chunk)
+    return out
+
+
 def proposal_result_for(conn: sqlite3.Connection, proposal: Record, now_ms: int, ctx: Context, *,
-                        ignore_close: bool = False, ballots: list[Record] | None = None) -> Result:
-    """protocol.proposal_result over this proposal's stored ballots (or ``ballots``, already loaded) and
-    closes, and ``ctx``."""
-    return proposal_result(proposal, ctx.charter, amendments=ctx.amendments,
-                           ballots=_related(conn, proposal.id, "ballot") if ballots is None else ballots,
-                           delegations=ctx.delegations,
-                           closes=[] if ignore_close else _related(conn, proposal.id, "proposal-close"),
-                           endorsements=ctx.endorsements, revocations=ctx.revocations, now_ms=now_ms)
+                        ignore_close: bool = False) -> Result:
+    """protocol.proposal_result over what this hub stored for the proposal and ``ctx``: once closed, the
+    ballots its closes name; else (or with ``ignore_close``, for the recount) each hub's newest ballot."""
+    closes = [] if ignore_close else _related(conn, proposal.id, "proposal-close")
+    closed = proposal_close(proposal, closes) is not None
+    ballots = _named_ballots(conn, closes) if closed else newest_ballots(conn, proposal.id)
+    return proposal_result(proposal, ctx.charter, amendments=ctx.amendments, ballots=ballots,
+                           delegations=ctx.delegations, closes=closes, endorsements=ctx.endorsements,
+                           revocations=ctx.revocations, now_ms=now_ms)
 
 
 def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
@@ -123,8 +141,7 @@ def proposal_view(conn: sqlite3.Connection, proposal_id: bytes, now_ms: int) -> 
     ctx = load_context(conn)
     if proposal is None or proposal.kind != "proposal" or ctx is None:
         return None
-    ballots = _related(conn, proposal.id, "ballot")
-    result = proposal_result_for(conn, proposal, now_ms, ctx, ballots=ballots)
+    result = proposal_result_for(conn, proposal, now_ms, ctx)
     names = _names(conn, {proposal.author} | {v.hub for v in result.votes}
                    | {v.proxy for v in result.votes if v.proxy is not None})
     body = proposal.body
@@ -152,7 +169,7 @@ def proposal_view(conn: sqlite3.Connection, proposal_id: bytes, now_ms: int) -> 
         out["amendment"] = {"changes": body_to_json("proposal", {"amendment": body["amendment"]})["amendment"],
                             "state": state.state, "reason": state.reason}
     if result.close is not None:
-        live = proposal_result_for(conn, proposal, now_ms, ctx, ignore_close=True, ballots=ballots)
+        live = proposal_result_for(conn, proposal, now_ms, ctx, ignore_close=True)
         named = set(result.close.body["ballots"]) | set(result.close.body["delegations"])
         counted = set().union(*live.counted_ids())
         used = set().union(*result.counted_ids())

@@ -77,7 +77,7 @@ def amendment_state(result: Result, charter: Record, amendments: Iterable[Amendm
     after = membership(charter, endorsements, revocations, terms=new_terms, before_ms=closes)
     if not after.voters:
         return AmendmentState("ignored", "the new terms would leave no voting member")
-    return AmendmentState("adopted", f"in force from the closing time; passed under {why}", candidate)
+    return AmendmentState("adopted", f"passed under {why}", candidate)
 
 
 def adopted_amendments(charter: Record, records: Iterable[Record]) -> list[Amendment]:
