@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser-deps clean
+.PHONY: demo test bench browser-deps clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(STAMP) browser-deps
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Translators' step (docs/web.md, "Translating"): collect the strings of the code and templates (babel.cfg) and
+# add new ones, untranslated, to the Welsh and English catalogues; old ones are dropped, nothing is guessed.
+messages: $(STAMP)
+	$(VENV)/bin/pybabel -q extract -F babel.cfg --no-location --sort-output --project coophub -o .messages.pot .
+	$(VENV)/bin/pybabel -q update -i .messages.pot -d hub/locale -D coophub --no-fuzzy-matching --ignore-obsolete -w 116
+	rm -f .messages.pot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

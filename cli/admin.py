@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from hub import i18n
 from hub.home import Home, default_home
+from hub.i18n import gettext as _
 from hub.logs import LOG_FORMATS, LOG_LEVELS
 from hub.logs import configure as configure_logs
 from hub.store import IngestResult, Store
@@ -61,7 +63,7 @@ def cmd_peers_add(args: argparse.Namespace) -> int:
     home = home_from(args)
     url = check_url(args.url, "URL").rstrip("/")
     if url == home.config.url.rstrip("/"):
-        raise CliError(f"{url} is this hub's own URL", "add another hub's URL")
+        raise CliError(_("%(url)s is this hub's own URL") % {"url": url}, _("add another hub's URL"))
     added = url not in home.config.peers
     if added:
         home.config.peers.append(url)
@@ -69,7 +71,7 @@ def cmd_peers_add(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"url": url, "added": added, "peers": home.config.peers})
     else:
-        emit(f"{'added' if added else 'already a peer:'} {url}")
+        emit((_("added %(url)s") if added else _("already a peer: %(url)s")) % {"url": url})
     return 0
 
 
@@ -91,10 +93,11 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
         emit_json({"peers": rows})
         return 0
     if not rows:
-        emit("no peers; add one with `coophub peers add URL`")
+        emit(_("no peers; add one with `coophub peers add URL`"))
         return 0
+    i18n.activate(i18n.current().locale, home.config.timezone)  # times as the hub's pages show them
     table(
-        ("url", "source", "state", "last contact", "last sync", "lag", "score"),
+        (_("url"), _("source"), _("state"), _("last contact"), _("last sync"), _("lag"), _("score")),
         (
             [
                 r["url"],
@@ -112,9 +115,7 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
 
 
 def _ms_text(ms: Any) -> str:
-    from protocol.jsonview import iso_ms
-
-    return iso_ms(int(ms)) if isinstance(ms, int) and ms > 0 else "never"
+    return i18n.format_datetime(int(ms)) if isinstance(ms, int) and ms > 0 else _("never")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -129,20 +130,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     kv(
         [
-            ("hub", status["hub_id"]),
-            ("name", status.get("name")),
-            ("home", str(home.path)),
+            (_("hub"), status["hub_id"]),
+            (_("name"), status.get("name")),
+            (_("home"), str(home.path)),
             (
-                "association",
-                f"{status.get('association') or ''} {status.get('association_id') or 'none yet'}".strip(),
+                _("association"),
+                f"{status.get('association') or ''} {status.get('association_id') or _('none yet')}".strip(),
             ),
-            ("member", "yes" if status.get("member") else "no"),
-            ("records", status.get("records")),
-            ("members", status.get("members")),
-            ("peers", status.get("peer_urls") or "none"),
-            ("last sync", status.get("last_sync") or "never"),
-            ("refused", status.get("refused")),
-            ("serving", status["serving"] or "not running (start with `coophub serve`)"),
+            (_("member"), _("yes") if status.get("member") else _("no")),
+            (_("records"), status.get("records")),
+            (_("members"), status.get("members")),
+            (_("peers"), status.get("peer_urls") or _("none")),
+            (_("last sync"), status.get("last_sync") or _("never")),
+            (_("refused"), status.get("refused")),
+            (_("serving"), status["serving"] or _("not running (start with `coophub serve`)")),
         ]
     )
     return 0

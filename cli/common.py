@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from hub.home import DEFAULT_TIMEZONE, Home, default_home
+from hub.i18n import N_
+from hub.i18n import gettext as _
 from hub.publishing import PublishRefused
 from hub.store import Store
 from protocol import ProtocolError, build_record, parse_hub_id
 from protocol.jsonview import body_to_json
 
-from .output import CliError
+from .output import CliError, emit, emit_json
 
 __all__ = [
     "HTTP_TIMEOUT_S",
@@ -39,6 +41,7 @@ __all__ = [
     "parse_record_id",
     "parse_tier",
     "parse_when",
+    "print_id",
     "publish",
     "put_blob",
 ]
@@ -48,6 +51,15 @@ HTTP_TIMEOUT_S = 30
 _TIER = re.compile(r"(\d{1,12}):(\d{1,10})(?:\.(\d{1,2}))?")
 _MONEY = re.compile(r"(\d{1,10})(?:\.(\d{1,2}))?")
 _URL = re.compile(r"https?://[^\s<>\"']{1,500}")
+
+
+def print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
+    """What every publishing command prints: the new record's id, or ``{"id": ..., **extra}`` with --json."""
+    if args.json:
+        emit_json({"id": record_id, **extra})
+    else:
+        emit(record_id)
+    return 0
 
 
 def now_ms() -> int:
@@ -105,8 +117,8 @@ def parse_when(text: str, name: str, *, end_of_day: bool = False, timezone: str 
                 moment = moment.replace(tzinfo=zone)
     except ValueError:
         raise CliError(
-            f"{name} {text!r} is not a date",
-            "write YYYY-MM-DD or a full ISO 8601 time such as 2026-03-01T12:00:00Z",
+            _("%(option)s %(value)s is not a date") % {"option": name, "value": repr(text)},
+            _("write YYYY-MM-DD or a full ISO 8601 time such as 2026-03-01T12:00:00Z"),
             code=2,
         ) from None
     return _ms(moment, text, name)
@@ -115,7 +127,8 @@ def parse_when(text: str, name: str, *, end_of_day: bool = False, timezone: str 
 def _ms(moment: dt.datetime, text: str, name: str) -> int:
     ms = int(moment.timestamp() * 1000)
     if ms < 0:
-        raise CliError(f"{name} {text!r} is before 1970", "give a later date", code=2)
+        raise CliError(_("%(option)s %(value)s is before 1970") % {"option": name, "value": repr(text)},
+                       _("give a later date"), code=2)
     return ms
 
 
@@ -128,8 +141,8 @@ def parse_money(text: str, name: str) -> int:
     match = _MONEY.fullmatch(text.strip())
     if not match:
         raise CliError(
-            f"{name} {text!r} is not an amount",
-            "write a non-negative amount with at most two decimals, such as 4.50",
+            _("%(option)s %(value)s is not an amount") % {"option": name, "value": repr(text)},
+            _("write a non-negative amount with at most two decimals, such as 4.50"),
             code=2,
         )
     return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
@@ -144,9 +157,9 @@ def parse_tier(text: str) -> list[int]:
     match = _TIER.fullmatch(text.strip())
     if not match or int(match.group(1)) < 1:
         raise CliError(
-            f"--tier {text!r} is not MIN_QTY:UNIT_PRICE",
-            "write e.g. --tier 100:4.50 (a quantity of "
-            "at least 1, a non-negative price with at most two decimals)",
+            _("--tier %(value)s is not MIN_QTY:UNIT_PRICE") % {"value": repr(text)},
+            _("write e.g. --tier 100:4.50 (a quantity of at least 1, a non-negative price with at most two "
+              "decimals)"),
             code=2,
         )
     price = int(match.group(2)) * 100 + int((match.group(3) or "0").ljust(2, "0"))
@@ -161,8 +174,8 @@ def parse_hub(text: str) -> bytes:
         return parse_hub_id(text)
     except ProtocolError as exc:
         raise CliError(
-            f"{text!r} is not a hub id ({exc.message})",
-            "copy the hub id (hub_…) exactly as `coophub status` or `coophub search` shows it",
+            _("%(value)s is not a hub id (%(problem)s)") % {"value": repr(text), "problem": exc.message},
+            _("copy the hub id (hub_…) exactly as `coophub status` or `coophub search` shows it"),
             code=2,
         ) from None
 
@@ -178,7 +191,7 @@ def parse_record_id(text: str, what: str = "record id") -> bytes:
     if len(raw) != 32:
         raise CliError(
             f"{text!r} is not {_article(what)} {what}",
-            "a record id is 64 hex characters, as printed when it was published or shown by `coophub search`",
+            _("a record id is 64 hex characters, as printed when it was published or shown by `coophub search`"),
             code=2,
         )
     return raw
@@ -194,7 +207,8 @@ def check_url(text: str, name: str) -> str:
     """
     if not _URL.fullmatch(text.strip()):
         raise CliError(
-            f"{name} {text!r} is not a URL", "write an http:// or https:// URL without spaces", code=2
+            _("%(option)s %(value)s is not a URL") % {"option": name, "value": repr(text)},
+            _("write an http:// or https:// URL without spaces"), code=2
         )
     return text.strip()
 
@@ -228,16 +242,17 @@ def api_request(method: str, url: str, token: str, **kwargs: Any) -> tuple[int, 
 def _refused(data: Any) -> CliError:
     reason = data.get("error", "error") if isinstance(data, dict) else "error"
     detail = data.get("detail", "") if isinstance(data, dict) else str(data)
-    return CliError(f"refused ({reason}): {detail}", _REFUSAL_FIX.get(reason, "nothing was stored"))
+    return CliError(_("refused (%(reason)s): %(detail)s") % {"reason": reason, "detail": detail},
+                    _(_REFUSAL_FIX.get(reason, N_("nothing was stored"))))
 
 
-_REFUSAL_FIX = {
-    "blocked": "only members may publish this; ask members to endorse your hub (`coophub endorse`)",
-    "missing-reference": "the record it refers to is not on this hub yet; check the id, or wait for the "
-    "hub to sync (`coophub serve`)",
-    "rate-limited": "wait an hour and try again",
-    "invalid": "nothing was stored; check the values given",
-    "too-large": "nothing was stored; shorten it or attach large files with --attach",
+_REFUSAL_FIX = {  # translated where shown (hub.i18n.N_ marks them for the catalogue)
+    "blocked": N_("only members may publish this; ask members to endorse your hub (`coophub endorse`)"),
+    "missing-reference": N_("the record it refers to is not on this hub yet; check the id, or wait for the "
+                            "hub to sync (`coophub serve`)"),
+    "rate-limited": N_("wait an hour and try again"),
+    "invalid": N_("nothing was stored; check the values given"),
+    "too-large": N_("nothing was stored; shorten it or attach large files with --attach"),
 }
 
 
@@ -248,9 +263,9 @@ def _association(home: Home, store: Store, kind: str) -> bytes:
     association = store.association_id() or home.association
     if association is None and kind != "charter":
         raise CliError(
-            "this hub has not joined an association yet",
-            "run `coophub charter create --association "
-            "NAME` (founding hub) or `coophub join ASSOCIATION_ID --peer URL` first",
+            _("this hub has not joined an association yet"),
+            _("run `coophub charter create --association NAME` (founding hub) or "
+              "`coophub join ASSOCIATION_ID --peer URL` first"),
         )
     return association or bytes(32)
 

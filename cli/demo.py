@@ -5,7 +5,8 @@ Six hubs, each a separate ``coophub serve`` process with its own home in a tempo
 council that the members admit by endorsement while you watch, in membership classes with vote weights (the
 council as a non-voting associate). Everything is published through the CLI's own commands on the hub that owns
 it, and gossip carries it to the others: profiles, practice guides (one superseded, one with an attachment), a
-joint purchase with pledges from several co-ops, a closed offer, quality marks (one revoked), and a vote of the
+joint purchase with pledges from several co-ops, a closed offer, quality marks (one revoked), time-credit
+payments booked by each payee's hub, a solidarity fund with a claim approved and partly paid, and a vote of the
 members that amends the charter to adopt a second quality scheme (cli/demo_governance.py).
 The demo then prints each hub's web address and commands to try, and runs until Ctrl-C or ``--minutes``.
 """
@@ -108,6 +109,16 @@ Every visit has a **buddy**: a colleague who knows where you are and when you ex
 Many farms in Gwynedd have none. Agree a landline or a neighbour before the first visit, and note it on the
 care plan. Give a set time for the check-in and treat silence as late.
 """),
+    "lone-working-cy": ("Gweithio ar eich pen eich hun yn ddiogel", ["diogelwch", "gofal-cartref"],
+                        """# Gweithio ar eich pen eich hun yn ddiogel
+
+Mae gan bob ymweliad **gyfaill**: cydweithiwr sy'n gwybod ble rydych chi a phryd rydych chi'n disgwyl gadael.
+
+1. Anfonwch neges destun pan fyddwch yn cyrraedd a phan fyddwch yn gadael.
+2. Os yw'r neges 20 munud yn hwyr, mae'r cyfaill yn ffonio; ar ôl 40 munud, mae'r cydlynydd yn ffonio'r
+   cleient.
+3. Cadwch rif y swyddfa ar frys-ddeialu, a ffôn wedi'i wefru gyda chi.
+"""),
     "meetings": ("Accessible members' meetings", ["governance", "accessibility"], """# Accessible meetings
 
 Send papers **a week ahead**, in large print and plain text. Ask every member what they need:
@@ -208,11 +219,13 @@ class Story:
     def guides(self) -> None:
         first = self.guide("gofal-gwynedd", "lone-working")
         self.guide("gofal-gwynedd", "lone-working-v2", "--supersedes", first)
+        self.guide("gofal-gwynedd", "lone-working-cy", "--language", "cy")  # the pages mark it lang="cy"
         checklist = self.hub["powys-living"].home / "meeting-checklist.txt"
         checklist.write_text(CHECKLIST, encoding="utf-8")
         self.guide("powys-living", "meetings", "--attach", str(checklist))
         self.guide("cardiff-carers", "rota")
-        self.say("three co-ops published practice guides (CC BY-SA): one in a 2nd edition, one with an attachment")
+        self.say("three co-ops published practice guides (CC BY-SA): one in a 2nd edition and in Welsh, "
+                 "one with an attachment")
 
     def procurement(self) -> None:
         cardiff, gofal, powys = self.hub["cardiff-carers"], self.hub["gofal-gwynedd"], self.hub["powys-living"]
@@ -235,7 +248,7 @@ class Story:
         gofal.cli("pledge", aprons, "20")
         gofal.cli("close-offer", aprons, "--outcome", "awarded")
         self.say("Cardiff Community Carers opened a joint purchase of gloves: 135 boxes pledged by 3 co-ops "
-                 "(tier 100+ at 8.00 GBP); an aprons purchase was awarded and closed")
+                 "(tier 100+ at £8.00 a box); an aprons purchase was awarded and closed")
 
     def marks(self) -> None:
         q = self.hub["quality-cymru"]
@@ -264,6 +277,41 @@ class Story:
                  "the council (a non-voting associate): both are members now, and Newport's first guide and "
                  "pledge flow to every hub")
 
+    def mutual_aid(self) -> None:
+        """Time credits between co-ops (booked by each payee's hub) and a solidarity fund with one approved claim."""
+        g, c, p, n = (self.hub[s] for s in ("gofal-gwynedd", "cardiff-carers", "powys-living", "newport-helpers"))
+        payments = [(g, c, "6", "Cover for two night shifts in Caernarfon"),
+                    (c, p, "1.5", "Moving and handling training for new carers"),
+                    (p, n, "2", "Help with a DBS check and safer-recruitment paperwork")]
+        for payer, payee, hours, memo in payments:
+            pid = payer.cli("credit", "pay", payee.hub_id, hours, "--memo", memo)["id"]
+            self.ids[f"payment:{payer.name}"] = pid
+            wait_until(lambda h=payer, i=pid: any(  # type: ignore[misc]
+                line["id"] == i and line["status"] == "stands"
+                for line in h.api(f"credit/{h.hub_id}")["history"]), CONVERGE_TIMEOUT_S,
+                f"{payee.name} to book the payment from {payer.name}")
+        self.say("three co-ops paid each other time credits (6, 1.5 and 2 hours); each payee's hub booked its payment")
+        fund = g.cli("fund", "create", "--name", "Cronfa Salwch — sick pay circle", "--contribution", "25.00",
+                     "--currency", "GBP", "--approvals", "2", "--notice-days", "30",
+                     "--description", "Gifts to a member co-op whose carers are off sick, so wages keep being "
+                     "paid.")["id"]
+        self.ids["fund"] = fund
+        self.arrived(fund, [c, p, n])
+        joins = [hub.cli("fund", "join", fund)["id"] for hub in (c, p, n)]
+        for join in joins:
+            self.arrived(join, [n])
+        claim = n.cli("fund", "claim", fund, "--amount", "60.00", "--reason",
+                      "Two of our nine carers are off sick for three weeks; this covers their wages.")["id"]
+        self.ids["claim"] = claim
+        self.arrived(claim, [g, c, p])
+        for hub in (g, c):
+            self.arrived(hub.cli("fund", "approve", claim)["id"], [p])
+        wait_until(lambda: p.api(f"funds/{fund}")["claims"][0]["status"] == "approved", CONVERGE_TIMEOUT_S,
+                   "the claim to be approved")
+        p.cli("fund", "paid", claim, "--amount", "20.00", "--reference", "CRONFA-NEWPORT-1")
+        self.say("Gofal Gwynedd started a solidarity fund that three co-ops joined; Newport's claim of 60.00 GBP was "
+                 "approved by two members and Powys paid its share")
+
     def converge(self) -> int:
         """Wait until every hub holds the same records; return how many."""
         with self.out.status("waiting for every hub to hold every record…"):
@@ -281,6 +329,7 @@ def build(net: LocalNet, quiet: bool = False) -> Story:
     story.procurement()
     story.marks()
     story.admission()
+    story.mutual_aid()
     collective_voice(story, SCHEME, SCHEME_NAME)
     return story
 
@@ -327,6 +376,11 @@ Try, in another terminal:
   {cmd} verify-mark {hubs[2]['hub_id']} {SCHEME} --home {cardiff['home']}
   {cmd} show {info['ids']['offer:gloves']} --home {newport['home']}
   curl '{cardiff['url']}/api/v1/directory?q=lone+working'
+
+Time credits and the solidarity fund (every hub shows the same):
+  {info['directory']}credit   and   {info['directory']}funds/{info['ids']['fund']}
+  {cmd} credit balance --home {cardiff['home']}
+  {cmd} fund status {info['ids']['fund']} --home {newport['home']}
 
 Publish on one hub and see it on the others within seconds:
   echo '# Hello from Newport' > hello.md
@@ -434,9 +488,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="run a local association of hubs with sample co-ops",
         description=f"Start {len(COOPS)} hubs on 127.0.0.1 (one process each, homes in a temporary folder), build "
         "a sample association on them — founders, an applicant and a council admitted by endorsements, guides, a "
-        "joint purchase with pledges, quality marks, a vote that amends the charter — and print each hub's "
-        "address and commands to try. Runs until Ctrl-C or --minutes. --home is not used; --json prints the "
-        "hubs as one JSON line when ready.",
+        "joint purchase with pledges, quality marks, time credits, a solidarity fund with an approved claim, a "
+        "vote that amends the charter — and print each hub's address and commands to try. Runs until Ctrl-C or "
+        "--minutes. --home is not used; --json prints the hubs as one JSON line when ready.",
     )
     p.add_argument("--base-port", type=_base_port, default=DEFAULT_PORT, metavar="PORT",
                    help=f"first of {len(COOPS)} consecutive ports (default {DEFAULT_PORT}; busy or 0: any free ports)")

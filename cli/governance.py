@@ -21,18 +21,10 @@ from hub.proposals import proposal_view, proposals_list, terms_json
 from protocol.jsonview import body_from_json
 from protocol.kinds import AMENDABLE_FIELDS, QUORUM_BASES, RULES
 
-from .common import home_from, now_ms, open_store, parse_hub, parse_record_id, parse_when, publish
+from .common import home_from, now_ms, open_store, parse_hub, parse_record_id, parse_when, print_id, publish
 from .output import CliError, emit, emit_json, kv, table
 
 __all__ = ["add_charter_parsers", "add_parsers", "read_amendment", "terms_toml"]
-
-
-def _print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
-    if args.json:
-        emit_json({"id": record_id, **extra})
-    else:
-        emit(record_id)
-    return 0
 
 
 def _view(home: Home, proposal_id: bytes) -> dict[str, Any]:
@@ -99,7 +91,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
         body["abstain"] = args.abstain
     if args.objection:
         body["objection"] = args.objection
-    return _print_id(args, publish(home, "proposal", body))
+    return print_id(args, publish(home, "proposal", body))
 
 
 # -- vote, delegate, close -----------------------------------------------------------------------------------
@@ -121,7 +113,7 @@ def cmd_vote(args: argparse.Namespace) -> int:
     home = home_from(args)
     proposal_id = parse_record_id(args.proposal_id, "proposal id")
     option = _option(_view(home, proposal_id), args.option)
-    return _print_id(args, publish(home, "ballot", {"proposal": proposal_id, "option": option}))
+    return print_id(args, publish(home, "ballot", {"proposal": proposal_id, "option": option}))
 
 
 def cmd_delegate(args: argparse.Namespace) -> int:
@@ -129,7 +121,7 @@ def cmd_delegate(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"to": parse_hub(args.hub_id)}
     if args.proposal:
         body["proposal"] = parse_record_id(args.proposal, "proposal id")
-    return _print_id(args, publish(home, "delegation", body))
+    return print_id(args, publish(home, "delegation", body))
 
 
 def cmd_close_proposal(args: argparse.Namespace) -> int:
@@ -144,7 +136,7 @@ def cmd_close_proposal(args: argparse.Namespace) -> int:
     delegations = sorted({bytes.fromhex(v["delegation"]) for v in view["roll_call"] if v["delegation"]})
     record_id = publish(home, "proposal-close", {"proposal": proposal_id, "ballots": ballots,
                                                  "delegations": delegations})
-    return _print_id(args, record_id, outcome=view["outcome"], ballots=[b.hex() for b in ballots],
+    return print_id(args, record_id, outcome=view["outcome"], ballots=[b.hex() for b in ballots],
                      delegations=[d.hex() for d in delegations])
 
 
@@ -153,7 +145,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"guide": parse_record_id(args.guide_id, "guide id")}
     if args.comment:
         body["comment"] = args.comment
-    return _print_id(args, publish(home, "review", body))
+    return print_id(args, publish(home, "review", body))
 
 
 # -- reading -------------------------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
+from hub import i18n
 from hub.home import HomeError
+from hub.i18n import gettext as _
 from protocol import ProtocolError
 
-from . import admin, demo, governance, network, publish, query
+from . import admin, aid, demo, governance, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     network.add_parsers(sub, common)
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
+    aid.add_parsers(sub, common)
     governance.add_parsers(sub, common)
     demo.add_parsers(sub, common)
     return parser
@@ -97,6 +100,11 @@ _FIELD_OPTIONS = {
     "contact": "--email/--phone",
     "offer": "OFFER_ID",
     "target": "RECORD_ID",
+    "payee": "HUB_ID",
+    "minutes": "HOURS",
+    "payment": "PAYMENT_ID",
+    "fund": "FUND_ID",
+    "claim": "CLAIM_ID",
     "options": "--option",
     "amendment": "--amend-charter",
     "proposal": "PROPOSAL_ID",
@@ -132,30 +140,36 @@ def _run(argv: Sequence[str] | None) -> int:
         error_line(exc.line())
         return exc.code
     except ProtocolError as exc:
-        error_line(f"{_as_option(exc)} — nothing was stored; fix the value and try again")
+        error_line(_("%(problem)s — nothing was stored; fix the value and try again") % {"problem": _as_option(exc)})
         return 2
     except HomeError as exc:
         error_line(str(exc))
         return 1
     except _network_errors() as exc:
         error_line(
-            f"the running hub did not answer ({type(exc).__name__}: {exc}) — check `coophub serve` "
-            "or stop it and retry"
+            _("the running hub did not answer (%(error)s) — check `coophub serve` or stop it and retry")
+            % {"error": f"{type(exc).__name__}: {exc}"}
         )
         return 1
     except sqlite3.Error as exc:
-        error_line(f"database error: {exc} — check the disk and the home's permissions")
+        error_line(_("database error: %(error)s — check the disk and the home's permissions") % {"error": exc})
         return 1
     except BrokenPipeError:
         raise  # the reader went away (`coophub export | head`): not an error, see main()
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        error_line(f"{exc.strerror or exc}{where} — check the path, the disk and permissions")
+        problem = f"{exc.strerror or exc}{where}"
+        error_line(_("%(error)s — check the path, the disk and permissions") % {"error": problem})
         return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``coophub``; returns the exit status (the console script exits with it)."""
+    """Run ``coophub``; returns the exit status (the console script exits with it).
+
+    Messages are in Welsh when the locale asks for it (``LANG=cy_GB.UTF-8``, ``LANGUAGE=cy``; hub.i18n), else
+    in English; ``--json`` output and help texts are the same in every locale.
+    """
+    i18n.activate(i18n.locale_from_env())
     try:
         return _run(argv)
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from hub.home import Home
+from hub.i18n import gettext as _
 
 from .common import check_url, home_from, open_store
 from .output import CliError, emit, emit_json, table
@@ -100,8 +101,9 @@ def catch_up_from(home: Home, peer: str, *, progress: bool) -> int:
             return asyncio.run(run(update))
         except (PeerUnavailable, WireError) as exc:
             raise CliError(
-                f"catching up from {peer} stopped: {' '.join(str(exc).split())[:300]}",
-                "what arrived is kept; run `coophub sync` to continue, or `coophub serve` to sync in the background",
+                _("catching up from %(peer)s stopped: %(error)s")
+                % {"peer": peer, "error": " ".join(str(exc).split())[:300]},
+                _("what arrived is kept; run `coophub sync` to continue, or `coophub serve` to sync in the background"),
             ) from None
 
 
@@ -152,11 +154,12 @@ async def _tick(fed: Any, update: Callable[[int, int], None]) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     home = home_from(args)
     if not home.config.association_id:
-        raise CliError("this hub has not joined an association yet", "run `coophub join ASSOCIATION_ID --peer URL`")
+        raise CliError(_("this hub has not joined an association yet"),
+                       _("run `coophub join ASSOCIATION_ID --peer URL`"))
     peers = [check_url(args.peer, "--peer").rstrip("/")] if args.peer else [
         u.rstrip("/") for u in home.config.peers]
     if not peers:
-        raise CliError("this hub has no peers to sync with", "give --peer URL or run `coophub peers add URL`")
+        raise CliError(_("this hub has no peers to sync with"), _("give --peer URL or run `coophub peers add URL`"))
     show = args.progress or sys.stderr.isatty()
     rows = [_sync_one(home, peer, show) for peer in peers]
     if args.json:
@@ -165,7 +168,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         table(("peer", "state", "received", "sent", "rounds", "bytes"),
               ([r["peer"], r["state"], r["received"], r["sent"], r["rounds"], r["bytes"]] for r in rows))
     if not any(r["ok"] for r in rows):
-        raise CliError("no peer could be reached", "check the URLs with `coophub peers list` and try again")
+        raise CliError(_("no peer could be reached"), _("check the URLs with `coophub peers list` and try again"))
     return 0
 
 
@@ -178,14 +181,15 @@ def cmd_join(args: argparse.Namespace) -> int:
     current = home.config.association_id
     if current and current != association:
         raise CliError(
-            f"this hub already belongs to association {current}",
-            "use another --home to join a different association",
+            _("this hub already belongs to association %(id)s") % {"id": current},
+            _("use another --home to join a different association"),
         )
     found = PeerCheck(error="not contacted (--no-sync)") if args.no_sync else check_peer(home, peer)
     if found.association and found.association != association:
         raise CliError(
-            f"{peer} belongs to association {found.association}, not {association}",
-            "check the association id and the peer's URL; nothing was changed",
+            _("%(peer)s belongs to association %(found)s, not %(wanted)s")
+            % {"peer": peer, "found": found.association, "wanted": association},
+            _("check the association id and the peer's URL; nothing was changed"),
         )
     home.config.association_id = association
     if peer not in home.config.peers:

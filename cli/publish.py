@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.home import Home
+from hub.i18n import gettext as _
 
 from .common import (
     check_url,
@@ -22,6 +23,7 @@ from .common import (
     parse_record_id,
     parse_tier,
     parse_when,
+    print_id,
     publish,
     put_blob,
 )
@@ -32,14 +34,6 @@ __all__ = ["add_parsers"]
 _SUMMARY_CHARS = 1000
 
 
-def _print_id(args: argparse.Namespace, record_id: str, **extra: Any) -> int:
-    if args.json:
-        emit_json({"id": record_id, **extra})
-    else:
-        emit(record_id)
-    return 0
-
-
 # -- charter -------------------------------------------------------------------------------------------------
 
 
@@ -47,13 +41,13 @@ def _schemes(args: argparse.Namespace) -> list[dict[str, Any]]:
     schemes, assessors = args.scheme or [], args.assessor or []
     if len(schemes) != len(assessors):
         raise CliError(
-            "--scheme and --assessor come in pairs",
-            "write --scheme SCHEME --assessor HUB_ID for each assessor (repeat the pair for more)",
+            _("--scheme and --assessor come in pairs"),
+            _("write --scheme SCHEME --assessor HUB_ID for each assessor (repeat the pair for more)"),
             code=2,
         )
     by_id: dict[str, dict[str, Any]] = {}
     for scheme, assessor in zip(schemes, assessors, strict=True):
-        scheme_id, _, name = scheme.partition(":")
+        scheme_id, _sep, name = scheme.partition(":")
         entry = by_id.setdefault(scheme_id, {"id": scheme_id, "name": name or scheme_id, "assessors": []})
         if name:
             entry["name"] = name
@@ -67,13 +61,13 @@ def cmd_charter_create(args: argparse.Namespace) -> int:
     home = home_from(args)
     if home.config.association_id:
         raise CliError(
-            f"this hub already belongs to association {home.config.association_id}",
-            "use another --home to found a new association",
+            _("this hub already belongs to association %(id)s") % {"id": home.config.association_id},
+            _("use another --home to found a new association"),
         )
     founders = [home.key.public]
     founder_classes: dict[bytes, str] = {}
     for text in args.founder or []:
-        hub_text, _, cls = text.partition(":")
+        hub_text, _sep, cls = text.partition(":")
         hub = parse_hub(hub_text)
         if hub not in founders:
             founders.append(hub)
@@ -150,7 +144,8 @@ def _services(texts: list[str]) -> list[dict[str, Any]]:
         name, sep, category = text.rpartition(":")
         if not sep or not name.strip() or not category.strip():
             raise CliError(
-                f"--service {text!r} is not NAME:CATEGORY", "write e.g. --service 'Home care:care'", code=2
+                _("--service %(value)s is not NAME:CATEGORY") % {"value": repr(text)},
+                _("write e.g. --service 'Home care:care'"), code=2
             )
         services.append({"name": name.strip(), "category": category.strip()})
     return services
@@ -178,7 +173,7 @@ def cmd_publish_profile(args: argparse.Namespace) -> int:
     contact = {k: v for k, v in (("email", args.email), ("phone", args.phone)) if v}
     if contact:
         body["contact"] = {**body.get("contact", {}), **contact}
-    return _print_id(args, publish(home, "profile", body))
+    return print_id(args, publish(home, "profile", body))
 
 
 def _summary(markdown: str) -> str:
@@ -194,21 +189,25 @@ def _read_text(path: str, what: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise CliError(f"{what} {path} is not UTF-8 text", "save it as UTF-8 Markdown", code=2) from None
+        raise CliError(_("%(what)s %(path)s is not UTF-8 text") % {"what": what, "path": path},
+                       _("save it as UTF-8 Markdown"), code=2) from None
     except OSError as exc:
-        raise CliError(f"cannot read {what} {path}: {exc.strerror}", "check the path", code=2) from None
+        problem = _("cannot read %(what)s %(path)s: %(error)s") % {"what": what, "path": path, "error": exc.strerror}
+        raise CliError(problem, _("check the path"), code=2) from None
 
 
 def _attachment(home: Home, path: str) -> dict[str, Any]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise CliError(f"cannot read attachment {path}: {exc.strerror}", "check the path", code=2) from None
+        raise CliError(_("cannot read attachment %(path)s: %(error)s") % {"path": path, "error": exc.strerror},
+                       _("check the path"), code=2) from None
     limit = home.limits().max_blob_bytes
     if len(data) > limit:
         raise CliError(
-            f"attachment {path} is {len(data)} bytes, over the limit of {limit}",
-            "attach a smaller file",
+            _("attachment %(path)s is %(size)s bytes, over the limit of %(limit)s")
+            % {"path": path, "size": len(data), "limit": limit},
+            _("attach a smaller file"),
             code=2,
         )
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -240,7 +239,7 @@ def cmd_publish_guide(args: argparse.Namespace) -> int:
     validate_body("guide", {**body, "attachments": []} if args.attach else body)
     if args.attach:
         body["attachments"] = [_attachment(home, path) for path in args.attach]
-    return _print_id(args, publish(home, "guide", body))
+    return print_id(args, publish(home, "guide", body))
 
 
 def cmd_publish_offer(args: argparse.Namespace) -> int:
@@ -257,7 +256,7 @@ def cmd_publish_offer(args: argparse.Namespace) -> int:
         "deadline": parse_when(args.deadline, "--deadline", end_of_day=True, timezone=home.config.timezone),
         "regions": list(dict.fromkeys(args.region or [])),
     }
-    return _print_id(args, publish(home, "offer", body))
+    return print_id(args, publish(home, "offer", body))
 
 
 # -- procurement ---------------------------------------------------------------------------------------------
@@ -266,7 +265,7 @@ def cmd_publish_offer(args: argparse.Namespace) -> int:
 def cmd_pledge(args: argparse.Namespace) -> int:
     home = home_from(args)
     body = {"offer": parse_record_id(args.offer_id, "offer id"), "quantity": args.quantity}
-    return _print_id(args, publish(home, "pledge", body))
+    return print_id(args, publish(home, "pledge", body))
 
 
 def counted_pledges(home: Home, offer_id: bytes, now: int) -> list[bytes]:
@@ -279,13 +278,16 @@ def counted_pledges(home: Home, offer_id: bytes, now: int) -> list[bytes]:
         view = store.offer_view(offer_id, now)
     if view is None:
         raise CliError(
-            f"no offer {offer_id.hex()} on this hub", "check the id with `coophub search --kind offer`"
+            _("no offer %(id)s on this hub") % {"id": offer_id.hex()},
+            _("check the id with `coophub search --kind offer`"),
         )
     if view["author"] != home.hub_id:
-        raise CliError("only the offer's author can close it", f"it was published by {view['author']}")
+        raise CliError(_("only the offer's author can close it"),
+                       _("it was published by %(author)s") % {"author": view["author"]})
     tally = view["tally"]
     if tally.get("close_id"):
-        raise CliError(f"offer {offer_id.hex()} is already closed ({tally['status']})", "nothing to do")
+        closed = _("offer %(id)s is already closed (%(status)s)") % {"id": offer_id.hex(), "status": tally["status"]}
+        raise CliError(closed, _("nothing to do"))
     return [bytes.fromhex(line["pledge_id"]) for line in tally["pledges"]]
 
 
@@ -294,7 +296,7 @@ def cmd_close_offer(args: argparse.Namespace) -> int:
     offer_id = parse_record_id(args.offer_id, "offer id")
     pledges = counted_pledges(home, offer_id, now_ms())
     body = {"offer": offer_id, "outcome": args.outcome, "pledges": pledges}
-    return _print_id(args, publish(home, "offer-close", body), pledges=[p.hex() for p in pledges])
+    return print_id(args, publish(home, "offer-close", body), pledges=[p.hex() for p in pledges])
 
 
 # -- marks and membership ------------------------------------------------------------------------------------
@@ -312,14 +314,14 @@ def cmd_attest(args: argparse.Namespace) -> int:
         "valid_until": parse_when(args.valid_until, "--valid-until", end_of_day=True, timezone=zone),
     }
     if body["valid_until"] <= valid_from:
-        raise CliError("--valid-until is not after --valid-from", "give a later --valid-until", code=2)
+        raise CliError(_("--valid-until is not after --valid-from"), _("give a later --valid-until"), code=2)
     if args.evidence:
         body["evidence_url"] = check_url(args.evidence, "--evidence")
     if args.evidence_hash:
         body["evidence_hash"] = parse_record_id(args.evidence_hash, "SHA-256 hash")
     if args.summary:
         body["summary"] = args.summary
-    return _print_id(args, publish(home, "attestation", with_credential(home, body)))
+    return print_id(args, publish(home, "attestation", with_credential(home, body)))
 
 
 def with_credential(home: Home, body: dict[str, Any]) -> dict[str, Any]:
@@ -338,13 +340,13 @@ def cmd_endorse(args: argparse.Namespace) -> int:
         body["statement"] = args.statement
     if args.class_:
         body["class"] = args.class_
-    return _print_id(args, publish(home, "endorsement", body))
+    return print_id(args, publish(home, "endorsement", body))
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     home = home_from(args)
     body = {"target": parse_record_id(args.record_id), "reason": args.reason}
-    return _print_id(args, publish(home, "revocation", body))
+    return print_id(args, publish(home, "revocation", body))
 
 
 # -- parsers -------------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hub.i18n import gettext as _
 from hub.store import DirectoryQuery, Store
+from hub.webview import mark_view, schemes_of
 from protocol.jsonview import iso_ms, record_to_json
 
 from .common import home_from, now_ms, open_store, parse_hub, parse_record_id
@@ -38,14 +40,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         emit_json({"results": results, "total": total})
         return 0
     if not results:
-        emit(f"no matches (of {total})" if total else "no matches")
+        emit(_("no matches (of %(total)s)") % {"total": total} if total else _("no matches"))
         return 0
     if console().width >= WIDE_TABLE:
-        table(("kind", "title", "by", "regions", "marks / status", "id"), (_row(r) for r in results))
+        columns = (_("kind"), _("title"), _("by"), _("regions"), _("marks / status"), _("id"))
+        table(columns, (_row(r) for r in results))
     else:
         _blocks(results)
     shown = f"{args.offset + 1}–{args.offset + len(results)}"
-    emit(f"{shown} of {total}" + (" — more with --offset" if args.offset + len(results) < total else ""))
+    more = args.offset + len(results) < total
+    emit((_("%(shown)s of %(total)s — more with --offset") if more else _("%(shown)s of %(total)s"))
+         % {"shown": shown, "total": total})
     return 0
 
 
@@ -57,20 +62,21 @@ def _blocks(results: list[dict[str, Any]]) -> None:
         if index:
             emit("")
         emit(f"{kind:<6} {title}")
-        by = f"by {author}" if author and kind != "hub" else ""  # a hub's entry is its own: title is its name
+        # A hub's entry is its own: its title is its name.
+        by = _("by %(author)s") % {"author": author} if author and kind != "hub" else ""
         details = " · ".join(part for part in (by, regions) if part)
         if details:
             emit(f"       {details}")
         if state:
             emit(f"       {state}")
-        emit(f"       id {rid}")
+        emit("       " + _("id %(id)s") % {"id": rid})
 
 
 def _row(result: dict[str, Any], width: int | None = 50) -> list[str]:
     marks = ", ".join(f"{m.get('scheme')}:{m.get('status')}" for m in result.get("marks") or [])
     state = result.get("status") or marks
     if result.get("kind") == "hub" and not result.get("member"):
-        state = ("applicant; " + state) if state else "applicant"
+        state = (_("applicant") + "; " + state) if state else _("applicant")
     author = result.get("author_name") or result.get("author") or ""
     def cut(value: Any, limit: int) -> str:
         return short(value, limit) if width is not None else short(value, 10_000)
@@ -89,31 +95,33 @@ def _show_hub(store: Store, text: str, as_json: bool) -> int:
     hub = parse_hub(text)
     view = store.hub_view(hub, now_ms())
     if view is None:
-        raise CliError(f"no hub {text.strip()} in this hub's directory", "check the id, or wait for sync")
+        raise CliError(_("no hub %(hub)s in this hub's directory") % {"hub": text.strip()},
+                       _("check the id, or wait for sync"))
     if as_json:
         emit_json(view)
         return 0
     body = (view.get("profile") or {}).get("body", {})
     kv(
         [
-            ("hub", view["hub"]),
-            ("name", view.get("name")),
-            ("member", "yes" if view["member"] else "no (applicant)"),
-            ("founder", "yes" if view.get("founder") else None),
-            ("endorsers", view.get("endorsers")),
-            ("description", body.get("description")),
-            ("regions", body.get("regions")),
-            ("services", [f"{s['name']} ({s['category']})" for s in body.get("services", [])]),
-            ("website", body.get("website")),
-            ("peer urls", body.get("peer_urls")),
+            (_("hub"), view["hub"]),
+            (_("name"), view.get("name")),
+            (_("member"), _("yes") if view["member"] else _("no (applicant)")),
+            (_("founder"), _("yes") if view.get("founder") else None),
+            (_("endorsers"), view.get("endorsers")),
+            (_("description"), body.get("description")),
+            (_("regions"), body.get("regions")),
+            (_("services"), [f"{s['name']} ({s['category']})" for s in body.get("services", [])]),
+            (_("website"), body.get("website")),
+            (_("peer urls"), body.get("peer_urls")),
         ]
     )
     for mark in view.get("marks", []):
-        emit(f"mark:  {mark['scheme']} {mark['level']} — {mark['status']}: {mark['reason']}")
+        emit(_("mark:  %(scheme)s %(level)s — %(status)s: %(reason)s")
+             % mark)
     for guide in view.get("guides", []):
-        emit(f"guide: {guide['title']} ({guide['id']})")
+        emit(_("guide: %(title)s (%(id)s)") % guide)
     for offer in view.get("offers", []):
-        emit(f"offer: {offer['title']} — {offer['status']} ({offer['id']})")
+        emit(_("offer: %(title)s — %(status)s (%(id)s)") % offer)
     return 0
 
 
@@ -121,7 +129,7 @@ def _show_record(store: Store, text: str, as_json: bool) -> int:
     record_id = parse_record_id(text, "record id or hub id")
     record = store.get_record(record_id)
     if record is None:
-        raise CliError(f"no record {record_id.hex()} on this hub", "check the id, or wait for sync")
+        raise CliError(_("no record %(id)s on this hub") % {"id": record_id.hex()}, _("check the id, or wait for sync"))
     data: dict[str, Any] = {**record_to_json(record), "raw": record.raw.hex()}
     now = now_ms()
     if record.kind == "offer":
@@ -160,13 +168,18 @@ def _print_tally(tally: dict[str, Any], currency: str) -> None:
     from hub.webview import money
 
     tier = tally.get("tier")
-    emit(
-        f"tally: {tally['status']}, {tally['total']} pledged"
-        + (f", tier from {tier['min_quantity']} at {money(tier['unit_price'], currency)} each" if tier else "")
-        + (", proceeds" if tally.get("proceeds") else ", below the minimum total")
-    )
+    line = _("tally: %(status)s, %(total)s pledged") % tally
+    if tier:
+        line += _(", tier from %(quantity)s at %(price)s each") % {
+            "quantity": tier["min_quantity"], "price": money(tier["unit_price"], currency)}
+    emit(line + (_(", proceeds") if tally.get("proceeds") else _(", below the minimum total")))
     for line in tally.get("pledges", []):
         emit(f"  {line['quantity']:>8}  {line.get('name') or line['hub']}  ({line['pledge_id']})")
+
+
+def _names(store: Store) -> dict[str, str]:
+    rows, _total = store.search(DirectoryQuery(kind="hub", limit=MAX_LIMIT), now_ms())
+    return {r["author"]: r["title"] for r in rows}
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -182,16 +195,20 @@ def cmd_verify_mark(args: argparse.Namespace) -> int:
     hub = parse_hub(args.hub_id)
     with open_store(home) as store:
         check = store.mark_check(hub, args.scheme, now_ms())
+        names = _names(store)
+        charter = store.charter()
     if check["status"] == "unknown-scheme":
-        raise CliError(check["reason"], "use one of the charter's schemes")
+        raise CliError(check["reason"], _("use one of the charter's schemes"))
     if args.json:
         emit_json(check)
     else:
-        emit(f"{check['status']}: {check['reason']}")
+        # The reason worded as on the web pages: in the locale's language, people by name rather than by id.
+        mark = mark_view(check, args.scheme, schemes_of(charter), names, subject_name=names.get(args.hub_id, ""))
+        emit(f"{check['status']}: {mark['reason']}")
         if check.get("attestation"):
-            emit(f"attestation: {check['attestation']['id']}")
+            emit(_("attestation: %(id)s") % check["attestation"])
         if check.get("revocation"):
-            emit(f"revocation: {check['revocation']['id']}")
+            emit(_("revocation: %(id)s") % check["revocation"])
     return 0
 
 

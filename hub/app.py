@@ -503,11 +503,13 @@ def make_app(
     app[LIMITS_KEY] = limits
     app[NOW_KEY] = now_ms or _now_ms
     _add_api_routes(app)
+    _optional_setup("hub.aid_api", app)  # time credits and funds (docs/api.md), and booking payments to us
     from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
 
     metrics.setup(app)
     if web_pages:
         _optional_setup("hub.web", app)
+        _optional_setup("hub.aid_web", app)
     if federation:
         _optional_setup("federation.driver", app)
     return app

@@ -117,7 +117,7 @@ CREATE INDEX guides_author ON guides(author, superseded, revoked, created_ms);
 DROP INDEX offers_author;
 CREATE INDEX offers_author ON offers(author, revoked, created_ms);
 """),
-    # Governance (docs/protocol.md §6.6–§6.8, hub/governance.py). New tables only, so that other branches'
+    # Governance (docs/protocol.md §6.9–§6.11, hub/governance.py). New tables only, so that other branches'
     # migrations of the round-1 tables merge cleanly.
     (4, "proposals, newest ballots, amendments in force, reviewed guides", """
 CREATE TABLE proposals (
@@ -142,6 +142,33 @@ CREATE TABLE amendment_assessors (    -- assessors named by stored amendment pro
 ) WITHOUT ROWID;
 CREATE TABLE reviewed_guides (        -- guide versions association-reviewed now, with their approvals
     guide BLOB PRIMARY KEY, approvals INTEGER NOT NULL
+) WITHOUT ROWID;
+"""),
+    # Mutual aid (docs/protocol.md §6.6): every time-credit payment with its booking and its place in the ledger,
+    # and each hub's position after the whole ledger. Kept by hub.derive as receipts arrive; a late booking
+    # replays only the ledger after it. Funds are computed when read (a fund has tens of records, not millions).
+    (5, "time-credit ledger", """
+CREATE TABLE credit_payments (
+    id BLOB PRIMARY KEY,            -- the credit-payment record
+    payer BLOB NOT NULL,
+    payee BLOB NOT NULL,
+    minutes INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    receipt BLOB,                   -- the payee's earliest receipt: it books the payment (NULL: pending)
+    booked_ms INTEGER,              -- max(payment created_ms, receipt created_ms)
+    status TEXT NOT NULL,           -- pending | stands | over-limit | unfunded (protocol.credit)
+    limit_minutes INTEGER,          -- the credit limit in force at booked_ms
+    payer_balance INTEGER           -- the payer's balance after it, in the ledger
+) WITHOUT ROWID;
+CREATE INDEX credit_payer ON credit_payments(payer, created_ms);
+CREATE INDEX credit_payee ON credit_payments(payee, created_ms);
+CREATE INDEX credit_pending ON credit_payments(payee, receipt);
+CREATE INDEX credit_ledger ON credit_payments(booked_ms, id) WHERE booked_ms IS NOT NULL;
+CREATE TABLE credit_accounts (
+    hub BLOB PRIMARY KEY,
+    balance INTEGER NOT NULL,       -- minutes, standing payments only
+    unstood_in INTEGER NOT NULL,    -- minutes of booked payments to it that do not stand
+    over_limit INTEGER NOT NULL     -- how many of its own payments are over-limit (flagged when > 0)
 ) WITHOUT ROWID;
 """),
 ]

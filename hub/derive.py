@@ -12,6 +12,8 @@ records to hand them and writes down the answer:
     pledges          the newest pledge per (offer, hub) created by the deadline
     attestations     authorised flag (from the charter) and the earliest revocation time
     directory(+fts)  one searchable row per hub profile, current guide and non-revoked offer
+    credit_payments  each time-credit payment, its booking and its status in protocol.credit's ledger
+    credit_accounts  each hub's position after the whole ledger (balance, unstood payments to it, flags)
 
 What depends on the clock (an offer being open, a mark being valid) is not stored: queries filter with now_ms.
 """
@@ -26,10 +28,14 @@ from typing import Any
 import msgpack
 
 from protocol import Record, authorised_assessors, membership, newest
+from protocol.credit import Booking, LimitAt, Position, limit_from_charter, replay
 
 from . import governance
 
-__all__ = ["apply", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_membership"]
+__all__ = [
+    "apply", "credit_limits", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_credit",
+    "refresh_membership",
+]
 
 
 def record_from_raw(raw: bytes, record_id: bytes) -> Record:
@@ -188,15 +194,120 @@ def _revocation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         _unlist(conn, target)
 
 
+def _nothing(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    """Kinds whose derived state is computed when read."""
+
+
 def _endorsement(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     charter = load_charter(conn)
     if charter is not None:
         refresh_membership(conn, charter)
 
 
+# -- time credits (docs/protocol.md §6.6) ---------------------------------------------------------------------
+
+
+def _credit_payment(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    body = record.body
+    if body["payee"] == record.author:
+        return  # ingest refuses these; protocol.credit ignores them
+    conn.execute("INSERT INTO credit_payments (id, payer, payee, minutes, created_ms, status) "
+                 "VALUES (?, ?, ?, ?, ?, 'pending')",
+                 (record.id, record.author, body["payee"], body["minutes"], record.created_ms))
+
+
+def _credit_receipt(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    row = conn.execute("SELECT payee, created_ms, receipt, booked_ms FROM credit_payments WHERE id = ?",
+                       (record.body["payment"],)).fetchone()
+    if row is None or row[0] != record.author:
+        return  # only the payee books a payment (protocol.credit.bookings)
+    payee, created_ms, receipt, booked_ms = row
+    if receipt is not None:
+        held = conn.execute("SELECT created_ms FROM records WHERE id = ?", (receipt,)).fetchone()[0]
+        if (held, receipt) <= (record.created_ms, record.id):
+            return  # the payee's earliest receipt books it; this one changes nothing
+    new_booked = max(created_ms, record.created_ms)
+    conn.execute("UPDATE credit_payments SET receipt = ?, booked_ms = ? WHERE id = ?",
+                 (record.id, new_booked, record.body["payment"]))
+    key = (new_booked, record.body["payment"])
+    refresh_credit(conn, key if booked_ms is None else min(key, (booked_ms, record.body["payment"])))
+
+
+_TailRow = tuple[bytes, bytes, bytes, int, int, bytes, int, str]  # a credit_payments row from the replay point
+
+
+def _accounts(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, tuple[int, int, int]]:
+    """(balance, unstood_in, over_limit) of ``hubs`` as stored."""
+    out: dict[bytes, tuple[int, int, int]] = {}
+    hub_list = list(hubs)
+    for i in range(0, len(hub_list), 500):
+        chunk = hub_list[i:i + 500]
+        for hub, balance, unstood, over in conn.execute(
+                f"SELECT hub, balance, unstood_in, over_limit FROM credit_accounts WHERE hub IN "
+                f"({','.join('?' * len(chunk))})", chunk):
+            out[hub] = (balance, unstood, over)
+    return out
+
+
+def _credit_start(stored: dict[bytes, tuple[int, int, int]], tail: list[_TailRow]) -> dict[bytes, Position]:
+    """The positions just before the replay point, for the hubs the tail touches: their stored positions (the
+    ledger's end) less what the tail's rows added. O(tail), not O(ledger): a booking at the end has a tail of
+    one row, which was pending and added nothing."""
+    balance = {hub: b for hub, (b, _, _) in stored.items()}
+    unstood = {hub: u for hub, (_, u, _) in stored.items()}
+    for _, payer, payee, minutes, _, _, _, status in tail:
+        if status == "stands":
+            balance[payer] = balance.get(payer, 0) + minutes
+            balance[payee] = balance.get(payee, 0) - minutes
+        elif status != "pending":
+            unstood[payee] = unstood.get(payee, 0) - minutes
+    hubs = {h for row in tail for h in (row[1], row[2])}
+    return {hub: Position(balance.get(hub, 0), unstood.get(hub, 0)) for hub in hubs}
+
+
+def credit_limits(conn: sqlite3.Connection) -> LimitAt:
+    """The credit limit (minutes) in force at each time, from the stored charter and its amendments: the one
+    place that asks protocol.charter (hub.aid_queries uses it too)."""
+    charter = load_charter(conn)
+    if charter is None:
+        return lambda at_ms: 0
+    # Until governance lands on main there are no amendments: terms_at(charter, [], t) (protocol.charter).
+    return limit_from_charter(charter, [])
+
+
+def refresh_credit(conn: sqlite3.Connection, key: tuple[int, bytes] = (-1, b"")) -> int:
+    """Replay the time-credit ledger from ``key`` (booking time, payment id) to the end with protocol.credit's
+    rule, and store every status and position it changes; returns how many payments it replayed.
+
+    Called when a receipt books (or re-books earlier) a payment; call it with the effective time of a charter
+    amendment that changes the credit limit (the default replays everything). Costs O(payments booked at or
+    after ``key``): a booking at the end of the ledger (the usual case) replays one payment.
+    """
+    tail: list[_TailRow] = conn.execute(
+        "SELECT id, payer, payee, minutes, created_ms, receipt, booked_ms, status FROM credit_payments "
+        "WHERE booked_ms IS NOT NULL AND (booked_ms, id) >= (?, ?) ORDER BY booked_ms, id", key).fetchall()
+    stored = _accounts(conn, {h for row in tail for h in (row[1], row[2])})
+    entries, positions = replay([Booking(*row[:7]) for row in tail], credit_limits(conn),
+                                _credit_start(stored, tail))
+    conn.executemany("UPDATE credit_payments SET status = ?, limit_minutes = ?, payer_balance = ? WHERE id = ?",
+                     [(e.status, e.limit_minutes, e.payer_balance, e.booking.payment) for e in entries])
+    over = {hub: o for hub, (_, _, o) in stored.items()}
+    for entry, row in zip(entries, tail, strict=True):
+        over[entry.booking.payer] = (over.get(entry.booking.payer, 0) + (entry.status == "over-limit")
+                                     - (row[7] == "over-limit"))
+    conn.executemany("INSERT INTO credit_accounts VALUES (?, ?, ?, ?) ON CONFLICT (hub) DO UPDATE SET "
+                     "balance = excluded.balance, unstood_in = excluded.unstood_in, over_limit = excluded.over_limit",
+                     [(hub, p.balance, p.unstood_in, over.get(hub, 0)) for hub, p in positions.items()])
+    return len(entries)
+
+
 _APPLY: dict[str, Callable[[sqlite3.Connection, Record, int], None]] = {
     "charter": _charter, "profile": _profile, "endorsement": _endorsement, "guide": _guide, "offer": _offer,
     "pledge": _pledge, "offer-close": _close, "attestation": _attestation, "revocation": _revocation,
+    "credit-payment": _credit_payment, "credit-receipt": _credit_receipt,
+    # Funds are read with protocol.fund over their few records (hub.aid_queries); nothing to keep up to date.
+    "fund": _nothing, "fund-join": _nothing, "fund-leave": _nothing, "fund-claim": _nothing,
+    "fund-approval": _nothing, "fund-payment": _nothing,
     **governance.APPLY,  # proposal, ballot, delegation, proposal-close, review
 }
 

@@ -1,4 +1,4 @@
-"""Derived governance state, kept up to date inside the writer's transaction (docs/protocol.md §6.6–§6.8).
+"""Derived governance state, kept up to date inside the writer's transaction (docs/protocol.md §6.9–§6.11).
 
 The rules are protocol's pure functions (adopted_amendments, terms_at, membership, review_state); this module
 decides which stored records to hand them and writes the answers down:
@@ -74,7 +74,7 @@ def current_terms(conn: sqlite3.Connection, charter: Record | None = None,
 
 
 def _closed_related(conn: sqlite3.Connection, proposal_id: bytes) -> list[Record]:
-    """A closed proposal's closes and the ballots they name: all its result depends on (§6.6)."""
+    """A closed proposal's closes and the ballots they name: all its result depends on (§6.9)."""
     closes = _load(conn, "SELECT raw, id FROM records INDEXED BY records_ref WHERE ref = ? "
                          "AND kind = 'proposal-close'", (proposal_id,))
     named = sorted({b for c in closes for b in c.body["ballots"]})
@@ -132,7 +132,7 @@ def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     row = conn.execute("SELECT author, closes, amendment FROM proposals WHERE id = ?",
                        (record.body["proposal"],)).fetchone()
     if row is None or row[0] != record.author or record.created_ms < row[1]:
-        return  # a close by anyone but the proposer, or before the closing time, has no effect (§6.6)
+        return  # a close by anyone but the proposer, or before the closing time, has no effect (§6.9)
     conn.execute("UPDATE proposals SET close_id = ?, close_created_ms = ? WHERE id = ? AND (close_id IS NULL "
                  "OR close_created_ms > ? OR (close_created_ms = ? AND close_id > ?))",
                  (record.id, record.created_ms, record.body["proposal"], record.created_ms, record.created_ms,
@@ -149,7 +149,7 @@ def _ballot(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         return  # ingest defers a ballot until its proposal is held, and refuses one naming another kind
     body = proposal.body
     if record.body["option"] not in body["options"] or not proposal.created_ms <= record.created_ms < body["closes"]:
-        return  # it can never count (§6.6); stored, and ignored here as by protocol.proposal_result
+        return  # it can never count (§6.9); stored, and ignored here as by protocol.proposal_result
     row = conn.execute("SELECT id, created_ms FROM ballots WHERE proposal = ? AND hub = ?",
                        (proposal.id, record.author)).fetchone()
     if row is None or (-record.created_ms, record.id) < (-row[1], row[0]):  # the replaceable rule, §6.2
@@ -185,7 +185,7 @@ def after(conn: sqlite3.Connection, record: Record) -> None:
 
 def _electorate_changed(conn: sqlite3.Connection, created_ms: int) -> None:
     """An endorsement or its revocation created at ``created_ms`` changes the electorate of the proposals
-    closing after it (§6.6): recompute the amendments only if a closed amendment proposal is among them — an
+    closing after it (§6.9): recompute the amendments only if a closed amendment proposal is among them — an
     endorsement made today does not reach back into a vote that closed last year."""
     if conn.execute("SELECT 1 FROM proposals WHERE amendment = 1 AND close_id IS NOT NULL AND closes > ? LIMIT 1",
                     (created_ms,)).fetchone() is not None:

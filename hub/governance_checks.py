@@ -2,7 +2,7 @@
 
 From a peer, a ballot after the closing time, by a non-member or a weight-0 associate, for an unknown option,
 a delegation to oneself, a close by someone else or before the closing time, a self-review — all are stored
-and have no effect (docs/protocol.md §6.6). A member who *asks* to publish one has made a mistake, so this hub
+and have no effect (docs/protocol.md §6.9). A member who *asks* to publish one has made a mistake, so this hub
 refuses it with one line saying what is wrong and what to do, before anything is signed or stored.
 """
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from hub import proposals
 from hub.app import NOW_KEY, STORE_KEY
+from hub.i18n import gettext as _
 
 __all__ = ["PAGE_SIZE", "proposal_page_view", "setup"]
 
@@ -77,13 +78,13 @@ async def proposals_page(request: web.Request) -> web.Response:
 
     page_text = request.query.get("page", "1").strip() or "1"
     if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
-        raise _error(400, "Page not understood", f"Page must be a number from 1 to {MAX_PAGE}.")
+        raise _error(400, _("Page not understood"), _("Page must be a number from 1 to %(max)s.") % {"max": MAX_PAGE})
     page = int(page_text)
     store = request.app[STORE_KEY]
     data = await store.read(store.view, proposals.proposals_list, request.app[NOW_KEY](), PAGE_SIZE,
                             (page - 1) * PAGE_SIZE)
     total = int(data["total"])
-    return await render(request, "proposals.html", title="Proposals", section="/proposals",
+    return await render(request, "proposals.html", title=_("Proposals"), section="/proposals",
                         proposals=data["results"], total=total, page=page,
                         prev_href=f"/proposals?page={page - 1}" if page > 1 else None,
                         next_href=f"/proposals?page={page + 1}" if page * PAGE_SIZE < total else None)
@@ -98,13 +99,13 @@ async def proposal_page(request: web.Request) -> web.Response:
     except ValueError:
         proposal_id = b""
     if len(proposal_id) != 32:
-        raise _error(404, "No such proposal", f"“{text[:80]}” is not a proposal id: ids are 64 characters of "
-                     "0–9 and a–f. Check the link, or see the list of proposals.")
+        raise _error(404, _("No such proposal"), _("“%(text)s” is not a proposal id: ids are 64 characters of "
+                     "0–9 and a–f. Check the link, or see the list of proposals.") % {"text": text[:80]})
     store = request.app[STORE_KEY]
     data = await store.read(store.view, proposals.proposal_view, proposal_id, request.app[NOW_KEY]())
     if data is None:
-        raise _error(404, "Proposal not found", "No proposal with this id is on this hub. It may not have "
-                     "reached this hub yet; see the list of proposals.")
+        raise _error(404, _("Proposal not found"), _("No proposal with this id is on this hub. It may not have "
+                     "reached this hub yet; see the list of proposals."))
     view = proposal_page_view(data)
     return await render(request, "proposal.html", title=view["title"], section="/proposals", p=view)
 

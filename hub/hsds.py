@@ -88,7 +88,7 @@ def hsds_from_records(records: Iterable[Record], now_ms: int, omitted: Omitted |
         return tables
     charter = min(charters, key=lambda c: (c.created_ms, c.id))
     revocations = by_kind.get("revocation", [])
-    # The charter as the members amended it (docs/protocol.md §6.7): membership and schemes now, and each
+    # The charter as the members amended it (docs/protocol.md §6.10): membership and schemes now, and each
     # mark authorised under the terms at its creation.
     amendments = adopted_amendments(charter, [r for kind in ("proposal", "ballot", "delegation",
                                                              "proposal-close", "endorsement", "revocation")

@@ -32,6 +32,7 @@ import msgpack
 
 from protocol import REVOCABLE_KINDS, Limits, ProtocolError, Record, authorised_assessors, decode_record
 from protocol.errors import DecodeError, TooLargeError
+from protocol.kinds import AID_REFERENCES
 
 from . import derive, governance
 
@@ -189,6 +190,10 @@ def _check_references(conn: sqlite3.Connection, record: Record) -> None:
         _expect(kind, "guide", "body.supersedes")
         if author != record.author:
             raise Refusal("invalid", "body.supersedes: a guide can only supersede its author's own guide")
+    elif record.kind in AID_REFERENCES:
+        _check_aid_reference(conn, record)
+    elif record.kind == "credit-payment" and body["payee"] == record.author:
+        raise Refusal("invalid", "body.payee: a co-op cannot pay itself")
     elif record.kind in _GOVERNANCE_REFERENCES:
         for name, want in _GOVERNANCE_REFERENCES[record.kind]:
             value = body.get(name)
@@ -203,7 +208,14 @@ def _check_references(conn: sqlite3.Connection, record: Record) -> None:
                                      f"{', '.join(sorted(REVOCABLE_KINDS))}")
 
 
-#: kind -> (body field, kind of the record it names) for the governance kinds (docs/protocol.md §6.6): the
+def _check_aid_reference(conn: sqlite3.Connection, record: Record) -> None:
+    """Mutual-aid kinds name a record of one kind (protocol.kinds.AID_REFERENCES). Who may book, approve or pay
+    is derived state's business (protocol.credit, protocol.fund): those records are stored and ignored."""
+    name, want = AID_REFERENCES[record.kind]
+    _expect(_referenced(conn, record.body[name], f"body.{name}")[0], want, f"body.{name}")
+
+
+#: kind -> (body field, kind of the record it names) for the governance kinds (docs/protocol.md §6.9): the
 #: referenced records must be held (else missing-reference) and be of that kind (else invalid). Who wrote them
 #: and what they say is for derived state: a close by someone else, a ballot for another proposal named in a
 #: close, a review of one's own guide are stored and have no effect.
@@ -220,7 +232,8 @@ _GOVERNANCE_REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
 
 def _ref_column(record: Record) -> bytes | None:
     body = record.body
-    for name in ("offer", "target", "subject", "supersedes", "proposal", "guide", "to"):
+    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim", "proposal",
+                 "guide", "to"):
         if name in body:
             return body[name]  # type: ignore[no-any-return]
     return None

@@ -9,6 +9,9 @@ A guide's body comes from any member hub, so it is untrusted text. Three rules m
 - images are not rendered (the image rule is off): a guide cannot make a reader's browser fetch a tracking
   pixel, and the page's Content-Security-Policy would block a third-party image anyway.
 
+:func:`plain_text` turns Markdown into the words a reader sees, for snippets and summaries in lists
+(``**a week ahead**`` → ``a week ahead``); the page escapes it like any other text.
+
 Headings are renumbered so that the body's outline nests under the page's own heading: the body's top level
 becomes ``base_level`` and no heading skips a level (WCAG 2.2 SC 1.3.1, headings as structure).
 """
@@ -21,7 +24,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-__all__ = ["ALLOWED_SCHEMES", "render_markdown", "safe_link"]
+__all__ = ["ALLOWED_SCHEMES", "plain_text", "render_markdown", "safe_link"]
 
 #: URL schemes a guide may link to.
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -82,3 +85,39 @@ def render_markdown(text: str, *, base_level: int = 2) -> str:
     tokens = _MD.parse(text, env)
     _renumber_headings(tokens, base_level)
     return str(_MD.renderer.render(tokens, _MD.options, env))
+
+
+# Plain text keeps images' alt text and every construct's words; nothing it returns is HTML.
+_PLAIN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+#: Emphasis and code markers left over where a snippet cut a span in two (``**a week`` of ``**a week ahead**``).
+#: Only asterisks: underscores are as often part of a word (``snake_case``) as markup.
+_STRAY = re.compile(r"(?<!\w)\*{1,3}(?=\w)|(?<=\w)\*{1,3}(?!\w)|`+|~~")
+_BLOCK_ENDS = {"paragraph_close", "heading_close", "list_item_close", "blockquote_close", "tr_close",
+               "th_close", "td_close", "code_block", "fence"}
+
+
+def _words(tokens: list[Token]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        if token.type == "inline" and token.children is not None:
+            out += _words(token.children)
+        elif token.type in ("text", "code_inline"):
+            out.append(token.content)
+        elif token.type == "image":
+            out.append(token.content or "")
+        elif token.type in ("softbreak", "hardbreak") or token.type in _BLOCK_ENDS:
+            if token.type in ("code_block", "fence"):
+                out.append(token.content)
+            out.append(" ")
+    return out
+
+
+def plain_text(text: str, *, limit: int = 0) -> str:
+    """The text of Markdown ``text`` on one line, without its markup; cut at a word to ``limit`` characters
+    (with "…") when ``limit`` is set. For snippets and summaries, which may be fragments of a guide."""
+    words = "".join(_words(_PLAIN.parse(text)))
+    words = " ".join(_STRAY.sub("", words).split())
+    if limit and len(words) > limit:
+        cut = words[: limit - 1]
+        words = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:.") + "…"
+    return words

@@ -61,7 +61,7 @@ def _related(conn: sqlite3.Connection, proposal_id: bytes, kind: str) -> list[Re
 
 def newest_ballots(conn: sqlite3.Connection, proposal_id: bytes) -> list[Record]:
     """Each hub's newest ballot that can count (the ``ballots`` table, hub.governance): what the open rules of
-    §6.6 pick from, so a live tally reads one ballot per voter however often members changed their vote."""
+    §6.9 pick from, so a live tally reads one ballot per voter however often members changed their vote."""
     return load_records(conn, "SELECT r.raw, r.id FROM ballots b JOIN records r ON r.id = b.id "
                               "WHERE b.proposal = ?", (proposal_id,))
 

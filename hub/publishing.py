@@ -25,6 +25,7 @@ from protocol.charter import terms_at
 from protocol.errors import ProtocolError
 from protocol.jsonview import iso_ms
 
+from .aid_checks import AID_CHECKS
 from .derive import load_charter
 from .governance import amendments_in_force
 
@@ -95,7 +96,7 @@ def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
     if charter is None:
         return  # ingest says the charter is missing
     scheme = record.body["scheme"]
-    # The terms in force when it is created, as the members amended them (docs/protocol.md §6.5, §6.7).
+    # The terms in force when it is created, as the members amended them (docs/protocol.md §6.5, §6.10).
     terms = terms_at(charter, amendments_in_force(conn), record.created_ms)
     if scheme not in terms.schemes:
         known = ", ".join(sorted(terms.schemes)) or "none"
@@ -122,6 +123,15 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "profile": (opendata.CHECKS["profile"],),
     "guide": (opendata.CHECKS["guide"],),
     "offer": (opendata.CHECKS["offer"],),
+    # mutual aid (hub.aid_checks, docs/protocol.md §6.8)
+    "credit-payment": AID_CHECKS["credit-payment"],
+    "credit-receipt": AID_CHECKS["credit-receipt"],
+    "fund": AID_CHECKS["fund"],
+    "fund-join": AID_CHECKS["fund-join"],
+    "fund-leave": AID_CHECKS["fund-leave"],
+    "fund-claim": AID_CHECKS["fund-claim"],
+    "fund-approval": AID_CHECKS["fund-approval"],
+    "fund-payment": AID_CHECKS["fund-payment"],
     # governance (hub.governance_checks): ballots, proxies, closes, amendments, reviews
     "proposal": _governance()["proposal"],
     "ballot": _governance()["ballot"],

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from protocol import DEFAULT_LIMITS, CharterTerms, Limits, Membership, Record, parse_hub_id
 
-from . import governance, publishing, queries
+from . import aid_queries, governance, publishing, queries
 from .blobs import BlobStore
 from .db import ReadPool, Writer, connect, migrate
 from .derive import load_charter, load_record
@@ -261,6 +261,28 @@ class Store:
 
     def refused_summary(self) -> list[dict[str, Any]]:
         return self._read(queries.refused_summary)
+
+    # --- mutual aid (hub.aid_queries) -----------------------------------------------------------------------
+
+    def credit_account(self, hub: bytes, now_ms: int) -> dict[str, Any] | None:
+        """A hub's time-credit balance, limit, flag and history; None for a hub this hub does not know."""
+        return self._read(aid_queries.credit_account, hub, now_ms, self.limits.credit_settle_ms)
+
+    def credit_accounts(self, now_ms: int) -> dict[str, Any]:
+        return self._read(aid_queries.credit_accounts, now_ms)
+
+    def unbooked_payments(self, payee: bytes, limit: int) -> list[bytes]:
+        """Ids of time-credit payments to ``payee`` that no receipt of its books yet, oldest first."""
+        with self._readers.reading() as conn:
+            rows = conn.execute("SELECT id FROM credit_payments INDEXED BY credit_pending WHERE payee = ? AND "
+                                "receipt IS NULL ORDER BY created_ms, id LIMIT ?", (payee, limit)).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def fund_list(self, now_ms: int) -> list[dict[str, Any]]:
+        return self._read(aid_queries.fund_list, now_ms)
+
+    def fund_view(self, fund_id: bytes, now_ms: int) -> dict[str, Any] | None:
+        return self._read(aid_queries.fund_view, fund_id, now_ms)
 
     # --- meta, peers and blobs --------------------------------------------------------------------------
 

@@ -15,34 +15,29 @@ Routes (added by :func:`setup`, which ``hub.app.make_app`` calls):
 Pages never write: publishing stays in the CLI and the token-protected API. Every value that came from a
 record is untrusted; Jinja2 autoescaping is on for every template, and guide bodies go through
 ``render_markdown``.
-Errors on these pages become HTML responses in one place, :func:`page_middleware`: an unknown id is a friendly
-404 page, a bad query parameter a 400 page, a bug a 500 page without a traceback (the log has it).
+Every page is in Welsh or English (hub.webrender chooses, hub.i18n translates and formats). Errors on these
+pages become HTML responses in one place, ``hub.webrender.page_middleware``: an unknown id is a friendly 404
+page, a bad query parameter a 400 page, a bug a 500 page without a traceback (the log has it).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
+from hub import charts, i18n
 from hub import webview as view
 from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, find_blob
-from hub.markdown import render_markdown
+from hub.i18n import N_
+from hub.i18n import gettext as _
 from hub.store import DirectoryQuery, Store
+from hub.webrender import HERE, JINJA_KEY, SECURITY_HEADERS, PageError, make_environment, page_middleware, render
 from protocol import SERVICE_CATEGORIES, ProtocolError, format_hub_id, parse_hub_id
 
-__all__ = ["JINJA_KEY", "PAGE_SIZE", "PageError", "page_middleware", "setup"]
-
-log = logging.getLogger("coophub.web")
-
-HERE = Path(__file__).resolve().parent
-JINJA_KEY: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
+__all__ = ["JINJA_KEY", "PAGE_SIZE", "PageError", "page_middleware", "render", "setup"]
 
 #: Results per directory page: a phone screen shows two or three, so 20 is a few screens of scrolling.
 PAGE_SIZE = 20
@@ -50,133 +45,16 @@ PAGE_SIZE = 20
 MAX_PAGE = 500
 #: Longest text accepted in a search or mark-check field, in characters (the API's limit, hub.app).
 MAX_TEXT = 500
-#: Paths whose errors are answered by their own middleware (JSON API, msgpack peer protocol).
-NOT_PAGES = ("/api/", "/fed/")
 KINDS = (
-    ("", "Everything"),
-    ("hub", "Co-ops (hubs)"),
-    ("guide", "Practice guides"),
-    ("offer", "Joint purchases"),
+    ("", N_("Everything")),
+    ("hub", N_("Co-ops (hubs)")),
+    ("guide", N_("Practice guides")),
+    ("offer", N_("Joint purchases")),
 )
 #: How many hub names one page looks up at most (one directory query; beyond it, short hub ids are shown).
 MAX_NAMES = 200
 _TRUE = frozenset({"1", "on", "true", "yes"})
 _FALSE = frozenset({"", "0", "off", "false", "no"})
-
-# Pages only read and load nothing from elsewhere. "sandbox" is for downloads (see attachment()).
-CSP = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class PageError(Exception):
-    """A page that cannot be shown; becomes an HTML error page with ``status``."""
-
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-
-
-# -- rendering -----------------------------------------------------------------------------------------------
-
-
-def make_environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.ChainableUndefined,
-        extensions=["jinja2.ext.i18n"],
-    )
-    # Every user-visible string in a template goes through _() / {% trans %} (newstyle gettext), so the
-    # Welsh and English catalogues can translate it; until a catalogue is installed, strings show as written.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(view.FILTERS)
-    # render_markdown escapes raw HTML and drops unsafe links, so its output may be marked safe.
-    env.filters["markdown"] = lambda text, level=2: Markup(render_markdown(str(text or ""), base_level=level))
-    return env
-
-
-async def _site(request: web.Request) -> dict[str, Any]:
-    home, store = request.app[HOME_KEY], request.app[STORE_KEY]
-    charter = await store.read(store.charter)
-    return {
-        "hub_name": home.config.name,
-        "hub_id": home.hub_id,
-        "association_name": charter.body["name"] if charter is not None else "",
-    }
-
-
-async def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
-    """Render ``template`` with the site's header context; every page gets the security headers."""
-    env = request.app[JINJA_KEY]
-    context.setdefault("section", "")
-    html = env.get_template(template).render(site=await _site(request), **context)
-    return web.Response(
-        text=html, status=status, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS
-    )
-
-
-async def _error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
-    try:
-        return await render(
-            request, "error.html", status=status, title=title, detail=detail, status_code=status
-        )
-    except Exception:  # the store itself is failing: still answer in HTML, without the site's header
-        log.exception("cannot render the error page for %s", request.path)
-        return web.Response(
-            text=f"<!doctype html><html lang='en'><title>{status}</title><h1>{status}</h1>",
-            status=status,
-            content_type="text/html",
-        )
-
-
-_HTTP_PAGES = {
-    404: (
-        "Page not found",
-        "There is no page at this address. Check it for a typo, or start from the directory.",
-    ),
-    405: (
-        "Not allowed",
-        "These pages only show information. Members publish with the coophub command or the hub's API.",
-    ),
-}
-
-
-@web.middleware
-async def page_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error on a web page into an HTML page; the API and peer routes keep their own handling."""
-    if request.path.startswith(NOT_PAGES):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except PageError as exc:
-        return await _error_page(request, exc.status, exc.title, exc.detail)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        title, detail = _HTTP_PAGES.get(exc.status, ("Something went wrong", exc.reason or "Bad request."))
-        return await _error_page(request, exc.status, title, detail)
-    except Exception:  # a bug: log it with its traceback, answer without one
-        log.exception("internal error serving %s %s", request.method, request.path)
-        return await _error_page(
-            request,
-            500,
-            "Something went wrong on this hub",
-            "The page could not be shown. The hub's log has the details for its "
-            "volunteer; please try again later.",
-        )
-
 
 # -- parameters ----------------------------------------------------------------------------------------------
 
@@ -189,26 +67,35 @@ def _now(request: web.Request) -> int:
     return request.app[NOW_KEY]()
 
 
+def _not_understood(detail: str) -> PageError:
+    return PageError(400, _("Search not understood"), detail)
+
+
 def _text(query: Mapping[str, str], name: str, label: str) -> str:
     value = query.get(name, "").strip()
     if len(value) > MAX_TEXT:
-        raise PageError(
-            400, "Search not understood", f"{label} is longer than {MAX_TEXT} characters; shorten it."
+        raise _not_understood(
+            _("%(field)s is longer than %(max)s characters; shorten it.") % {"field": label, "max": MAX_TEXT}
         )
     return value
 
 
 def _record_id(text: str, what: str) -> bytes:
+    """``what`` is "guide" or "offer"."""
     try:
         raw = bytes.fromhex(text)
     except ValueError:
         raw = b""
     if len(raw) != 32:
+        title = _("No such guide") if what == "guide" else _("No such offer")
         raise PageError(
             404,
-            f"No such {what}",
-            f"“{text[:80]}” is not a {what} id: ids are 64 characters of "
-            "0–9 and a–f. Check the link, or search the directory.",
+            title,
+            _(
+                "“%(text)s” is not an id: ids are 64 characters of 0–9 and a–f. "
+                "Check the link, or search the directory."
+            )
+            % {"text": text[:80]},
         )
     return raw
 
@@ -219,10 +106,21 @@ def _hub_id(text: str) -> bytes:
     except ProtocolError as exc:
         raise PageError(
             404,
-            "No such hub",
-            f"“{text[:80]}” is not a hub id ({exc.message}). Hub ids start "
-            "with hub_ and are 60 characters long.",
+            _("No such hub"),
+            _("“%(text)s” is not a hub id (%(problem)s). Hub ids start with hub_ and are 59 characters long.")
+            % {"text": text[:80], "problem": exc.message},
         ) from None
+
+
+def _service_code(text: str) -> str:
+    """A category typed as its label in either language (``Gofal``, ``housing``) becomes its code."""
+    folded = text.casefold()
+    for locale in i18n.LOCALES:
+        with i18n.using(locale):
+            for code, label in view.CATEGORY_LABELS.items():
+                if folded == _(label).casefold():
+                    return code
+    return text
 
 
 def search_form(query: Mapping[str, str], schemes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -232,28 +130,23 @@ def search_form(query: Mapping[str, str], schemes: list[dict[str, Any]]) -> dict
         PageError: 400 for an unknown kind or scheme, a bad page number or open value, or text too long.
     """
     form: dict[str, Any] = {
-        "q": _text(query, "q", "Search words"),
-        "region": _text(query, "region", "Region"),
-        "service": _text(query, "service", "Service"),
+        "q": _text(query, "q", _("Search words")),
+        "region": _text(query, "region", _("Region")),
+        "service": _service_code(_text(query, "service", _("Service"))),
         "kind": query.get("kind", ""),
         "mark": query.get("mark", ""),
     }
     if form["kind"] not in dict(KINDS):
-        raise PageError(
-            400,
-            "Search not understood",
-            "Show must be one of: everything, co-ops, guides or joint purchases.",
-        )
+        raise _not_understood(_("Show must be one of: everything, co-ops, guides or joint purchases."))
     known = {s["id"] for s in schemes}
     if form["mark"] and form["mark"] not in known:
-        raise PageError(
-            400,
-            "Search not understood",
-            f"This association has no quality mark scheme “{form['mark'][:63]}”. Choose one from the list.",
+        raise _not_understood(
+            _("This association has no quality mark scheme “%(scheme)s”. Choose one from the list.")
+            % {"scheme": form["mark"][:63]}
         )
     open_text = query.get("open", "").strip().lower()
     if open_text not in _TRUE | _FALSE:
-        raise PageError(400, "Search not understood", "The open-offers filter is either on or off.")
+        raise _not_understood(_("The open-offers filter is either on or off."))
     form["open"] = open_text in _TRUE
     reviewed_text = query.get("reviewed", "").strip().lower()
     if reviewed_text not in _TRUE | _FALSE:
@@ -261,7 +154,7 @@ def search_form(query: Mapping[str, str], schemes: list[dict[str, Any]]) -> dict
     form["reviewed"] = reviewed_text in _TRUE
     page_text = query.get("page", "1").strip() or "1"
     if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
-        raise PageError(400, "Search not understood", f"Page must be a number from 1 to {MAX_PAGE}.")
+        raise _not_understood(_("Page must be a number from 1 to %(max)s.") % {"max": MAX_PAGE})
     form["page"] = int(page_text)
     return form
 
@@ -297,22 +190,24 @@ async def directory(request: web.Request) -> web.Response:
     )
     results, total = await store.read(store.search, query, _now(request))
     names = await _names(store, _now(request)) if any(r.get("kind") != "hub" for r in results) else {}
+    languages = await _languages(store, [str(r["id"]) for r in results if r.get("kind") == "guide"])
     first = query.offset + 1 if results else 0
     last = query.offset + len(results)
     return await render(
         request,
         "directory.html",
-        title="Directory",
+        title=_("Directory"),
         section="/",
         form=form,
-        kinds=KINDS,
+        kinds=[(value, _(label)) for value, label in KINDS],
         schemes=schemes,
-        categories=sorted(SERVICE_CATEGORIES),
+        categories=sorted((code, _(label)) for code, label in view.CATEGORY_LABELS.items()
+                          if code in SERVICE_CATEGORIES),
         max_text=MAX_TEXT,
         total=total,
         first=first,
         last=last,
-        results=[view.result_view(r, names, schemes) for r in results],
+        results=[view.result_view(r, names, schemes, languages) for r in results],
         searched=any(v not in ("", False, 1) for v in form.values()),
         prev_href=_page_href(form, form["page"] - 1) if form["page"] > 1 else None,
         next_href=_page_href(form, form["page"] + 1) if last < total else None,
@@ -321,8 +216,32 @@ async def directory(request: web.Request) -> web.Response:
 
 async def _names(store: Store, now: int) -> dict[str, str]:
     """Hub id text -> the name in its current profile, from one directory query of co-ops."""
-    rows, _ = await store.read(store.search, DirectoryQuery(kind="hub", limit=MAX_NAMES), now)
+    rows, _total = await store.read(store.search, DirectoryQuery(kind="hub", limit=MAX_NAMES), now)
     return {r["author"]: r["title"] for r in rows}
+
+
+def _read_languages(store: Store, ids: list[str]) -> dict[str, str]:
+    out = {}
+    for text in ids:
+        record = store.get_record(bytes.fromhex(text))
+        if record is not None and record.kind == "guide":
+            out[text] = str(record.body.get("language") or "")
+    return out
+
+
+async def _languages(store: Store, ids: list[str]) -> dict[str, str]:
+    """Guide id -> its language tag, so a Welsh guide's title gets ``lang="cy"`` on an English page (WCAG 3.1.2).
+    At most a page of ids (PAGE_SIZE, or a hub's VIEW_LIST_LIMIT guides), each a primary-key read."""
+    return await store.read(_read_languages, store, ids) if ids else {}
+
+
+def _read_revocations(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for text in ids:
+        record = store.get_record(bytes.fromhex(text))
+        if record is not None and record.kind == "revocation":
+            out[text] = {"created": record.created_ms, "body": {"reason": record.body.get("reason", "")}}
+    return out
 
 
 async def hub_page(request: web.Request) -> web.Response:
@@ -332,13 +251,24 @@ async def hub_page(request: web.Request) -> web.Response:
     if data is None:
         raise PageError(
             404,
-            "Hub not found",
-            "This hub is not in this hub's copy of the directory. It may not "
-            "have published a profile yet, or its records have not reached this hub.",
+            _("Hub not found"),
+            _(
+                "This hub is not in this hub's copy of the directory. It may not "
+                "have published a profile yet, or its records have not reached this hub."
+            ),
         )
     schemes = view.schemes_of(await store.read(store.terms))
-    page = view.hub_view(data, request.match_info["hub_id"].strip(), await _names(store, now), schemes)
-    return await render(request, "hub.html", title=page["name"], hub=page)
+    revoked = [str(m["revocation"]) for m in data.get("marks") or [] if m.get("revocation")]
+    page = view.hub_view(
+        data,
+        request.match_info["hub_id"].strip(),
+        await _names(store, now),
+        schemes,
+        await store.read(_read_revocations, store, revoked) if revoked else {},
+        await _languages(store, [str(g["id"]) for g in data.get("guides") or []]),
+    )
+    area_map = charts.region_map(page["regions"], i18n.current().locale)
+    return await render(request, "hub.html", title=page["name"], hub=page, area_map=area_map)
 
 
 async def guide_page(request: web.Request) -> web.Response:
@@ -348,9 +278,11 @@ async def guide_page(request: web.Request) -> web.Response:
     if data is None:
         raise PageError(
             404,
-            "Guide not found",
-            "No guide with this id is on this hub. It may not have reached "
-            "this hub yet; search the directory for its title.",
+            _("Guide not found"),
+            _(
+                "No guide with this id is on this hub. It may not have reached "
+                "this hub yet; search the directory for its title."
+            ),
         )
     guide = view.guide_view(data, await _names(store, _now(request)))
     return await render(request, "guide.html", title=guide["title"], guide=guide)
@@ -363,14 +295,15 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     files = view.guide_view(data, {})["attachments"] if data is not None else []
     index = request.match_info["n"]
     if not index.isdigit() or int(index) >= len(files):
-        raise PageError(404, "File not found", "This guide has no such attachment.")
+        raise PageError(404, _("File not found"), _("This guide has no such attachment."))
     meta = files[int(index)]
     blob = await find_blob(request.app, bytes.fromhex(meta["hash"]))  # fetched from a peer if missing
     if blob is None:
         raise PageError(
             404,
-            "File not on this hub yet",
-            f"“{meta['name']}” has not been copied to this hub. Try again later, or ask the guide's author.",
+            _("File not on this hub yet"),
+            _("“%(name)s” has not been copied to this hub. Try again later, or ask the guide's author.")
+            % {"name": meta["name"]},
         )
     # Always a download, never shown inline: a file from another hub could be HTML. The sandbox CSP
     # and nosniff keep it inert even if a browser opens it.
@@ -391,12 +324,22 @@ async def offer_page(request: web.Request) -> web.Response:
     if data is None:
         raise PageError(
             404,
-            "Offer not found",
-            "No joint purchase with this id is on this hub. It may not have "
-            "reached this hub yet; search the directory for its title.",
+            _("Offer not found"),
+            _(
+                "No joint purchase with this id is on this hub. It may not have "
+                "reached this hub yet; search the directory for its title."
+            ),
         )
     offer = view.offer_view(data, await _names(store, now))
-    return await render(request, "offer.html", title=offer["title"], offer=offer)
+    tally_bar = charts.pledge_bar(
+        offer["total"],
+        offer["min_total"],
+        offer["tiers"],
+        lambda t: _("%(quantity)s+: %(price)s")
+        % {"quantity": view.number(t["min"]), "price": view.money(t["price"], offer["currency"])},
+        _("minimum %(quantity)s") % {"quantity": view.number(offer["min_total"])},
+    )
+    return await render(request, "offer.html", title=offer["title"], offer=offer, tally_bar=tally_bar)
 
 
 def _mark_errors(
@@ -405,21 +348,21 @@ def _mark_errors(
     errors: dict[str, str] = {}
     hub = None
     if not hub_text:
-        errors["hub"] = "Enter the hub id of the co-op to check. It starts with hub_."
+        errors["hub"] = _("Enter the hub id of the co-op to check. It starts with hub_.")
     else:
         try:
             hub = parse_hub_id(hub_text)
         except ProtocolError as exc:
-            errors["hub"] = f"This is not a hub id: {exc.message}."
+            errors["hub"] = _("This is not a hub id: %(problem)s.") % {"problem": exc.message}
     if scheme and scheme not in {s["id"] for s in schemes}:
-        errors["scheme"] = "Choose a quality mark scheme from the list."
+        errors["scheme"] = _("Choose a quality mark scheme from the list.")
     return hub, errors
 
 
 async def marks_page(request: web.Request) -> web.Response:
     store, now = _store(request), _now(request)
     schemes = view.schemes_of(await store.read(store.terms))
-    hub_text = _text(request.query, "hub", "Hub id")
+    hub_text = _text(request.query, "hub", _("Hub id"))
     scheme = request.query.get("scheme", "").strip()
     context: dict[str, Any] = {
         "schemes": schemes,
@@ -438,15 +381,17 @@ async def marks_page(request: web.Request) -> web.Response:
             status = 400
         elif hub is not None:
             names = await _names(store, now)
-            context["hub_name"] = names.get(hub_text) or view.short_hub(hub_text)
+            name = context["hub_name"] = names.get(hub_text) or view.short_hub(hub_text)
             if scheme:
-                context["check"] = view.mark_view(
-                    await store.read(store.mark_check, hub, scheme, now), scheme, schemes, names
-                )
+                check = await store.read(store.mark_check, hub, scheme, now)
+                context["check"] = view.mark_view(check, scheme, schemes, names, subject_name=name)
+            marks = await store.read(store.marks_view, hub, now)
+            revoked = [str(m["revocation"]) for m in marks if m.get("revocation")]
+            revocations = await store.read(_read_revocations, store, revoked) if revoked else {}
             context["marks"] = [
-                view.mark_view(m, "", schemes, names) for m in await store.read(store.marks_view, hub, now)
+                view.mark_view(m, "", schemes, names, subject_name=name, revocations=revocations) for m in marks
             ]
-    return await render(request, "marks.html", status=status, title="Check a quality mark", **context)
+    return await render(request, "marks.html", status=status, title=_("Check a quality mark"), **context)
 
 
 def _hub_from_hex(text: str) -> str:
@@ -458,22 +403,24 @@ def _hub_from_hex(text: str) -> str:
 
 async def network_page(request: web.Request) -> web.Response:
     store, home, now = _store(request), request.app[HOME_KEY], _now(request)
-    peers = await store.read(store.list_peers)
+    peers = [view.peer_view(p, _hub_from_hex) for p in await store.read(store.list_peers)]
     refused = await store.read(store.refused_summary)
     association = await store.read(store.association_id) or home.association
+    names = await _names(store, now)
     return await render(
         request,
         "network.html",
-        title="Network status",
+        title=_("Network status"),
         section="/network",
         now=now,
         member=await store.read(store.is_member, home.key.public),
         association=association.hex() if association else "",
-        peers=[view.peer_view(p, _hub_from_hex) for p in peers],
+        peers=peers,
+        graph=charts.peer_graph(home.config.name, peers, names),
         counts=view.counts_view(await store.read(store.counts)),
         refused=sorted(refused, key=lambda r: (-int(r.get("count") or 0), str(r.get("source")))),
         configured=home.config.peers,
-        names=await _names(store, now),
+        names=names,
     )
 
 

@@ -9,20 +9,30 @@ and a symbol, so a page never shows status by colour alone (WCAG 2.2 SC 1.4.1).
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from hub import i18n
+from hub.i18n import N_, gettext
+from hub.markdown import plain_text
+
 __all__ = [
+    "CATEGORY_LABELS",
     "FILTERS",
     "KIND_LABELS",
+    "REFUSAL_LABELS",
+    "STAKEHOLDER_LABELS",
     "STATUS_LABELS",
     "STATUS_TONES",
     "content_disposition",
     "counts_view",
     "guide_view",
     "hub_view",
+    "mark_reason",
     "mark_view",
+    "money",
     "offer_view",
     "peer_view",
     "result_view",
@@ -31,7 +41,8 @@ __all__ = [
     "when",
 ]
 
-KIND_LABELS = {"hub": "Co-op", "guide": "Guide", "offer": "Joint purchase"}
+# Labels are marked with N_ (for the catalogue) and translated where they are shown (the current locale).
+KIND_LABELS = {"hub": N_("Co-op"), "guide": N_("Guide"), "offer": N_("Joint purchase")}
 STATUS_TONES = {
     "ok": ("valid", "open", "awarded", "member", "healthy", "current", "reached", "ok", "passed", "adopted",
            "reviewed"),
@@ -54,23 +65,63 @@ STATUS_TONES = {
 _TONE = {status: tone for tone, statuses in STATUS_TONES.items() for status in statuses}
 _ICONS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}
 STATUS_LABELS = {
-    "valid": "Valid",
-    "expired": "Expired",
-    "revoked": "Revoked",
-    "unauthorised": "Unauthorised issuer",
-    "not-yet-valid": "Not yet valid",
-    "none": "No mark",
-    "unknown-scheme": "Scheme not in the charter",
-    "open": "Open for pledges",
-    "past-deadline": "Deadline passed",
-    "awarded": "Awarded",
-    "cancelled": "Cancelled",
-    "healthy": "Healthy",
-    "failing": "Failing",
-    "dropped": "Dropped",
-    "new": "Not yet contacted",
+    "valid": N_("Valid"),
+    "expired": N_("Expired"),
+    "revoked": N_("Revoked"),
+    "unauthorised": N_("Unauthorised issuer"),
+    "not-yet-valid": N_("Not yet valid"),
+    "none": N_("No mark"),
+    "unknown-scheme": N_("Scheme not in the charter"),
+    "open": N_("Open for pledges"),
+    "past-deadline": N_("Deadline passed"),
+    "awarded": N_("Awarded"),
+    "cancelled": N_("Cancelled"),
+    "healthy": N_("Healthy"),
+    "failing": N_("Failing"),
+    "dropped": N_("Dropped"),
+    "new": N_("Not yet contacted"),
+    "member": N_("Member"),
+    "applicant": N_("Applicant"),
+    "current": N_("Current"),
+    "superseded": N_("Superseded"),
+    "withdrawn": N_("Withdrawn"),
 }
-OUTCOMES = {"awarded": "the purchase was awarded", "cancelled": "the purchase was cancelled"}
+#: The 11 service categories of protocol.kinds.SERVICE_CATEGORIES (Open Eligibility's top level).
+CATEGORY_LABELS = {
+    "care": N_("Care"),
+    "education": N_("Education"),
+    "emergency": N_("Emergency"),
+    "food": N_("Food"),
+    "goods": N_("Goods"),
+    "health": N_("Health"),
+    "housing": N_("Housing"),
+    "legal": N_("Legal"),
+    "money": N_("Money"),
+    "transit": N_("Transport"),
+    "work": N_("Work"),
+}
+#: protocol.kinds.STAKEHOLDERS
+STAKEHOLDER_LABELS = {
+    "workers": N_("Workers"),
+    "service-users": N_("Service users"),
+    "volunteers": N_("Volunteers"),
+    "families": N_("Families"),
+    "community": N_("Community"),
+    "supporters": N_("Supporters"),
+    "investors": N_("Investors"),
+    "other": N_("Other"),
+}
+#: protocol.errors.REASONS, as the network page's refusals show them.
+REFUSAL_LABELS = {
+    "invalid": N_("Invalid record"),
+    "too-large": N_("Too large"),
+    "duplicate": N_("Duplicate"),
+    "rate-limited": N_("Rate limited"),
+    "blocked": N_("Blocked"),
+    "missing-reference": N_("Waiting for a record it refers to"),
+    "error": N_("Error"),
+}
+OUTCOMES = {"awarded": N_("the purchase was awarded"), "cancelled": N_("the purchase was cancelled")}
 # Licence texts for the SPDX ids kinds.OPEN_LICENSES accepts; others link to the SPDX page.
 _CC = "https://creativecommons.org/licenses/"
 LICENSE_URLS = {
@@ -84,6 +135,18 @@ LICENSE_URLS = {
 
 def status_tone(value: Any) -> str:
     return _TONE.get(str(value), "none")
+
+
+def _label(table: dict[str, str], value: Any) -> str:
+    """The translated label of a code, or the code made readable (``past-deadline`` → ``Past deadline``)."""
+    text = str(value if value is not None else "")
+    if text in table:
+        return gettext(table[text])
+    return text.replace("-", " ").capitalize() if text else gettext("unknown")
+
+
+def status_label(value: Any) -> str:
+    return _label(STATUS_LABELS, value)
 
 
 def short_hub(hub: Any) -> str:
@@ -107,66 +170,56 @@ def _ms(value: Any) -> int | None:
 
 
 def when(value: Any, style: str = "datetime") -> str:
-    """A time as people read it: ``5 March 2026, 14:00 UTC`` (or the date alone)."""
+    """A time as people read it in the current locale and time zone: ``5 March 2026, 14:00 GMT`` (or the date
+    alone)."""
     ms = _ms(value)
     if ms is None:
         return str(value or "")
-    try:
-        moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    except (OverflowError, OSError, ValueError):
-        return f"{ms} ms after 1970 UTC"
-    date = f"{moment.day} {moment:%B %Y}"
-    return date if style == "date" else f"{date}, {moment:%H:%M} UTC"
+    return i18n.format_date(ms) if style == "date" else i18n.format_datetime(ms)
 
 
 def ago(value: Any, now_ms: int) -> str:
     ms = _ms(value)
     if ms is None:
-        return "never"
-    seconds = max(0, (now_ms - ms) // 1000)
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size or size == 1:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'} ago"
-    return "just now"  # pragma: no cover
+        return gettext("never")
+    return i18n.format_ago(ms, now_ms)
 
 
 def money(minor: Any, currency: Any) -> str:
-    """Minor units (pence, cents) as ``12.50 GBP``; integers only, as in the records (no floats)."""
-    if not isinstance(minor, int):
+    """Minor units (pence, cents) as ``£12.50``; integers only, as in the records (no floats)."""
+    if not isinstance(minor, int) or isinstance(minor, bool):
         return str(minor)
-    return f"{minor // 100:,}.{minor % 100:02d} {currency}"
+    return i18n.format_money(minor, str(currency or "XXX"))
 
 
 def filesize(n: Any) -> str:
     if not isinstance(n, int):
         return str(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)  # pragma: no cover
+    return i18n.format_filesize(n)
 
 
-def plural(unit: Any, n: Any) -> str:
-    """``box`` → ``boxes`` unless ``n`` is 1: English units only, as offers name them."""
-    text = str(unit)
-    if n == 1 or text.endswith("s"):
-        return text
-    return text + ("es" if text.endswith(("x", "ch", "sh", "z")) else "s")
+def number(n: Any) -> str:
+    return i18n.format_number(n) if isinstance(n, int) and not isinstance(n, bool) else str(n)
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
-    "plural": plural,
     "status_tone": status_tone,
     "status_icon": lambda tone: _ICONS.get(tone, "–"),
-    "status_label": lambda s: STATUS_LABELS.get(str(s), str(s or "unknown").replace("-", " ").capitalize()),
+    "status_label": status_label,
+    "kind_label": lambda k: _label(KIND_LABELS, k),
+    "category_label": lambda c: _label(CATEGORY_LABELS, c),
+    "stakeholder_label": lambda s: _label(STAKEHOLDER_LABELS, s),
+    "refusal_label": lambda r: _label(REFUSAL_LABELS, r),
+    "language_name": lambda tag: i18n.language_name(str(tag)),
+    "currency_name": lambda code: i18n.currency_name(str(code)),
+    "listing": lambda items: i18n.format_list(list(items or [])),
+    "plain": lambda text, limit=300: plain_text(str(text or ""), limit=limit),
     "short_hub": short_hub,
     "when": when,
     "ago": ago,
     "money": money,
     "filesize": filesize,
-    "number": lambda n: f"{n:,}" if isinstance(n, int) else str(n),
+    "number": number,
 }
 
 
@@ -186,7 +239,13 @@ def schemes_of(charter: Any) -> list[dict[str, Any]]:
     return [{"id": s["id"], "name": s.get("name") or s["id"]} for s in charter.body.get("schemes", [])]
 
 
-def result_view(r: dict[str, Any], names: dict[str, str], schemes: list[dict[str, Any]]) -> dict[str, Any]:
+_CATEGORY_IN_TEXT = re.compile(r"\((" + "|".join(CATEGORY_LABELS) + r")\)")
+
+
+def result_view(
+    r: dict[str, Any], names: dict[str, str], schemes: list[dict[str, Any]], languages: dict[str, str]
+) -> dict[str, Any]:
+    """One directory result. ``languages`` maps guide ids to their language tag (for ``lang`` attributes)."""
     kind = r.get("kind", "")
     scheme_names = {s["id"]: s["name"] for s in schemes}
     marks = [
@@ -195,25 +254,41 @@ def result_view(r: dict[str, Any], names: dict[str, str], schemes: list[dict[str
     href = {"hub": f"/hubs/{r.get('author')}", "guide": f"/guides/{r.get('id')}"}.get(
         kind, f"/offers/{r.get('id')}"
     )
+    services = r.get("services") or []
+    snippet = r.get("snippet") or ""
+    if kind == "hub":  # a profile's search text has each service as "Home care (care)": show the label
+        snippet = _CATEGORY_IN_TEXT.sub(lambda m: f"({_label(CATEGORY_LABELS, m.group(1))})", snippet)
     return {
         **r,
         "href": href,
-        "kind_label": KIND_LABELS.get(kind, kind),
+        "kind_label": _label(KIND_LABELS, kind),
         "author_name": names.get(str(r.get("author"))),
-        "title": r.get("title") or "(untitled)",
+        "title": r.get("title") or gettext("(untitled)"),
+        "snippet": snippet,
         "member": r.get("member"),
         "marks": marks,
+        # An offer's directory entry lists its category code; a hub's, its services' names.
+        "services": [_label(CATEGORY_LABELS, c) for c in services] if kind == "offer" else services,
+        "language": languages.get(str(r.get("id"))) if kind == "guide" else None,
     }
 
 
 def hub_view(
-    data: dict[str, Any], hub_text: str, names: dict[str, str], schemes: list[dict[str, Any]]
+    data: dict[str, Any],
+    hub_text: str,
+    names: dict[str, str],
+    schemes: list[dict[str, Any]],
+    revocations: dict[str, dict[str, Any]] | None = None,
+    languages: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """A hub's page. ``revocations`` (id → revocation record JSON) explains revoked marks; ``languages`` maps
+    its guides' ids to their language tags."""
     profile = data.get("profile") or {}
     body = profile.get("body") or {}
+    name = data.get("name") or body.get("name") or short_hub(hub_text)
     return {
         "hub_id": data.get("hub") or hub_text,
-        "name": data.get("name") or body.get("name") or short_hub(hub_text),
+        "name": name,
         "legal_form": body.get("legal_form"),
         "description": body.get("description"),
         "regions": body.get("regions") or [],
@@ -227,14 +302,72 @@ def hub_view(
         "class": data.get("class"),
         "weight": data.get("weight"),
         "endorsers": [{"hub": h, "name": names.get(h)} for h in data.get("endorsers") or []],
-        "marks": [mark_view(m, m.get("scheme", ""), schemes, names) for m in data.get("marks") or []],
-        "guides": data.get("guides") or [],
+        "marks": [
+            mark_view(m, m.get("scheme", ""), schemes, names, subject_name=name, revocations=revocations)
+            for m in data.get("marks") or []
+        ],
+        "guides": [{**g, "language": (languages or {}).get(g.get("id", ""))} for g in data.get("guides") or []],
         "offers": data.get("offers") or [],
     }
 
 
+def _revocation_of(m: dict[str, Any], revocations: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    rev = m.get("revocation")
+    if isinstance(rev, dict):
+        return rev
+    return (revocations or {}).get(str(rev or ""), {})
+
+
+def mark_reason(mark: dict[str, Any], subject_name: str = "") -> str:
+    """Why a mark has its status, in the current locale, naming people by name (not by hub id).
+
+    Built from the mark's fields rather than protocol.mark_status's English reason, which names hubs by id.
+    """
+    status = mark["status"]
+    assessor = mark.get("author_name") or short_hub(mark.get("author"))
+    scheme = mark.get("scheme_name") or mark.get("scheme") or ""
+    if status == "valid":
+        return gettext("%(level)s until %(date)s, assessed by %(assessor)s") % {
+            "level": mark.get("level") or "",
+            "date": when(mark.get("valid_until"), "date"),
+            "assessor": assessor,
+        }
+    if status == "expired":
+        return gettext("Expired on %(date)s.") % {"date": when(mark.get("valid_until"), "date")}
+    if status == "not-yet-valid":
+        return gettext("Valid from %(date)s.") % {"date": when(mark.get("valid_from"), "date")}
+    if status == "revoked":
+        rev = mark.get("revocation_record") or {}
+        reason = (rev.get("body") or {}).get("reason") or ""
+        if rev.get("created"):
+            return gettext("Revoked by the assessor on %(date)s: %(reason)s") % {
+                "date": when(rev.get("created"), "date"),
+                "reason": reason,
+            }
+        return gettext("Revoked by the assessor.")
+    if status == "unauthorised":
+        return gettext("%(assessor)s is not an assessor of %(scheme)s in the association's charter.") % {
+            "assessor": assessor,
+            "scheme": scheme,
+        }
+    if status == "unknown-scheme":
+        return gettext("The association's charter has no quality mark scheme %(scheme)s.") % {"scheme": scheme}
+    if mark.get("no_charter"):
+        return gettext("This hub has not joined an association yet, so it knows of no quality marks.")
+    return gettext("No attestation of %(scheme)s for %(hub)s.") % {
+        "scheme": scheme,
+        "hub": subject_name or gettext("this hub"),
+    }
+
+
 def mark_view(
-    m: dict[str, Any], scheme: str, schemes: list[dict[str, Any]], names: dict[str, str]
+    m: dict[str, Any],
+    scheme: str,
+    schemes: list[dict[str, Any]],
+    names: dict[str, str],
+    *,
+    subject_name: str = "",
+    revocations: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A mark from marks_view (flat) or mark_check (with the attestation's record JSON)."""
     attestation = m.get("attestation") or {}
@@ -242,18 +375,21 @@ def mark_view(
     author = m.get("author") or attestation.get("author")
     scheme = m.get("scheme") or scheme
     scheme_names = {s["id"]: s["name"] for s in schemes}
-    return {
+    view = {
         "scheme": scheme,
         "scheme_name": scheme_names.get(scheme, scheme),
         "status": m.get("status") or "none",
-        "reason": m.get("reason"),
         "level": m.get("level") or body.get("level"),
         "author": author,
         "author_name": m.get("author_name") or names.get(author or ""),
         "valid_from": m.get("valid_from") or body.get("valid_from"),
         "valid_until": m.get("valid_until") or body.get("valid_until"),
         "evidence_url": body.get("evidence_url"),
+        "revocation_record": _revocation_of(m, revocations),
+        "no_charter": m.get("status") == "none" and m.get("reason") == "this hub has no charter yet",
     }
+    view["reason"] = mark_reason(view, subject_name)
+    return view
 
 
 def guide_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -267,7 +403,7 @@ def guide_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         "author": data.get("author"),
         "author_name": names.get(data.get("author", "")),
         "created": data.get("created"),
-        "title": body.get("title") or "(untitled guide)",
+        "title": body.get("title") or gettext("(untitled guide)"),
         "summary": body.get("summary"),
         "body": body.get("body") or "",
         "license": license_id,
@@ -299,22 +435,20 @@ def offer_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     ]
     upcoming = [t for t in tiers if not t["reached"]]
     status = tally.get("status") or data.get("status") or "open"
-    unit = body.get("unit") or "unit"
     return {
         "id": data.get("id"),
         "author": data.get("author"),
         "author_name": names.get(data.get("author", "")),
         "created": data.get("created"),
-        "title": body.get("title") or "(untitled offer)",
+        "title": body.get("title") or gettext("(untitled offer)"),
         "description": body.get("description"),
         "category": body.get("category"),
-        "unit": unit,
+        "unit": body.get("unit") or gettext("unit"),
         "currency": body.get("currency", ""),
         "min_total": min_total,
         "deadline": body.get("deadline"),
         "regions": body.get("regions") or [],
         "status": status,
-        "status_text": STATUS_LABELS.get(status),
         "open": status == "open",
         "total": total,
         "proceeds": bool(tally.get("proceeds")),
@@ -326,7 +460,7 @@ def offer_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         else None,
         "tiers": tiers,
         "outcome": status if status in OUTCOMES else None,
-        "outcome_text": OUTCOMES.get(status),
+        "outcome_text": gettext(OUTCOMES[status]) if status in OUTCOMES else None,
         "pledges": [
             {**p, "name": p.get("name") or names.get(p.get("hub", ""))} for p in tally.get("pledges") or []
         ],
@@ -334,7 +468,10 @@ def offer_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 
 def peer_view(p: dict[str, Any], hub_from_hex: Callable[[str], str]) -> dict[str, Any]:
-    """One row of the peer table (federation.peers.PeerState as stored by the driver); every key optional."""
+    """One row of the peer table (federation.peers.PeerState as stored by the driver); every key optional.
+
+    ``lag`` stays a number (the template words it, with plurals); anything else a peer row holds is shown as is.
+    """
     lag = p.get("lag")
     hub_hex = p.get("hub_id") or ""
     try:
@@ -348,35 +485,33 @@ def peer_view(p: dict[str, Any], hub_from_hex: Callable[[str], str]) -> dict[str
         "score": p.get("score"),
         "last_contact": p.get("last_contact_ms") or p.get("last_contact"),
         "last_sync": p.get("last_sync_ms") or p.get("last_sync"),
-        "lag": None
-        if lag is None
-        else "in sync"
-        if lag == 0
-        else f"{lag:,} record{'s' if lag != 1 else ''} behind"
-        if isinstance(lag, int)
-        else str(lag),
+        "lag": lag if isinstance(lag, int) and not isinstance(lag, bool) else None,
+        "lag_text": None if lag is None or isinstance(lag, int) else str(lag),
         "received": p.get("records_received"),
         "failures": p.get("failures") or 0,
+        "error": p.get("error") or p.get("last_error"),
     }
 
 
-COUNT_LABELS = (
-    ("records", "records in all"),
-    ("members", "member hubs"),
-    ("profile", "co-op profiles"),
-    ("guide", "guides"),
-    ("offer", "offers"),
-    ("pledge", "pledges"),
-    ("attestation", "quality marks"),
-    ("endorsement", "endorsements"),
-    ("revocation", "revocations"),
-    ("offer-close", "offers closed"),
-    ("charter", "charter"),
-    ("refused", "records refused"),
-)
+#: Store.counts keys and their wording for a number ``n`` (ngettext: Welsh has six plural forms).
+COUNT_LABELS: dict[str, Callable[[int], str]] = {
+    "records": lambda n: i18n.ngettext("record in all", "records in all", n),
+    "members": lambda n: i18n.ngettext("member hub", "member hubs", n),
+    "profile": lambda n: i18n.ngettext("co-op profile", "co-op profiles", n),
+    "guide": lambda n: i18n.ngettext("guide", "guides", n),
+    "offer": lambda n: i18n.ngettext("offer", "offers", n),
+    "pledge": lambda n: i18n.ngettext("pledge", "pledges", n),
+    "attestation": lambda n: i18n.ngettext("quality mark", "quality marks", n),
+    "endorsement": lambda n: i18n.ngettext("endorsement", "endorsements", n),
+    "revocation": lambda n: i18n.ngettext("revocation", "revocations", n),
+    "offer-close": lambda n: i18n.ngettext("offer closed", "offers closed", n),
+    "charter": lambda n: i18n.ngettext("charter", "charters", n),
+    "refused": lambda n: i18n.ngettext("record refused", "records refused", n),
+}
 
 
 def counts_view(counts: dict[str, int]) -> list[tuple[str, int]]:
-    known = [(label, int(counts.get(key) or 0)) for key, label in COUNT_LABELS]
-    named = {key for key, _ in COUNT_LABELS}
-    return known + [(key, int(n)) for key, n in sorted(counts.items()) if key not in named]
+    """(label, n) for every count, known kinds first, each label worded for its number; kinds added later
+    (proposals, payments...) follow under their own names."""
+    known = [(word(int(counts.get(key) or 0)), int(counts.get(key) or 0)) for key, word in COUNT_LABELS.items()]
+    return known + [(key, int(n)) for key, n in sorted(counts.items()) if key not in COUNT_LABELS]

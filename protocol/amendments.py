@@ -1,4 +1,4 @@
-"""Charter amendments adopted by the members, and what they change (docs/protocol.md §6.7).
+"""Charter amendments adopted by the members, and what they change (docs/protocol.md §6.10).
 
 A proposal that carries an ``amendment`` (new values for some of the charter's terms) changes the terms from
 its closing time ``c`` when all of these hold:

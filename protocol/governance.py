@@ -1,4 +1,4 @@
-"""The association's collective voice: proposals, ballots, proxies, closes and results (docs/protocol.md §6.6).
+"""The association's collective voice: proposals, ballots, proxies, closes and results (docs/protocol.md §6.9).
 
 Everything here is a pure function of a set of records, so every hub computes the same result whatever order
 the records arrived in. A proposal's lifecycle is a table (:data:`PROPOSAL_TRANSITIONS`):
@@ -133,7 +133,7 @@ def quorum_met(quorum: int, participating: int, base: int) -> bool:
 
 
 def decide(rule: str, for_weight: int, decisive_weight: int, objections: int) -> bool:
-    """Whether the motion carries under ``rule`` (docs/protocol.md §6.6), in exact integer arithmetic:
+    """Whether the motion carries under ``rule`` (docs/protocol.md §6.9), in exact integer arithmetic:
 
     majority    more than half the decisive weight is for it: 2·for > decisive
     two-thirds  at least two thirds of it, and some weight was decisive: 3·for ≥ 2·decisive > 0

@@ -23,6 +23,7 @@ HUB_FIELDS = frozenset({
     ("charter", "founder_classes[].hub"),
     ("endorsement", "subject"),
     ("attestation", "subject"),
+    ("credit-payment", "payee"),
     ("proposal", "amendment.schemes[].assessors[]"),
     ("proposal", "amendment.founder_classes[].hub"),
     ("delegation", "to"),

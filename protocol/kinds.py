@@ -14,8 +14,11 @@ from .errors import SchemaError
 from .schema import SLUG, Field, check, id32, integer, lst, obj, text
 
 __all__ = [
+    "AID_REFERENCES",
     "AMENDABLE_FIELDS",
     "KINDS",
+    "MAX_CREDIT_MINUTES",
+    "MAX_MONEY",
     "OPEN_LICENSES",
     "QUORUM_BASES",
     "REPLACEABLE_KINDS",
@@ -43,6 +46,10 @@ STAKEHOLDERS = frozenset({
 })
 
 MAX_TIME_MS = 2**53  # JSON-safe and far beyond any real date
+#: One time-credit payment: at most 10,000,000 minutes, the largest credit limit a charter may set.
+MAX_CREDIT_MINUTES = 10**7
+#: Money in one fund record: at most 10**10 minor units (100 million pounds), far beyond any co-op's fund.
+MAX_MONEY = 10**10
 _URL = re.compile(r"https?://[^\s<>\"']{1,500}")
 _URL_HELP = "an http:// or https:// URL without spaces"
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -116,7 +123,7 @@ _FOUNDER_CLASS = obj({
     "class": _CLASS_NAME,
 })
 
-#: Decision rules of a proposal (docs/protocol.md §6.6): more than half of the decisive weight for the motion,
+#: Decision rules of a proposal (docs/protocol.md §6.9): more than half of the decisive weight for the motion,
 #: at least two thirds of it, or no objection at all.
 RULES = frozenset({"majority", "two-thirds", "consent"})
 #: What a quorum is a percentage of: the number of voting members, or their total vote weight.
@@ -126,7 +133,7 @@ _QUORUM = integer(0, 100)  # percent
 _QUORUM_OF = text(20, choices=QUORUM_BASES)
 _OPTION = text(100)
 
-#: Charter fields in force that members may change by amending the charter (docs/protocol.md §6.7). Not the
+#: Charter fields in force that members may change by amending the charter (docs/protocol.md §6.10). Not the
 #: name, nor the founders: who founded the association is history, not a term.
 _AMENDABLE: dict[str, Field] = {
     "endorsements_needed": integer(1, 100, required=False),
@@ -251,7 +258,43 @@ KINDS: dict[str, Field] = {
         "target": id32(),
         "reason": text(1000),
     }),
-    # -- the association's collective voice (PRODUCT.md §2.1, docs/protocol.md §6.6–§6.8) --------------------
+    # Mutual aid (PRODUCT.md §2.2; docs/protocol.md §6.6-§6.7). Time in whole minutes, money in minor units.
+    "credit-payment": obj({
+        "payee": id32(),
+        "minutes": integer(1, MAX_CREDIT_MINUTES),
+        "memo": text(500),
+    }),
+    "credit-receipt": obj({
+        "payment": id32(),
+    }),
+    "fund": obj({
+        "name": _NAME,
+        "description": text(5000, required=False),
+        "contribution": integer(1, MAX_MONEY),  # minor units per member per month
+        "currency": text(3, pattern=_CURRENCY, pattern_help="an ISO 4217 code such as GBP or EUR"),
+        "approvals": integer(1, 100),
+        "notice_days": integer(0, 366),
+    }),
+    "fund-join": obj({
+        "fund": id32(),
+    }),
+    "fund-leave": obj({
+        "fund": id32(),
+    }),
+    "fund-claim": obj({
+        "fund": id32(),
+        "amount": integer(1, MAX_MONEY),
+        "reason": text(2000),
+    }),
+    "fund-approval": obj({
+        "claim": id32(),
+    }),
+    "fund-payment": obj({
+        "claim": id32(),
+        "amount": integer(1, MAX_MONEY),
+        "reference": text(200, required=False),  # e.g. the bank transfer's reference
+    }),
+    # -- the association's collective voice (PRODUCT.md §2.1, docs/protocol.md §6.9–§6.11) --------------------
     "proposal": obj({
         "title": _NAME,
         "body": text(32 * 1024, required=False),  # Markdown
@@ -290,6 +333,16 @@ KINDS: dict[str, Field] = {
 REPLACEABLE_KINDS = frozenset({"profile", "pledge", "ballot", "delegation"})
 #: Kinds a revocation may target (always a record of the revocation's own author).
 REVOCABLE_KINDS = frozenset({"attestation", "endorsement", "guide", "offer", "delegation", "review"})
+#: Mutual-aid kinds that name another record: kind -> (body field, the kind that record must be). Ingest refuses
+#: a reference to a record of another kind and defers one to a record not held yet (docs/protocol.md §2.1).
+AID_REFERENCES: dict[str, tuple[str, str]] = {
+    "credit-receipt": ("payment", "credit-payment"),
+    "fund-join": ("fund", "fund"),
+    "fund-leave": ("fund", "fund"),
+    "fund-claim": ("fund", "fund"),
+    "fund-approval": ("claim", "fund-claim"),
+    "fund-payment": ("claim", "fund-claim"),
+}
 
 
 def validate_body(kind: str, body: Any) -> dict[str, Any]:

@@ -56,6 +56,10 @@ class Limits:
     peer_score_drop_at: int = 0
     # Applicants (non-members) may have this many profile records accepted per hour.
     applicant_profiles_per_hour: int = 5
+    # Time credits (docs/protocol.md §6.6): a booked payment is final once its booking is this old: twice the
+    # allowed clock skew (a receipt may be dated up to max_future_skew_ms off our clock either way) plus five
+    # minutes for gossip to bring every booking dated before it. UK Faster Payments allow two hours to credit.
+    credit_settle_ms: int = 15 * 60 * SECONDS
 
 
 DEFAULT_LIMITS = Limits()

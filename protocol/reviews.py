@@ -1,4 +1,4 @@
-"""Association-reviewed guides (docs/protocol.md §6.8).
+"""Association-reviewed guides (docs/protocol.md §6.11).
 
 A guide *version* (one guide record id; a new version starts again from zero) is **association-reviewed** when
 at least ``reviews_needed`` distinct members — other than the guide's author — have a live review of exactly

@@ -47,6 +47,9 @@ from protocol import (  # noqa: E402
 from protocol.jsonview import HUB_FIELDS  # noqa: E402
 from protocol.schema import Field  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aid_vectors  # noqa: E402  (mutual-aid records and derived-state scenarios, §6.6–§6.7)
+
 JSON_PATH = ROOT / "docs" / "vectors" / "protocol-vectors.json"
 DOC_PATH = ROOT / "docs" / "protocol.md"
 LIMITS_SOURCE = ROOT / "protocol" / "limits.py"
@@ -152,7 +155,8 @@ def _records() -> list[tuple[str, int, str, dict[str, Any], int, str]]:
         }, T0 + 6 * DAY, "charter"),
         ("revocation", 1, "revocation", {"target": "@endorsement", "reason": "Endorsed the wrong hub."},
          T0 + 7 * DAY, "charter"),
-        # Governance (docs/protocol.md §6.6–§6.8): hub 1 proposes to adopt a second quality scheme, votes,
+        *aid_vectors.record_specs(h),
+        # Governance (docs/protocol.md §6.9–§6.11): hub 1 proposes to adopt a second quality scheme, votes,
         # hub 2 gives hub 1 its vote for this proposal, hub 1 closes it; hub 1 reviews hub 2's guide.
         ("endorsement-with-class", 2, "endorsement", {
             "subject": h[4], "class": "member", "statement": "A co-op of care workers and the people they support.",
@@ -283,7 +287,7 @@ def _dup_key(pledge: Record) -> bytes:
 
 
 def derived(built: dict[str, Record]) -> dict[str, Any]:
-    """Known answers of the governance rules over the vector records at NOW_MS (docs/protocol.md §6.6–§6.8)."""
+    """Known answers of the governance rules over the vector records at NOW_MS (docs/protocol.md §6.9–§6.11)."""
     records = list(built.values())
     charter = built["charter"]
     amendments = adopted_amendments(charter, records)
@@ -324,7 +328,8 @@ def vectors() -> dict[str, Any]:
         "max_future_skew_ms": DEFAULT_LIMITS.max_future_skew_ms,
         "records": [record_vector(name, authors[name], rec) for name, rec in built.items()],
         "refusals": refusals(built),
-        "derived": derived(built),
+        "derived": aid_vectors.scenarios(KEYS, built["charter"].id),
+        "governance": derived(built),
     }
 
 
@@ -360,11 +365,11 @@ def render_vectors(data: dict[str, Any]) -> str:
         out += [f"**{r['name']}** → `{r['error']}` at now_ms {r['now_ms']}: {r['why']}.", "",
                 f"```hex refusal:{r['name']}", _wrap(r["hex"]), "```", ""]
     out += ["#### Derived state", "",
-            "What §6.1 and §6.5–§6.8 give over all the records above at `now_ms`: the proposal passed under two "
+            "What §6.1, §6.5 and §6.9–§6.11 give over all the records above at `now_ms`: the proposal passed under two "
             "thirds with hub 2 voting by proxy through hub 1 (the close names both), its amendment is in force from "
             "its closing time, so the second scheme exists and one review makes a guide association-reviewed; hub 4 "
             "has one live endorsement of the two needed and is not a member.", "",
-            "```json", json.dumps(data["derived"], indent=2, ensure_ascii=False), "```", ""]
+            "```json", json.dumps(data["governance"], indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -502,8 +507,9 @@ def replace_block(text: str, name: str, content: str) -> str:
 
 
 def render_doc(text: str, data: dict[str, Any]) -> str:
+    aid = aid_vectors.render(data["derived"], [k["hub_id"] for k in data["keys"]])
     for name, content in (("kinds", render_kinds()), ("limits", render_limits()),
-                          ("vectors", render_vectors(data))):
+                          ("vectors", render_vectors(data)), ("aid-vectors", aid)):
         text = replace_block(text, name, content)
     return text
 

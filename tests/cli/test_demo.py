@@ -116,6 +116,17 @@ def test_demo_association_works_and_stops_cleanly(
     powys = [m for m in powys if m["scheme"] == "care-quality"]  # it holds the new scheme's mark too
     assert [m["status"] for m in powys] == ["revoked"] and "re-inspection" in powys[0]["reason"]
 
+    # Time credits: each payee's hub booked its payment; every hub shows the same balances, summing to zero.
+    ledgers = [get(h["url"] + "/api/v1/credit") for h in hubs]
+    assert all(led["accounts"] == ledgers[0]["accounts"] and led["total_minutes"] == 0 for led in ledgers)
+    balances = {a["hub_id"]: a["balance_minutes"] for a in ledgers[0]["accounts"]}
+    assert [balances[h["hub_id"]] for h in hubs] == [-360, 270, -30, 0, 120]
+    # The solidarity fund: Newport's claim approved by two members, Powys paid its share (60.00 / 3 = 20.00).
+    fund = get(f"{hubs[1]['url']}/api/v1/funds/{info['ids']['fund']}")
+    (claim,) = fund["claims"]
+    assert (claim["status"], claim["approvals"], claim["paid"], claim["owed"]) == ("approved", 2, 2000, 4000)
+    assert "Cronfa Salwch" in get(f"{hubs[3]['url']}/funds/{info['ids']['fund']}")
+
     # The superseded guide shows once, in its 2nd edition; the directory page in a browser lists the offer.
     guides = get(f"{hubs[1]['url']}/api/v1/directory?q=lone+working&kind=guide")["results"]
     assert [g["id"] for g in guides] == [info["ids"]["guide:lone-working-v2"]]

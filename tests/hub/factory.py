@@ -149,6 +149,38 @@ class Association:
         target_id = target.id if isinstance(target, Record) else target
         return self.record(key, "revocation", {"target": target_id, "reason": reason}, at)
 
+    # -- mutual aid (docs/protocol.md §6.6–§6.7) ---------------------------------------------------------------
+
+    def pay(self, key: HubKey, payee: HubKey, minutes: int, memo: str = "Cover shifts",
+            at: int | None = None) -> Record:
+        """A time-credit payment (pending until the payee books it with :meth:`book`)."""
+        return self.record(key, "credit-payment", {"payee": payee.public, "minutes": minutes, "memo": memo}, at)
+
+    def book(self, key: HubKey, payment: Record, at: int | None = None) -> Record:
+        """The payee's receipt that books ``payment``."""
+        return self.record(key, "credit-receipt", {"payment": payment.id}, at)
+
+    def fund(self, key: HubKey, name: str = "Sick pay circle", *, contribution: int = 2500, approvals: int = 2,
+             notice_days: int = 30, currency: str = "GBP", at: int | None = None) -> Record:
+        return self.record(key, "fund", {"name": name, "contribution": contribution, "currency": currency,
+                                         "approvals": approvals, "notice_days": notice_days}, at)
+
+    def fund_join(self, key: HubKey, fund: Record, at: int | None = None) -> Record:
+        return self.record(key, "fund-join", {"fund": fund.id}, at)
+
+    def fund_leave(self, key: HubKey, fund: Record, at: int | None = None) -> Record:
+        return self.record(key, "fund-leave", {"fund": fund.id}, at)
+
+    def claim(self, key: HubKey, fund: Record, amount: int, reason: str = "Two carers off sick",
+              at: int | None = None) -> Record:
+        return self.record(key, "fund-claim", {"fund": fund.id, "amount": amount, "reason": reason}, at)
+
+    def approve(self, key: HubKey, claim: Record, at: int | None = None) -> Record:
+        return self.record(key, "fund-approval", {"claim": claim.id}, at)
+
+    def fund_pay(self, key: HubKey, claim: Record, amount: int, at: int | None = None) -> Record:
+        return self.record(key, "fund-payment", {"claim": claim.id, "amount": amount}, at)
+
 
 @dataclass
 class Sample:

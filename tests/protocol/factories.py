@@ -84,6 +84,15 @@ _BODIES: dict[str, dict[str, Any]] = {
         "credential": "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJkaWQ6a2V5In0.c2lnbmF0dXJl",  # a compact JWS (docs/opendata.md)
     },
     "revocation": {"target": ID_X, "reason": "Issued in error."},
+    "credit-payment": {"payee": ID_X, "minutes": 90, "memo": "Cover for two evening visits."},
+    "credit-receipt": {"payment": ID_X},
+    "fund": {"name": "Sick pay circle", "description": "Gifts for members off sick.", "contribution": 2500,
+             "currency": "GBP", "approvals": 2, "notice_days": 30},
+    "fund-join": {"fund": ID_X},
+    "fund-leave": {"fund": ID_X},
+    "fund-claim": {"fund": ID_X, "amount": 40000, "reason": "Two carers off sick for a month."},
+    "fund-approval": {"claim": ID_X},
+    "fund-payment": {"claim": ID_X, "amount": 5000, "reference": "FUND-2026-01"},
     "proposal": {
         "title": "Adopt the User-Led Support Standard",
         "body": "A second quality scheme, assessed by a user-led organisation.",

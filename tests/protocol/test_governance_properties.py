@@ -2,7 +2,7 @@
 
 - the result does not depend on the order records arrive in, and replaying records changes nothing;
 - weights, turnout, quorum and the outcome match a plain reference count written here, loop by loop, from
-  docs/protocol.md §6.6;
+  docs/protocol.md §6.9;
 - an honest close (naming what the live tally counts) gives the live tally's outcome;
 - adopted amendments do not depend on the order either.
 """
@@ -79,7 +79,7 @@ def newest(records: list[Record]) -> Record | None:
 
 
 def reference(case: Case) -> dict[str, Any]:
-    """docs/protocol.md §6.6, counted the slow and obvious way."""
+    """docs/protocol.md §6.9, counted the slow and obvious way."""
     p, records = case.proposal, case.assoc.records
     weight = {h: case.weights[c] for h, c in case.classes.items()}
     voters = [h for h, w in weight.items() if w > 0]

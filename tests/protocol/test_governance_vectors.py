@@ -1,5 +1,5 @@
 """The governance known answers of docs/protocol.md §9 ("Derived state"), recomputed from the vector records'
-committed bytes: a change to the rules of §6.6–§6.8 fails here against the JSON another implementation uses."""
+committed bytes: a change to the rules of §6.9–§6.11 fails here against the JSON another implementation uses."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_the_derived_state_vectors() -> None:
     now = DATA["now_ms"]
     records = {v["name"]: decode_record(bytes.fromhex(v["hex"]), now_ms=now) for v in DATA["records"]}
     every = list(records.values())
-    charter, expected = records["charter"], DATA["derived"]
+    charter, expected = records["charter"], DATA["governance"]
     amendments = adopted_amendments(charter, reversed(every))
     assert [{"proposal": a.record_id.hex(), "effective_ms": a.effective_ms} for a in amendments] == \
         expected["amendments"]

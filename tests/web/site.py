@@ -2,8 +2,8 @@
 
 It builds on tests/hub/factory.py's ``sample()`` (three founder co-ops, a guide with two versions, an offer
 with pledges, a valid mark, an applicant) and adds what the pages need to show everything: a guide with rich
-Markdown and an attachment, an expired and a revoked mark, an endorsement, a closed offer, peers and refused
-records.
+Markdown and an attachment, a guide in Welsh, the assessor's profile, an expired and a revoked mark, an
+endorsement, a closed offer, peers and refused records.
 The hub that serves the pages is founder 0 (Gofal Gwynedd). Time is fixed (``Site.now``), so pages are
 reproducible.
 """
@@ -57,6 +57,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+WELSH_BODY = """# Cyn yr ymweliad
+
+Mae gan bob ymweliad **gyfaill**: cydweithiwr sy'n gwybod ble rydych chi a phryd rydych chi'n disgwyl gadael.
+
+1. Anfonwch neges destun pan fyddwch yn cyrraedd a phan fyddwch yn gadael.
+2. Os yw'r neges 20 munud yn hwyr, mae'r cyfaill yn ffonio.
+"""
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 XSS_BODY = f"# Notes\n\n{XSS}\n\n[click me](javascript:window.__pwned=3)\n"
@@ -139,6 +147,33 @@ def build(tmp: Path, *, xss: bool = False) -> Site:
                 "website": "https://gofal.example",
                 "peer_urls": ["https://hub.gofal.example"],
             },
+        ),
+    )
+    # A guide in Welsh: its title, summary and body carry lang="cy" on English pages (WCAG 3.1.2).
+    s.add(
+        "guide_cy",
+        a.record(
+            f0,
+            "guide",
+            {
+                "title": "Gweithio ar eich pen eich hun yn ddiogel",
+                "summary": "Sut mae ein gofalwyr yn cadw'n **ddiogel** ar ymweliadau unigol.",
+                "body": WELSH_BODY,
+                "license": "CC-BY-SA-4.0",
+                "tags": ["diogelwch"],
+                "language": "cy",
+            },
+        ),
+    )
+    # The scheme's assessor publishes a profile, so pages name it instead of showing its hub id.
+    s.add(
+        "profile_assessor",
+        a.profile(
+            a.assessor,
+            "Ansawdd Cymru Assessors",
+            regions=["Wales"],
+            services=[("Quality assessment", "care")],
+            description="An independent assessor body, authorised by the charter to award the Care Quality Mark.",
         ),
     )
     s.add("endorse_applicant", a.endorse(f0, s.applicant))

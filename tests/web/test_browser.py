@@ -110,8 +110,8 @@ def test_an_offer_shows_the_right_tally(page, base_url: str) -> None:
     titles = page.locator("ol.results > li h3").all_inner_texts()
     assert "Nitrile gloves" in titles and "Hoist servicing contract" not in titles  # closed: filtered out
     page.get_by_role("link", name="Nitrile gloves").click()
-    assert page.locator(".big-number").inner_text() == "135 boxes pledged by 3 co-ops"
-    assert "8.00 GBP per box" in page.locator(".tally").inner_text()
+    assert page.locator(".big-number").inner_text() == "135 × box pledged by 3 co-ops"
+    assert "£8.00 per box" in page.locator(".tally").inner_text()
     rows = page.locator("section", has=page.get_by_role("heading", name="Pledging co-ops")).locator(
         "tbody tr"
     )
@@ -147,7 +147,9 @@ def test_mark_check_form_by_keyboard(page, base_url: str, site: Site) -> None:
     assert page.get_by_label("Hub id").get_attribute("aria-invalid") == "true"
 
 
-def test_pages_fit_a_phone_screen(browser, base_url: str, site: Site) -> None:
+@pytest.mark.parametrize("lang", ["en", "cy"])
+def test_pages_fit_a_phone_screen(browser, base_url: str, site: Site, lang: str) -> None:
+    """Welsh runs longer than English; neither may make a page scroll sideways (the pictures scale down)."""
     context = browser.new_context(viewport={"width": 390, "height": 844})
     try:
         p = context.new_page()
@@ -160,8 +162,37 @@ def test_pages_fit_a_phone_screen(browser, base_url: str, site: Site) -> None:
             f"/marks?hub={site.a.founders[2].hub_id}&scheme=care-quality",
             "/network",
         ):
-            p.goto(base_url + path)
+            p.goto(base_url + path + ("&" if "?" in path else "?") + f"lang={lang}")
             width = p.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{path} scrolls sideways on a phone ({width} px wide)"
     finally:
         context.close()
+
+
+def test_the_language_switch_by_keyboard_keeps_the_page(page, base_url: str, site: Site) -> None:
+    path = f"/offers/{site.sample['offer'].id_hex}"
+    page.goto(base_url + path)
+    page.get_by_role("link", name="Cymraeg").click()
+    page.wait_for_url(re.compile(r"lang=cy"))
+    assert page.evaluate("document.documentElement.lang") == "cy"
+    assert page.get_by_role("heading", level=2, name="Wedi'u haddo hyd yma").is_visible()
+    # The cookie keeps Welsh on the next page; the switch back keeps that page too.
+    page.get_by_role("link", name="Statws y rhwydwaith").click()
+    assert page.evaluate("document.documentElement.lang") == "cy"
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url(re.compile(r"/network\?lang=en"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Network status"
+
+
+def test_pictures_have_text_equivalents(page, base_url: str, site: Site) -> None:
+    page.goto(f"{base_url}/offers/{site.sample['offer'].id_hex}")
+    chart = page.get_by_role("img", name="Pledges against the minimum and the price tiers")
+    assert chart.is_visible()
+    assert "135 pledged; the minimum to go ahead is 100." in chart.locator("desc").text_content()
+    page.goto(f"{base_url}/hubs/{site.a.founders[0].hub_id}")
+    area_map = page.get_by_role("img", name="Map of Wales showing where Gofal Gwynedd works")
+    assert area_map.locator("path.map-covered").count() == 2  # Gwynedd and Anglesey
+    assert "2 of Wales' 22 principal areas: Gwynedd and Isle of Anglesey." in area_map.locator("desc").text_content()
+    page.goto(f"{base_url}/network")
+    graph = page.get_by_role("img", name="This hub and its peers")
+    assert graph.locator("line.edge-solid, line.edge-dashed, line.edge-dotted").count() == 3

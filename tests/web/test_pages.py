@@ -221,9 +221,11 @@ async def test_guide_versions_follow_the_supersede_chain(client: TestClient, sit
 async def test_offer_page_shows_tally_tier_and_pledgers(client: TestClient, site: Site) -> None:
     page = text_of(await get(client, f"/offers/{site.sample['offer'].id_hex}"))
     # pledges: Gofal Gwynedd 60, Powys 50, Cardiff (the author) 25
-    assert "135 boxes pledged by 3 co-ops" in page
-    assert "Price tier reached: 8.00 GBP per box" in page
-    assert "365 more for 7.00 GBP per box" in page
+    # Money by Babel ("£8.00", never "8.00 GBP"); a unit typed by a member is counted with ×, not pluralised.
+    assert "135 × box pledged by 3 co-ops" in page
+    assert "Price tier reached: £8.00 per box" in page
+    assert "365 more for £7.00 per box" in page
+    assert "GBP" not in page.replace("British Pound (GBP)", "")
     assert "Minimum reached" in page and "Open for pledges" in page
     assert re.search(
         r"Gofal Gwynedd 60 .*Powys Supported Living 50 .*Cardiff Community Carers 25 Total 135", page
@@ -233,7 +235,7 @@ async def test_offer_page_shows_tally_tier_and_pledgers(client: TestClient, site
 async def test_a_closed_offer_shows_its_outcome(client: TestClient, site: Site) -> None:
     page = text_of(await get(client, f"/offers/{site.sample['offer_closed'].id_hex}"))
     assert "Awarded" in page and "Closed: the purchase was awarded" in page
-    assert "7 boxes pledged by 2 co-ops" in page and "Price tier reached: 95.00 GBP per box" in page
+    assert "7 × box pledged by 2 co-ops" in page and "Price tier reached: £95.00 per box" in page
 
 
 # -- mark check --------------------------------------------------------------------------------------------
@@ -247,9 +249,9 @@ async def test_the_mark_form_alone(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("who", "status", "why"),
     [
-        (0, "Valid", "gold until 2027-01-01"),
-        (1, "Expired", "expired on"),
-        (2, "Revoked", "Assessment evidence was withdrawn."),
+        (0, "Valid", "gold until 1 January 2027, assessed by Ansawdd Cymru Assessors"),
+        (1, "Expired", "Expired on 27 November 2025"),
+        (2, "Revoked", "Revoked by the assessor on 1 January 2026: Assessment evidence was withdrawn."),
     ],
 )
 async def test_mark_check_says_status_and_why(
@@ -266,9 +268,11 @@ async def test_mark_check_says_status_and_why(
 
 async def test_mark_check_unauthorised_and_none(client: TestClient, site: Site) -> None:
     page = text_of(await get(client, f"/marks?hub={site.sample.applicant.hub_id}&scheme=care-quality"))
-    assert "Unauthorised issuer" in page and "is not an assessor of scheme" in page
+    assert "Unauthorised issuer" in page
+    # Named by name, not by hub id (the id is a secondary detail beside the name).
+    assert "Cardiff Community Carers is not an assessor of Care Quality Mark in the association's charter" in page
     none = text_of(await get(client, f"/marks?hub={hub_key('nobody').hub_id}&scheme=care-quality"))
-    assert "No mark" in none and "no attestation of scheme" in none
+    assert "No mark" in none and "No attestation of Care Quality Mark for hub_" in none
 
 
 @pytest.mark.parametrize(
@@ -298,7 +302,7 @@ async def test_network_page_shows_peers_counts_and_refusals(client: TestClient) 
         "Records refused",
         "https://hub.elsewhere.example",
         "https://hub.cardiff.example",
-        "blocked",
+        "Blocked",
     ):
         assert expected in page, expected
     assert "Cardiff Community Carers" in page  # a peer's hub id resolved to its name

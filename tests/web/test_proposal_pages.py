@@ -132,3 +132,11 @@ async def test_a_guide_shows_its_reviewers_and_a_hub_its_class(site: Governed) -
     assert "Membership class: council , a non-voting associate (vote weight 0)" in hub
     hub = words(await page(site.client, f"/hubs/{U1.hub_id}"))
     assert "Membership class: user-led , vote weight 2" in hub
+
+
+async def test_the_proposal_pages_in_welsh(site: Governed) -> None:
+    text = words(await page(site.client, f"/proposals/{site.amendment.id_hex}?lang=cy"))
+    assert "Cofrestr y pleidleisiau" in text and "Y cyfrif terfynol" in text and "drwy ddirprwy" in text
+    assert "Roll-call" not in text and "Final tally" not in text
+    listing = words(await page(site.client, "/proposals?lang=cy"))
+    assert "Cynigion" in listing and "Ar agor i bleidleisio" in listing
