@@ -271,8 +271,9 @@ def credit_limits(conn: sqlite3.Connection) -> LimitAt:
     charter = load_charter(conn)
     if charter is None:
         return lambda at_ms: 0
-    # Until governance lands on main there are no amendments: terms_at(charter, [], t) (protocol.charter).
-    return limit_from_charter(charter, [])
+    # The limit as the members amended it (docs/protocol.md §6.10); hub.governance replays the ledger from an
+    # amendment's closing time when the amendments that change the limit change.
+    return limit_from_charter(charter, governance.amendments_in_force(conn))
 
 
 def refresh_credit(conn: sqlite3.Connection, key: tuple[int, bytes] = (-1, b"")) -> int:

@@ -213,8 +213,8 @@ def refresh_amendments(conn: sqlite3.Connection) -> bool:
         revocations = _load(conn, "SELECT raw, id FROM records WHERE kind = 'revocation' AND ref IN "
                                   "(SELECT id FROM records WHERE kind IN ('endorsement', 'delegation'))")
         adopted = decide_amendments(charter, closed, by_proposal, delegations, endorsements, revocations)
-    if [(a.effective_ms, a.record_id) for a in adopted] == [(a.effective_ms, a.record_id)
-                                                            for a in amendments_in_force(conn)]:
+    before = amendments_in_force(conn)
+    if [(a.effective_ms, a.record_id) for a in adopted] == [(a.effective_ms, a.record_id) for a in before]:
         return False
     conn.execute("DELETE FROM amendments")
     conn.executemany("INSERT INTO amendments VALUES (?, ?, ?)",
@@ -225,7 +225,21 @@ def refresh_amendments(conn: sqlite3.Connection) -> bool:
     _refresh_marks(conn, charter, adopted)
     refresh_membership(conn, charter)
     refresh_reviews(conn)  # reviews_needed may have changed
+    _refresh_credit(conn, before, adopted)
     return True
+
+
+def _refresh_credit(conn: sqlite3.Connection, before: list[Amendment], after: list[Amendment]) -> None:
+    """Replay the time-credit ledger from the earliest closing time at which the credit limit changed
+    (hub.derive.refresh_credit: bookings before it keep their status)."""
+    from .derive import refresh_credit
+
+    old = {(a.effective_ms, a.record_id): a for a in before}
+    new = {(a.effective_ms, a.record_id): a for a in after}
+    changed = [key for key in old.keys() ^ new.keys()
+               if "credit_limit_minutes" in (old.get(key) or new[key]).changes]
+    if changed:
+        refresh_credit(conn, (min(changed)[0], b""))
 
 
 def _refresh_marks(conn: sqlite3.Connection, charter: Record, amendments: list[Amendment]) -> None:

@@ -308,3 +308,28 @@ def test_the_hubs_newest_ballot_table_gives_exactly_the_protocols_tally(tmp_path
         for k in voters if k.public == v.hub]
     assert [(o["option"], o["votes"], o["weight"]) for o in view["options"]] == [
         (t.option, t.votes, t.weight) for t in expected.options]
+
+
+def test_an_amendment_of_the_credit_limit_applies_to_payments_booked_after_its_closing_time(store: Store) -> None:
+    """Time credits (hub.derive.refresh_credit) ask the terms in force when a payment is booked; an adopted
+    amendment that lowers the limit replays the ledger from its closing time, whatever order records came in."""
+    a = founded()
+    before = a.rec(W1, "credit-payment", {"payee": W2.public, "minutes": 1500, "memo": "cover"}, CLOSES - 10)
+    a.rec(W2, "credit-receipt", {"payment": before.id}, CLOSES - 5)
+    after = a.rec(U1, "credit-payment", {"payee": W2.public, "minutes": 1500, "memo": "training"}, CLOSES + 10)
+    a.rec(W2, "credit-receipt", {"payment": after.id}, CLOSES + 20)
+    p = a.propose(W1, rule="two-thirds", quorum=50, closes=CLOSES, amendment={"credit_limit_minutes": 600})
+    a.vote(W1, p, "yes")
+    a.vote(U1, p, "yes")
+    payments, vote = a.records[:4], a.records[4:]
+    ingest(store, a.charter, *payments)
+
+    def status(payment: Record) -> str:
+        def fn(conn: Any) -> str:
+            return str(conn.execute("SELECT status FROM credit_payments WHERE id = ?", (payment.id,)).fetchone()[0])
+        return store.view(fn)
+
+    assert (status(before), status(after)) == ("stands", "stands")  # within the charter's 40 hours
+    ingest(store, *vote)
+    ingest(store, a.close_honestly(W1, p, at=CLOSES + MIN))
+    assert (status(before), status(after)) == ("stands", "over-limit")  # 25 hours past the new 10-hour limit
