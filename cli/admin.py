@@ -270,14 +270,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     raws = _read_import(args.file)
     progress = args.progress or sys.stderr.isatty()
     with open_store(home) as store:
-        # One call when it fits, so a record refused as missing-reference is retried after the rest.
+        # One call when it fits, so a record that waits for a later one reports how it ended.
         if len(raws) <= home.limits().ingest_batch or not progress:
             results = store.ingest(raws, now_ms=now_ms(), source="import") if raws else []
         else:
             results = _ingest_all(home, store, raws, progress)
     counts = {
         status: sum(1 for r in results if r.status == status)
-        for status in ("accepted", "duplicate", "refused")
+        for status in ("accepted", "duplicate", "deferred", "refused")
     }
     reasons: dict[str, int] = {}
     for r in results:
@@ -289,6 +289,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         emit(
             f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, refused {counts['refused']}"
             + (" (" + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) + ")" if reasons else "")
+            + (f", deferred {counts['deferred']} (held until what they wait for arrives)"
+               if counts["deferred"] else "")
         )
     return 0
 

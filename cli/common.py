@@ -247,7 +247,9 @@ def _refused(data: Any) -> CliError:
 
 
 _REFUSAL_FIX = {  # translated where shown (hub.i18n.N_ marks them for the catalogue)
-    "blocked": N_("only members may publish this; ask members to endorse your hub (`coophub endorse`)"),
+    "blocked": N_("the record belongs to another association; check `coophub status`"),
+    "not-a-member": N_("ask members to endorse your hub: they run `coophub endorse` with your hub id "
+                       "(`coophub status` shows it)"),
     "missing-reference": N_("the record it refers to is not on this hub yet; check the id, or wait for the "
                             "hub to sync (`coophub serve`)"),
     "rate-limited": N_("wait an hour and try again"),
@@ -292,7 +294,9 @@ def publish(home: Home, kind: str, body: dict[str, Any]) -> str:
             sent = _publish_via_api(url, home.token, kind, body)
             if sent is not None:
                 return sent
-        result = store.ingest([record.raw], now_ms=now, source="local")[0]
+        # origin: this hub itself, so its own profile while it is an applicant is held here (quarantined)
+        # until a member endorses it (docs/protocol.md §2.3).
+        result = store.ingest([record.raw], now_ms=now, source="local", origin=home.key.public)[0]
         if result.status == "refused":
             raise _refused({"error": result.reason, "detail": result.detail})
         return record.id_hex
@@ -313,7 +317,7 @@ def _publish_via_api(url: str, token: str, kind: str, body: dict[str, Any]) -> s
     except aiohttp.ClientConnectorError:
         # Nothing received the request (connection refused), so storing it directly cannot duplicate it.
         return None
-    if status != 200:
+    if status not in (200, 202):  # 202: held (an applicant's profile, a record waiting for another)
         raise _refused(data)
     return str(data["id"])
 

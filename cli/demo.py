@@ -203,7 +203,8 @@ class Story:
             for stakeholder in coop.stakeholders:
                 argv += ["--stakeholder", stakeholder]
             self.ids[f"profile:{coop.slug}"] = hub.cli(*argv)["id"]
-        self.say("every co-op published its directory entry (the applicant's too: applicants may)")
+        self.say("every co-op published its directory entry (the applicant's waits on its own hub until a "
+                 "member sponsors it)")
 
     def guide(self, slug: str, key: str, *extra: str) -> str:
         title, tags, text = GUIDES[key]

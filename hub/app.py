@@ -13,8 +13,11 @@ Status codes:
     405 method-not-allowed
     409 missing-reference  publishing before the hub has joined an association
     413 too-large          a request body over limits.max_api_body_bytes (or max_blob_bytes for blobs)
-    422 <ingest reason>    a record the store refused (invalid, blocked, missing-reference, rate-limited, ...)
-                           or that hub.publishing's checks refuse before signing (it would have no effect)
+    422 <ingest reason>    a record the store refused (invalid, too-large, blocked), or that hub.publishing's
+                           checks refuse before signing (it would have no effect, or could not be stored yet:
+                           not-a-member, missing-reference, ...)
+    202                    held, not stored yet: deferred (a reference or sponsorship it waits for) or an
+                           applicant's own profile in quarantine; the body says which and why
 """
 
 from __future__ import annotations
@@ -319,6 +322,12 @@ async def get_directory(request: web.Request) -> web.Response:
     return json_response({"results": results, "total": total})
 
 
+async def get_applicants(request: web.Request) -> web.Response:
+    """Applicants' own profiles held on this hub (quarantined) until a member endorses them."""
+    store = request.app[STORE_KEY]
+    return json_response({"applicants": await store.read(store.applicants)})
+
+
 async def get_record(request: web.Request) -> web.Response:
     record_id = record_id_param(request.match_info["id"])
     store = request.app[STORE_KEY]
@@ -432,9 +441,15 @@ async def post_publish(request: web.Request) -> web.Response:
     data = await _read_json(request, limits.max_api_body_bytes)
     now = _now(request)
     raw = await store.read(_raw_from_request, data, home, store, now)
-    result = (await store.ingest_async([raw], now_ms=now, source="api"))[0]
+    # The bytes come from this hub's own user (the token proves it): origin is this hub, so its own profile
+    # while it is an applicant is quarantined here rather than deferred (docs/protocol.md §2.3).
+    result = (await store.ingest_async([raw], now_ms=now, source="api", origin=home.key.public))[0]
     if result.status == "refused":
         raise ApiError(422, result.reason or "invalid", result.detail or "the record was refused")
+    if result.status in ("deferred", "quarantined"):
+        # Held, not stored yet: 202 says so, with why and what it waits for.
+        return json_response({"id": result.id, "status": result.status, "reason": result.reason,
+                              "detail": result.detail}, 202)
     return json_response({"id": result.id, "status": result.status})
 
 
@@ -453,6 +468,7 @@ def _add_api_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/status", get_status)
     r.add_get("/api/v1/directory", get_directory)
+    r.add_get("/api/v1/applicants", get_applicants)
     r.add_get("/api/v1/records/{id}", get_record)
     r.add_get("/api/v1/hubs/{hub_id}", get_hub)
     r.add_get("/api/v1/offers/{id}", get_offer)

@@ -117,6 +117,49 @@ CREATE INDEX guides_author ON guides(author, superseded, revoked, created_ms);
 DROP INDEX offers_author;
 CREATE INDEX offers_author ON offers(author, revoked, created_ms);
 """),
+    # The storage rule (docs/protocol.md §2.3, hub/ingest.py). ``eligible`` is the monotone set of authors
+    # whose records are stored, kept incrementally (filled from the stored records by hub.ingest after this
+    # migration on an existing hub). ``deferred`` holds verified records that wait for one thing — a record id,
+    # an author, or a time — under caps (Limits.max_deferred_*); ``seq`` orders eviction, oldest first.
+    # ``quarantine`` holds applicants' own profiles, newest per author, never in ``records`` or sync.
+    # ``refused_examples`` is the ring of the last refusals; ``refused`` keeps its counters (sources capped).
+    (3, "storage rule: eligible authors, deferred records, quarantine, refusal examples", """
+CREATE TABLE eligible (hub BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE deferred (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id BLOB NOT NULL UNIQUE,
+    raw BLOB NOT NULL,
+    size INTEGER NOT NULL,          -- length(raw), for the byte cap
+    source TEXT NOT NULL,
+    origin BLOB,                    -- the authenticated hub it came from, if any (ingest's origin)
+    reason TEXT NOT NULL,           -- missing-reference | not-a-member | future
+    detail TEXT NOT NULL,
+    wait_id BLOB,                   -- missing-reference: the record id it needs
+    wait_author BLOB,               -- not-a-member: the author that must become eligible
+    wait_ms INTEGER,                -- future: retry once now_ms >= wait_ms
+    created_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL
+);
+CREATE INDEX deferred_wait_id ON deferred(wait_id) WHERE wait_id IS NOT NULL;
+CREATE INDEX deferred_wait_author ON deferred(wait_author) WHERE wait_author IS NOT NULL;
+CREATE INDEX deferred_wait_ms ON deferred(wait_ms) WHERE wait_ms IS NOT NULL;
+CREATE INDEX deferred_source ON deferred(source, seq);
+CREATE TABLE quarantine (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    author BLOB NOT NULL UNIQUE,
+    id BLOB NOT NULL UNIQUE,
+    raw BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    origin BLOB NOT NULL,
+    source TEXT NOT NULL,
+    received_ms INTEGER NOT NULL
+);
+CREATE TABLE refused_examples (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id BLOB, source TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, at_ms INTEGER NOT NULL
+);
+"""),
     # Governance (docs/protocol.md §6.9–§6.11, hub/governance.py). New tables only, so that other branches'
     # migrations of the round-1 tables merge cleanly.
     (4, "proposals, newest ballots, amendments in force, reviewed guides", """

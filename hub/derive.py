@@ -7,8 +7,8 @@ records to hand them and writes down the answer:
 
     members          protocol.membership over the charter, endorsements and their revocations
     profiles         each hub's current profile (protocol.newest)
-    guides           superseded / revoked flags; only current guides are listed in the directory
-    offers           revoked flag and the earliest close by the offer's author
+    guides           superseded (by a guide of the same author) / revoked flags; only current guides are listed
+    offers           revoked flag and the earliest close by the offer's author (closes by others are ignored)
     pledges          the newest pledge per (offer, hub) created by the deadline
     attestations     authorised flag (from the charter) and the earliest revocation time
     directory(+fts)  one searchable row per hub profile, current guide and non-revoked offer
@@ -16,6 +16,12 @@ records to hand them and writes down the answer:
     credit_accounts  each hub's position after the whole ledger (balance, unstood payments to it, flags)
 
 What depends on the clock (an offer being open, a mark being valid) is not stored: queries filter with now_ms.
+
+Ingest stores every record of an eligible author whose references are held and of the right kind
+(docs/protocol.md §2.3), so records that have no effect arrive here too and are ignored exactly as §6 says: a
+revocation of another author's record, a close by someone other than the offer's author, a supersede of another
+author's guide. Records of eligible non-members (a sponsored applicant, an ex-member) are listed with
+``member = 0``; their pledges and endorsements do not count (protocol.offer_tally, protocol.membership).
 """
 
 from __future__ import annotations
@@ -127,9 +133,10 @@ def _guide(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     earlier = body.get("supersedes")
     conn.execute("INSERT INTO guides (id, author, created_ms, supersedes) VALUES (?, ?, ?, ?)",
                  (record.id, record.author, record.created_ms, earlier))
-    if earlier is not None:
-        # Ingest checked that it is a guide of the same author (protocol.current_guides' rule).
-        conn.execute("UPDATE guides SET superseded = 1 WHERE id = ?", (earlier,))
+    # Ingest checked that it names a guide; only a guide of the same author is superseded
+    # (protocol.current_guides' rule): a link to another author's guide is stored and ignored.
+    if earlier is not None and conn.execute("UPDATE guides SET superseded = 1 WHERE id = ? AND author = ? "
+                                            "AND superseded = 0", (earlier, record.author)).rowcount:
         _unlist(conn, earlier)
     _list(conn, rid, record, record.id, title=body["title"], summary=body["summary"], regions=[],
           services=[], match=[], fts=(body["summary"], body["body"], " ".join(body["tags"])))
@@ -158,10 +165,12 @@ def _pledge(conn: sqlite3.Connection, record: Record, rid: int) -> None:
 
 
 def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
-    # The earliest close by the offer's author decides (protocol.offer_tally); ingest checked the author.
+    # The earliest close by the offer's author decides (protocol.offer_tally); a close by anyone else is stored
+    # and ignored.
     conn.execute("UPDATE offers SET close_id = ?, close_created_ms = ?, close_outcome = ? WHERE id = ? AND "
-                 "(close_id IS NULL OR close_created_ms > ? OR (close_created_ms = ? AND close_id > ?))",
-                 (record.id, record.created_ms, record.body["outcome"], record.body["offer"],
+                 "author = ? AND (close_id IS NULL OR close_created_ms > ? OR "
+                 "(close_created_ms = ? AND close_id > ?))",
+                 (record.id, record.created_ms, record.body["outcome"], record.body["offer"], record.author,
                   record.created_ms, record.created_ms, record.id))
 
 
@@ -180,7 +189,7 @@ def _revocation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     target = record.body["target"]
     row = conn.execute("SELECT kind, author FROM records WHERE id = ?", (target,)).fetchone()
     if row is None or row[1] != record.author:
-        return  # ingest refuses these; a revocation only ever counts against its author's own record
+        return  # a revocation only ever counts against its author's own record; others are stored and ignored
     kind = row[0]
     if kind == "attestation":
         conn.execute("UPDATE attestations SET revoked_ms = ? WHERE id = ? AND "

@@ -1,16 +1,17 @@
-"""The one way in (STYLE.md): every record — published locally, pushed by a peer, pulled in sync, imported —
-passes :func:`run`, and nothing else writes to ``records``.
+"""The one way in (STYLE.md): every record — published locally, pushed by a peer, pulled in sync, imported,
+or taken back out of ``deferred`` / ``quarantine`` — passes :func:`run` or :func:`retry_due`, and nothing else
+writes to ``records``.
 
     _presort      hash, skip duplicates (stored, or repeated in the call), order by (created_ms, id)
     _decode       protocol.decode_record (canonical form, schema, time, signature), in the caller's thread
-    apply_batch   in the writer's transaction: association, membership at the edge, references
-                  (docs/dev/hub-contract.md rules 1–3), then insert + derived update (rule 4)
+    apply_batch   in the writer's transaction: protocol.classify (the storage rule, docs/protocol.md §2.3)
+                  decides store / defer / quarantine / refuse; a stored record updates derived state and the
+                  eligible set, then wakes what waited for it (hub.held), until nothing more lands
 
 Decoding and writing overlap: while the writer thread stores one batch (SQLite releases the GIL while it
-works), the caller decodes the next. A refused record is never stored; its refusal is counted per
-(source, reason) in ``refused``, in the same transaction as its batch. ``missing-reference`` is returned
-without being counted until the last retry, since a later batch of the same call may hold the referenced
-record (hub-contract.md: "so a charter+records dump imports").
+works), the caller decodes the next. A refused record is never stored; its refusal is counted (hub.refusals)
+in the same transaction as its batch. A deferred record is never counted as a refusal: it is held (bounded)
+and retried by the store itself when what it waits for arrives or its time comes.
 
 Decoding runs on one thread. Measured on the 2-core target (docs/perf/hub.md): cryptography's Ed25519 verify
 holds the GIL (two threads verify no faster than one) and the rest of decode_record is pure Python, so a
@@ -30,32 +31,27 @@ from typing import NamedTuple
 
 import msgpack
 
-from protocol import REVOCABLE_KINDS, Limits, ProtocolError, Record, authorised_assessors, decode_record
+from protocol import FutureError, Limits, ProtocolError, Record, Verdict, classify, decode_record
 from protocol.errors import DecodeError, TooLargeError
-from protocol.kinds import AID_REFERENCES
+from protocol.storage import amendment_assessors
 
-from . import derive, governance
+from . import derive, held, refusals
+from .refusals import Refused
 
-__all__ = ["HOUR_MS", "Batch", "IngestResult", "NeedsIsolation", "apply_batch", "record_refusals", "run"]
+__all__ = ["STATUSES", "Batch", "BatchOutcome", "IngestResult", "NeedsIsolation", "apply_batch", "retry_due",
+           "run"]
 
 log = logging.getLogger(__name__)
-HOUR_MS = 3_600_000
+
+#: Every status an IngestResult can have (docs/dev/hub-contract.md).
+STATUSES = ("accepted", "duplicate", "refused", "deferred", "quarantined")
 
 
 class IngestResult(NamedTuple):
     id: str | None  # hex record id; None if the bytes did not decode
-    status: str  # "accepted" | "duplicate" | "refused"
-    reason: str | None  # protocol.REASONS when refused
+    status: str  # one of STATUSES
+    reason: str | None  # protocol.REASONS when refused, deferred or quarantined
     detail: str | None  # one human line
-
-
-class Refusal(Exception):
-    """A record that fails a hub check (rules 1–3). Internal: it becomes an IngestResult."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 def _refused(reason: str, detail: str, record_id: str | None) -> IngestResult:
@@ -96,156 +92,25 @@ def _presort(raws: Sequence[bytes], have: Callable[[Iterable[bytes]], set[bytes]
     return order
 
 
-def _decode(items: list[Item], now_ms: int, limits: Limits,
-            results: list[IngestResult | None]) -> tuple[list[tuple[int, Record]], list[tuple[str, str]]]:
+def _decode(items: list[Item], now_ms: int, limits: Limits, source: str,
+            results: list[IngestResult | None]) -> tuple[list[tuple[int, Record]], list[Refused]]:
     pending: list[tuple[int, Record]] = []
-    refusals: list[tuple[str, str]] = []
+    refused: list[Refused] = []
     for _, i, raw, digest in items:
         try:
             pending.append((i, decode_record(raw, now_ms=now_ms, limits=limits)))
+        except FutureError as exc:
+            pending.append((i, exc.record))  # verified, a little ahead: classify defers it
         except ProtocolError as exc:
             # Bytes that are not one well-formed record have no id; a signature, schema or time failure does.
             undecoded = digest is None or isinstance(exc, DecodeError | TooLargeError)
-            results[i] = _refused(exc.reason, str(exc), None if undecoded or digest is None else digest.hex())
-            refusals.append((exc.reason, str(exc)))
-    return pending, refusals
+            rid = None if undecoded or digest is None else digest.hex()
+            results[i] = _refused(exc.reason, str(exc), rid)
+            refused.append(Refused(source, exc.reason, str(exc), rid))
+    return pending, refused
 
 
-# -- checks (hub-contract.md rules 1–3) --------------------------------------------------------------------
-
-
-def _check_association(record: Record, charter: Record | None, expected: bytes | None) -> None:
-    if record.kind == "charter":
-        if charter is not None:
-            raise Refusal("blocked", f"another association: this hub holds charter {charter.id.hex()}")
-        if expected is not None and record.id != expected:
-            raise Refusal("blocked", f"another association: this hub joined {expected.hex()}")
-        return
-    if expected is not None and record.association != expected:
-        raise Refusal("blocked", f"another association: the record names {record.association.hex()}")
-    if charter is None:
-        raise Refusal("missing-reference", f"the charter {record.association.hex()} is not stored yet")
-    if record.association != charter.id:
-        raise Refusal("blocked", f"another association: the record names {record.association.hex()}")
-
-
-def _check_membership(conn: sqlite3.Connection, record: Record, charter: Record, now_ms: int,
-                      limits: Limits) -> None:
-    if record.kind == "charter" or _is_member(conn, record.author):
-        return
-    if record.kind == "profile":
-        (recent,) = conn.execute("SELECT count(*) FROM records WHERE kind = 'profile' AND author = ? AND "
-                                 "received_ms > ?", (record.author, now_ms - HOUR_MS)).fetchone()
-        if recent >= limits.applicant_profiles_per_hour:
-            raise Refusal("rate-limited", f"an applicant may publish {limits.applicant_profiles_per_hour} "
-                                          "profiles an hour; try again later")
-        return
-    # Assessors may publish marks (and revoke them) without being members: those the charter names, and those
-    # named by stored amendment proposals (hub.governance), whether or not the amendment passed — so storing a
-    # mark never depends on the outcome of a vote, only on records every hub holds.
-    if record.kind == "attestation" and (record.author in authorised_assessors(charter, record.body["scheme"])
-                                         or governance.is_named_assessor(conn, record.author,
-                                                                         record.body["scheme"])):
-        return
-    if record.kind == "revocation" and (any(record.author in s["assessors"] for s in charter.body["schemes"])
-                                        or governance.is_named_assessor(conn, record.author)):
-        return
-    raise Refusal("blocked", f"not a member: {record.author_id} may publish only its profile until admitted")
-
-
-def _is_member(conn: sqlite3.Connection, hub: bytes) -> bool:
-    return conn.execute("SELECT 1 FROM members WHERE hub = ?", (hub,)).fetchone() is not None
-
-
-def _referenced(conn: sqlite3.Connection, record_id: bytes,
-                field_name: str) -> tuple[str, bytes, bytes | None]:
-    """(kind, author, ref) of a stored record, or Refusal("missing-reference")."""
-    row = conn.execute("SELECT kind, author, ref FROM records WHERE id = ?", (record_id,)).fetchone()
-    if row is None:
-        raise Refusal("missing-reference", f"{field_name}: record {record_id.hex()} is not stored yet")
-    return row[0], row[1], row[2]
-
-
-def _expect(kind: str, want: str, field_name: str) -> None:
-    if kind != want:
-        raise Refusal("invalid", f"{field_name}: names a {kind} record, not a {want}")
-
-
-def _check_references(conn: sqlite3.Connection, record: Record) -> None:
-    body = record.body
-    if record.kind == "pledge":
-        _expect(_referenced(conn, body["offer"], "body.offer")[0], "offer", "body.offer")
-    elif record.kind == "offer-close":
-        kind, author, _ = _referenced(conn, body["offer"], "body.offer")
-        _expect(kind, "offer", "body.offer")
-        if author != record.author:
-            raise Refusal("invalid", "body.offer: only the offer's author can close it")
-        for pledge in body["pledges"]:
-            kind, _, ref = _referenced(conn, pledge, "body.pledges")
-            _expect(kind, "pledge", "body.pledges")
-            if ref != body["offer"]:
-                raise Refusal("invalid", f"body.pledges: {pledge.hex()} is a pledge to another offer")
-    elif record.kind == "guide" and "supersedes" in body:
-        kind, author, _ = _referenced(conn, body["supersedes"], "body.supersedes")
-        _expect(kind, "guide", "body.supersedes")
-        if author != record.author:
-            raise Refusal("invalid", "body.supersedes: a guide can only supersede its author's own guide")
-    elif record.kind in AID_REFERENCES:
-        _check_aid_reference(conn, record)
-    elif record.kind == "credit-payment" and body["payee"] == record.author:
-        raise Refusal("invalid", "body.payee: a co-op cannot pay itself")
-    elif record.kind in _GOVERNANCE_REFERENCES:
-        for name, want in _GOVERNANCE_REFERENCES[record.kind]:
-            value = body.get(name)
-            for ref in value if isinstance(value, list) else [] if value is None else [value]:
-                _expect(_referenced(conn, ref, f"body.{name}")[0], want, f"body.{name}")
-    elif record.kind == "revocation":
-        kind, author, _ = _referenced(conn, body["target"], "body.target")
-        if author != record.author:
-            raise Refusal("invalid", "body.target: a hub can only revoke its own records")
-        if kind not in REVOCABLE_KINDS:
-            raise Refusal("invalid", f"body.target: a {kind} cannot be revoked; revocable kinds: "
-                                     f"{', '.join(sorted(REVOCABLE_KINDS))}")
-
-
-def _check_aid_reference(conn: sqlite3.Connection, record: Record) -> None:
-    """Mutual-aid kinds name a record of one kind (protocol.kinds.AID_REFERENCES). Who may book, approve or pay
-    is derived state's business (protocol.credit, protocol.fund): those records are stored and ignored."""
-    name, want = AID_REFERENCES[record.kind]
-    _expect(_referenced(conn, record.body[name], f"body.{name}")[0], want, f"body.{name}")
-
-
-#: kind -> (body field, kind of the record it names) for the governance kinds (docs/protocol.md §6.9): the
-#: referenced records must be held (else missing-reference) and be of that kind (else invalid). Who wrote them
-#: and what they say is for derived state: a close by someone else, a ballot for another proposal named in a
-#: close, a review of one's own guide are stored and have no effect.
-_GOVERNANCE_REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "ballot": (("proposal", "proposal"),),
-    "delegation": (("proposal", "proposal"),),
-    "proposal-close": (("proposal", "proposal"), ("ballots", "ballot"), ("delegations", "delegation")),
-    "review": (("guide", "guide"),),
-}
-
-
-# -- storing -----------------------------------------------------------------------------------------------
-
-
-def _ref_column(record: Record) -> bytes | None:
-    body = record.body
-    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim", "proposal",
-                 "guide", "to"):
-        if name in body:
-            return body[name]  # type: ignore[no-any-return]
-    return None
-
-
-def _store(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
-    cursor = conn.execute("INSERT INTO records (id, kind, author, created_ms, ref, received_ms, raw) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (record.id, record.kind, record.author, record.created_ms, _ref_column(record),
-                           now_ms, record.raw))
-    assert cursor.lastrowid is not None
-    derive.apply(conn, record, cursor.lastrowid)
+# -- in the writer's transaction ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -257,91 +122,210 @@ class Batch:
     source: str
     limits: Limits
     expected: bytes | None
-    refusals: list[tuple[str, str]] = field(default_factory=list)
+    refusals: list[Refused] = field(default_factory=list)
+    origin: bytes | None = None
     isolate: bool = False  # a savepoint per record (the slow path, after a failure in this batch)
+
+
+@dataclass
+class BatchOutcome:
+    """Results by input index, and records accepted on retry meanwhile, each with the source it came from."""
+
+    results: dict[int, IngestResult]
+    retried: list[tuple[IngestResult, str]]
 
 
 class NeedsIsolation(Exception):
     """Storing a record failed in the fast path: roll the batch back and rerun it with savepoints."""
 
 
-def _one(conn: sqlite3.Connection, record: Record, charter: Record | None, batch: Batch) -> IngestResult:
-    if conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone():
-        return IngestResult(record.id_hex, "duplicate", None, None)  # another process stored it meanwhile
-    try:
-        _check_association(record, charter, batch.expected)
-        if charter is not None:
-            _check_membership(conn, record, charter, batch.now_ms, batch.limits)
-        _check_references(conn, record)
-    except Refusal as refusal:
-        return _refused(refusal.reason, refusal.detail, record.id_hex)
-    if not batch.isolate:
-        try:
-            _store(conn, record, batch.now_ms)
-        except Exception as exc:
-            raise NeedsIsolation(record.id_hex) from exc
+class _Txn:
+    """The storage rule applied inside one write transaction, with the wake-ups it causes."""
+
+    def __init__(self, conn: sqlite3.Connection, now_ms: int, limits: Limits, expected: bytes | None,
+                 isolate: bool) -> None:
+        self.conn, self.now_ms, self.limits, self.expected, self.isolate = conn, now_ms, limits, expected, isolate
+        self.charter = derive.load_charter(conn)
+        self.woken_ids: list[bytes] = []
+        self.woken_authors: list[bytes] = []
+        self.refused: list[Refused] = []
+        self.deferring: set[str] = set()  # sources that deferred something: their share is checked at the end
+        self.quarantining = False
+        self.added: Counter[str] = Counter()
+        self.eligible: set[bytes] = set()  # hubs known eligible in this transaction (the set only grows)
+        # Whether anything is deferred or quarantined at all: most transactions skip those lookups entirely.
+        self.waiting = conn.execute("SELECT EXISTS (SELECT 1 FROM deferred) OR EXISTS "
+                                    "(SELECT 1 FROM quarantine)").fetchone()[0] == 1
+
+    def _is_eligible(self, hub: bytes) -> bool:
+        if hub in self.eligible:
+            return True
+        if held.is_eligible(self.conn, hub):
+            self.eligible.add(hub)
+            return True
+        return False
+
+    def _kind_of(self, record_id: bytes) -> str | None:
+        row = self.conn.execute("SELECT kind FROM records WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def one(self, record: Record, source: str, origin: bytes | None) -> IngestResult:
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone():
+            return IngestResult(record.id_hex, "duplicate", None, None)  # another process stored it meanwhile
+        if self.waiting and record.kind == "profile" and held.in_quarantine(conn, record.id):
+            if not self._is_eligible(record.author):
+                return IngestResult(record.id_hex, "quarantined", "not-a-member", "already held as an applicant")
+            conn.execute("DELETE FROM quarantine WHERE id = ?", (record.id,))  # eligible meanwhile: store it
+        verdict = classify(record, now_ms=self.now_ms, charter=self.charter, origin=origin,
+                           eligible=self._is_eligible, kind_of=self._kind_of, expected=self.expected,
+                           limits=self.limits)
+        if verdict.action == "refuse":
+            self.refused.append(Refused(source, verdict.reason or "invalid", verdict.detail, record.id_hex))
+            return _refused(verdict.reason or "invalid", verdict.detail, record.id_hex)
+        if verdict.action == "quarantine":
+            assert origin is not None  # classify quarantines only a profile from its own author
+            self.quarantining = self.waiting = True
+            kept, moved = held.quarantine(conn, record, origin, source, self.now_ms)
+            if moved is not None:
+                self.deferring.add(moved)
+            if kept:
+                return IngestResult(record.id_hex, "quarantined", verdict.reason, verdict.detail)
+            verdict = Verdict("defer", "not-a-member", "a newer profile of this applicant is held; this one "
+                              "waits for its sponsorship too", wait_author=record.author)
+        if verdict.action == "defer":
+            held.defer(conn, record, verdict, source, origin, self.now_ms)
+            self.deferring.add(source)
+            self.waiting = True
+            return IngestResult(record.id_hex, "deferred", verdict.reason, verdict.detail)
+        return self._store(record, source)
+
+    def _store(self, record: Record, source: str) -> IngestResult:
+        if not self.isolate:
+            try:
+                woken = _insert(self.conn, record, self.now_ms, self.waiting)
+            except Exception as exc:
+                raise NeedsIsolation(record.id_hex) from exc
+        else:
+            # The slow path: a failure while storing one record (a bug, a constraint, a full disk) must not take
+            # the rest of the batch down with it, and must leave nothing of that record behind. Savepoints cost
+            # ~40 µs a record (RELEASE), a seventh of the write path, so they are used only once a batch failed.
+            self.conn.execute("SAVEPOINT one")
+            try:
+                woken = _insert(self.conn, record, self.now_ms, self.waiting)
+            except Exception as exc:
+                self.conn.execute("ROLLBACK TO one")
+                self.conn.execute("RELEASE one")
+                log.exception("storing record %s failed", record.id_hex)
+                detail = f"could not store the record ({type(exc).__name__})"
+                self.refused.append(Refused(source, "error", detail, record.id_hex))
+                return _refused("error", detail, record.id_hex)
+            self.conn.execute("RELEASE one")
+        self.added[record.kind] += 1
+        if record.kind == "charter":
+            self.charter = record
+        if self.waiting:
+            self.woken_ids.append(record.id)
+        self.woken_authors += woken
         return IngestResult(record.id_hex, "accepted", None, None)
-    # The slow path: a failure while storing one record (a bug, a constraint, a full disk) must not take the
-    # rest of the batch down with it, and must leave nothing of that record behind. Savepoints cost ~40 µs a
-    # record (RELEASE), a seventh of the write path, so they are used only once a batch has failed.
-    conn.execute("SAVEPOINT one")
-    try:
-        _store(conn, record, batch.now_ms)
-    except Exception as exc:
-        conn.execute("ROLLBACK TO one")
-        conn.execute("RELEASE one")
-        log.exception("storing record %s failed", record.id_hex)
-        return _refused("error", f"could not store the record ({type(exc).__name__})", record.id_hex)
-    conn.execute("RELEASE one")
-    return IngestResult(record.id_hex, "accepted", None, None)
+
+    def retry(self, waiting: Iterable[held.Waiting]) -> list[tuple[IngestResult, str]]:
+        out = []
+        for w in waiting:
+            result = self.one(w.record, w.source, w.origin)
+            if result.status == "accepted":
+                out.append((result, w.source))
+        return out
+
+    def settle(self) -> list[tuple[IngestResult, str]]:
+        """Retry what waited for the records stored so far, until nothing more lands. Terminates: each round
+        takes rows out of the tables, and only a newly stored record can wake more."""
+        out: list[tuple[IngestResult, str]] = []
+        if not self.waiting:  # nothing is deferred or quarantined: nothing can wake
+            self.woken_ids, self.woken_authors = [], []
+        while self.woken_ids or self.woken_authors:
+            ids, authors = self.woken_ids, self.woken_authors
+            self.woken_ids, self.woken_authors = [], []
+            out += self.retry(held.take_woken(self.conn, ids, authors))
+        return out
+
+    def finish(self, source_refusals: list[Refused]) -> None:
+        held.enforce_caps(self.conn, self.deferring, self.limits, quarantined=self.quarantining)
+        self.conn.executemany("INSERT INTO kind_counts VALUES (?, ?) "
+                              "ON CONFLICT (kind) DO UPDATE SET n = n + excluded.n", list(self.added.items()))
+        refusals.record(self.conn, source_refusals + self.refused, self.now_ms, self.limits)
 
 
-def apply_batch(conn: sqlite3.Connection, batch: Batch) -> dict[int, IngestResult]:
-    """Check and store ``batch`` inside the caller's write transaction; return results by input index.
+def _ref_column(record: Record) -> bytes | None:
+    body = record.body
+    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim", "proposal",
+                 "guide", "to"):
+        if name in body:
+            return body[name]  # type: ignore[no-any-return]
+    return None
+
+
+def _insert(conn: sqlite3.Connection, record: Record, now_ms: int, waiting: bool) -> list[bytes]:
+    """Store one record and its derived state; return the authors it made eligible. ``waiting``: something is
+    deferred, so this record may be among it (it arrived again and is stored now)."""
+    cursor = conn.execute("INSERT INTO records (id, kind, author, created_ms, ref, received_ms, raw) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (record.id, record.kind, record.author, record.created_ms, _ref_column(record),
+                           now_ms, record.raw))
+    assert cursor.lastrowid is not None
+    derive.apply(conn, record, cursor.lastrowid)
+    if waiting:
+        conn.execute("DELETE FROM deferred WHERE id = ?", (record.id,))  # deferred before, stored now
+    if record.kind == "charter":
+        founders = list(record.body["founders"])
+        return held.add_eligible(conn, founders + [a for s in record.body["schemes"] for a in s["assessors"]])
+    if record.kind == "endorsement":
+        return held.add_eligible(conn, [record.body["subject"]])
+    if record.kind == "proposal":  # assessors its amendment names (protocol.storage.eligible_authors)
+        return held.add_eligible(conn, amendment_assessors(record))
+    return []
+
+
+def apply_batch(conn: sqlite3.Connection, batch: Batch) -> BatchOutcome:
+    """Check and store ``batch`` inside the caller's write transaction; results by input index.
+
+    Records whose time has come are retried first; everything stored then wakes what waited for it.
 
     Raises:
         NeedsIsolation: storing a record failed in the fast path; the caller rolls back and reruns the batch
             with ``isolate=True``.
         sqlite3.Error: the database failed; the caller's transaction rolls everything back.
     """
-    charter = derive.load_charter(conn)
-    results: dict[int, IngestResult] = {}
-    added: Counter[str] = Counter()
-    refusals = list(batch.refusals)
-    for index, record in batch.pending:
-        result = _one(conn, record, charter, batch)
-        results[index] = result
-        if result.status == "accepted":
-            added[record.kind] += 1
-            if record.kind == "charter":
-                charter = record
-        elif result.status == "refused" and result.reason != "missing-reference":
-            refusals.append((result.reason or "error", result.detail or ""))
-    conn.executemany("INSERT INTO kind_counts VALUES (?, ?) "
-                     "ON CONFLICT (kind) DO UPDATE SET n = n + excluded.n", list(added.items()))
-    record_refusals(conn, batch.source, refusals, batch.now_ms)
-    return results
+    txn = _Txn(conn, batch.now_ms, batch.limits, batch.expected, batch.isolate)
+    retried = txn.retry(held.take_due(conn, batch.now_ms, max(1, batch.limits.ingest_batch)))
+    results = {index: txn.one(record, batch.source, batch.origin) for index, record in batch.pending}
+    retried += txn.settle()
+    txn.finish(batch.refusals)
+    return BatchOutcome(results, retried)
 
 
-def record_refusals(conn: sqlite3.Connection, source: str, refusals: Iterable[tuple[str, str]],
-                    now_ms: int) -> None:
-    """Count refusals per (source, reason), keeping the last detail (inside the caller's transaction)."""
-    counts: Counter[str] = Counter()
-    last: dict[str, str] = {}
-    for reason, detail in refusals:
-        counts[reason] += 1
-        last[reason] = detail
-    conn.executemany(
-        "INSERT INTO refused VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, reason) DO UPDATE SET "
-        "count = count + excluded.count, last_detail = excluded.last_detail, last_at = excluded.last_at",
-        [(source, reason, n, last[reason][:500], now_ms) for reason, n in counts.items()])
+def retry_due(conn: sqlite3.Connection, now_ms: int, limits: Limits, expected: bytes | None,
+              isolate: bool = False) -> tuple[list[IngestResult], list[tuple[IngestResult, str]]]:
+    """One transaction of :meth:`Store.retry_due`: up to ``ingest_batch`` future records whose time came.
+
+    Returns the results of those taken, and every record accepted (them and what they woke) with its source.
+
+    Raises:
+        NeedsIsolation, sqlite3.Error: as :func:`apply_batch`.
+    """
+    txn = _Txn(conn, now_ms, limits, expected, isolate)
+    due = held.take_due(conn, now_ms, max(1, limits.ingest_batch))
+    results = [txn.one(w.record, w.source, w.origin) for w in due]
+    accepted = [(r, w.source) for r, w in zip(results, due, strict=True) if r.status == "accepted"]
+    accepted += txn.settle()
+    txn.finish([])
+    return results, accepted
 
 
 # -- the pipeline ------------------------------------------------------------------------------------------
 
-_NO_REFUSALS: list[tuple[str, str]] = []
-Job = Callable[[sqlite3.Connection, Batch], dict[int, IngestResult]]
-Submit = Callable[[Job, Batch], "Future[dict[int, IngestResult]]"]  # the writer's submit(fn, *args)
+Job = Callable[[sqlite3.Connection, Batch], BatchOutcome]
+Submit = Callable[[Job, Batch], "Future[BatchOutcome]"]  # the writer's submit(fn, *args)
 
 
 @dataclass
@@ -350,71 +334,69 @@ class _Context:
     results: list[IngestResult | None]
     now_ms: int
     source: str
+    origin: bytes | None
     limits: Limits
     expected: bytes | None
+    retried: list[tuple[IngestResult, str]] = field(default_factory=list)
 
-    def batch(self, pending: list[tuple[int, Record]], refusals: list[tuple[str, str]]) -> Batch:
-        return Batch(pending, self.now_ms, self.source, self.limits, self.expected, refusals)
+    def batch(self, pending: list[tuple[int, Record]], refused: list[Refused]) -> Batch:
+        return Batch(pending, self.now_ms, self.source, self.limits, self.expected, refused, self.origin)
 
 
-def run(submit: Submit, count: Callable[[list[tuple[str, str]]], None], raws: Sequence[bytes], *,
-        have: Callable[[Iterable[bytes]], set[bytes]], now_ms: int, source: str, limits: Limits,
-        expected: bytes | None) -> list[IngestResult]:
+def run(submit: Submit, raws: Sequence[bytes], *, have: Callable[[Iterable[bytes]], set[bytes]], now_ms: int,
+        source: str, limits: Limits, expected: bytes | None,
+        origin: bytes | None = None) -> tuple[list[IngestResult], list[tuple[IngestResult, str]]]:
     """Check and store ``raws``: decode in this thread, store through ``submit`` (the writer) in transactions
-    of ``limits.ingest_batch`` records, retry missing-reference refusals while a pass makes progress, then
-    count what is still missing through ``count``. Results are in input order; every accepted one is
-    committed when this returns.
+    of ``limits.ingest_batch`` records. Results are in input order; every accepted one is committed when this
+    returns. A record of this call deferred and then accepted on a later batch's retry reports "accepted".
+
+    Returns the results, and the records of *other* calls accepted on retry meanwhile, with their sources.
     """
     results: list[IngestResult | None] = [None] * len(raws)
-    ctx = _Context(submit, results, now_ms, source, limits, expected)
+    ctx = _Context(submit, results, now_ms, source, origin, limits, expected)
     order = _presort(raws, have, results)
     size = max(1, limits.ingest_batch)
-    chunks = (_decode(order[i:i + size], now_ms, limits, results) for i in range(0, len(order), size))
-    missing, accepted = _pipeline(ctx, chunks)
-    while missing and accepted:
-        retry = [(missing[i:i + size], _NO_REFUSALS) for i in range(0, len(missing), size)]
-        missing, accepted = _pipeline(ctx, iter(retry))
-    if missing:
-        count([(r.reason or "missing-reference", r.detail or "") for r in (results[i] for i, _ in missing)
-               if r is not None])
+    chunks = (_decode(order[i:i + size], now_ms, limits, source, results) for i in range(0, len(order), size))
+    _pipeline(ctx, chunks)
+    waiting = {r.id: i for i, r in enumerate(results) if r is not None and r.status == "deferred"}
+    others = []
+    for result, from_source in ctx.retried:
+        index = waiting.get(result.id)
+        if index is not None:
+            results[index] = result
+        else:
+            others.append((result, from_source))
     assert all(r is not None for r in results)
-    return results  # type: ignore[return-value]
+    return results, others  # type: ignore[return-value]
 
 
-def _pipeline(ctx: _Context, chunks: Iterator[tuple[list[tuple[int, Record]], list[tuple[str, str]]]]
-              ) -> tuple[list[tuple[int, Record]], int]:
+def _pipeline(ctx: _Context, chunks: Iterator[tuple[list[tuple[int, Record]], list[Refused]]]) -> None:
     """Submit each chunk as it is decoded, with at most two batches in flight (one writing, one queued)."""
-    inflight: deque[tuple[Batch, Future[dict[int, IngestResult]]]] = deque()
-    missing: list[tuple[int, Record]] = []
-    accepted = 0
-    for pending, refusals in chunks:
-        if pending or refusals:
-            batch = ctx.batch(pending, refusals)
+    inflight: deque[tuple[Batch, Future[BatchOutcome]]] = deque()
+    for pending, refused in chunks:
+        if pending or refused:
+            batch = ctx.batch(pending, refused)
             inflight.append((batch, ctx.submit(apply_batch, batch)))
         while len(inflight) > 1:
-            accepted += _collect(ctx, *inflight.popleft(), missing)
+            _collect(ctx, *inflight.popleft())
     while inflight:
-        accepted += _collect(ctx, *inflight.popleft(), missing)
-    return missing, accepted
+        _collect(ctx, *inflight.popleft())
 
 
-def _collect(ctx: _Context, batch: Batch, future: Future[dict[int, IngestResult]],
-             missing: list[tuple[int, Record]]) -> int:
-    """Wait for one batch; on a fast-path failure rerun it isolated. Returns how many records it accepted."""
+def _collect(ctx: _Context, batch: Batch, future: Future[BatchOutcome]) -> None:
+    """Wait for one batch; on a fast-path failure rerun it isolated."""
     try:
         try:
             out = future.result()
         except NeedsIsolation:
-            # Rare (a bug or a full disk): a later batch may already be stored, so a record of this one that
-            # refers to it comes back as missing-reference and is retried by run().
+            # Rare (a bug or a full disk). A later batch may already be stored: a record of this one that
+            # refers to it finds it stored now; one of that batch that refers to this one was deferred and
+            # wakes when this one stores it.
             out = ctx.submit(apply_batch, replace(batch, isolate=True)).result()
     except sqlite3.Error as exc:
         log.error("ingest transaction failed: %s", exc)
-        out = {i: _refused("error", f"the database failed: {exc}", r.id_hex) for i, r in batch.pending}
-    accepted = 0
-    for index, record in batch.pending:
-        ctx.results[index] = out[index]
-        accepted += out[index].status == "accepted"
-        if out[index].reason == "missing-reference":
-            missing.append((index, record))
-    return accepted
+        out = BatchOutcome({i: _refused("error", f"the database failed: {exc}", r.id_hex)
+                            for i, r in batch.pending}, [])
+    for index, _ in batch.pending:
+        ctx.results[index] = out.results[index]
+    ctx.retried += out.retried

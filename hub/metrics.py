@@ -35,10 +35,15 @@ def _store_families(store: Store) -> Iterator[Metric]:
     counts = store.counts()
     records = GaugeMetricFamily("coophub_records", "Records held, by kind.", labels=["kind"])
     for kind, n in sorted(counts.items()):
-        if kind not in ("records", "members", "refused"):
+        if kind not in ("records", "members", "refused", "deferred", "quarantined", "eligible"):
             records.add_metric([kind], n)
     yield records
     yield GaugeMetricFamily("coophub_members", "Member hubs of the association.", value=counts.get("members", 0))
+    # The storage rule (docs/protocol.md §2.3): records held back, not stored.
+    yield GaugeMetricFamily("coophub_deferred_records", "Records deferred until what they wait for arrives.",
+                            value=counts.get("deferred", 0))
+    yield GaugeMetricFamily("coophub_quarantined_profiles", "Applicants' profiles waiting for a sponsor.",
+                            value=counts.get("quarantined", 0))
     refused = CounterMetricFamily("coophub_refused_records", "Records refused, by reason.", labels=["reason"])
     by_reason: dict[str, int] = {}
     for row in store.refused_summary():

@@ -25,6 +25,7 @@ from protocol.charter import terms_at
 from protocol.errors import ProtocolError
 from protocol.jsonview import iso_ms
 
+from . import storage_checks as storage
 from .aid_checks import AID_CHECKS
 from .derive import load_charter
 from .governance import amendments_in_force
@@ -113,15 +114,18 @@ def _governance() -> dict[str, tuple[Check, ...]]:
     return governance_checks.CHECKS  # type: ignore[return-value]
 
 
-#: kind -> the checks a locally published record of that kind passes, in order.
+#: kind -> the checks a locally published record of that kind passes, in order; "*": checks every kind
+#: passes first.
 CHECKS: dict[str, tuple[Check, ...]] = {
+    "*": (storage.member_only,),
     "attestation": (_attestation, opendata.CHECKS["attestation"]),
     "endorsement": (_endorsement, *_governance()["endorsement"]),
-    "pledge": (_pledge,),
+    "pledge": (storage.references_held, _pledge),
     "revocation": (_revocation,),
+    "offer-close": (storage.references_held, storage.close_own_offer),
     # open data (hub.opendata.validate): e-mail, URLs, ISO 4217 currency, BCP 47 language
     "profile": (opendata.CHECKS["profile"],),
-    "guide": (opendata.CHECKS["guide"],),
+    "guide": (storage.references_held, storage.supersede_own_guide, opendata.CHECKS["guide"]),
     "offer": (opendata.CHECKS["offer"],),
     # mutual aid (hub.aid_checks, docs/protocol.md §6.8)
     "credit-payment": AID_CHECKS["credit-payment"],
@@ -147,5 +151,5 @@ def check(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
     Raises:
         PublishRefused: the record would be refused or ignored; the message says why and what to do.
     """
-    for fn in CHECKS.get(record.kind, ()):
+    for fn in CHECKS.get("*", ()) + CHECKS.get(record.kind, ()):
         fn(conn, record, now_ms)

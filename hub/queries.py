@@ -33,7 +33,7 @@ from .derive import load_charter, load_record, load_records
 
 __all__ = [
     "DirectoryQuery", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
-    "mark_check", "marks_view", "member_peer_urls", "offer_view", "refused_summary", "search", "status",
+    "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
@@ -493,19 +493,16 @@ def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int) -
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Records per kind, plus "records", "members" and "refused" (refusals counted so far)."""
+    """Records per kind, plus "records", "members", "refused" (refusals counted so far), and what the storage
+    rule holds besides records: "deferred", "quarantined" and "eligible" (docs/protocol.md §2.3)."""
     out = {kind: n for kind, n in conn.execute("SELECT kind, n FROM kind_counts")}
     out["records"] = sum(out.values())
     out["members"] = conn.execute("SELECT count(*) FROM members").fetchone()[0]
     out["refused"] = conn.execute("SELECT coalesce(sum(count), 0) FROM refused").fetchone()[0]
+    out["deferred"] = conn.execute("SELECT count(*) FROM deferred").fetchone()[0]
+    out["quarantined"] = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    out["eligible"] = conn.execute("SELECT count(*) FROM eligible").fetchone()[0]
     return out
-
-
-def refused_summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT source, reason, count, last_detail, last_at FROM refused "
-                        "ORDER BY last_at DESC, source, reason")
-    return [{"source": s, "reason": r, "count": n, "last_detail": d, "last_at": iso_ms(at)}
-            for s, r, n, d, at in rows]
 
 
 def status(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any]:

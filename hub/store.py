@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 
 from protocol import DEFAULT_LIMITS, CharterTerms, Limits, Membership, Record, parse_hub_id
 
-from . import aid_queries, governance, publishing, queries
+from . import aid_queries, governance, held, ingest, publishing, queries, refusals
 from .blobs import BlobStore
-from .db import ReadPool, Writer, connect, migrate
+from .db import ReadPool, Writer, connect, migrate, transaction
 from .derive import load_charter, load_record
-from .ingest import IngestResult, record_refusals, run
+from .ingest import IngestResult, run
 from .queries import DirectoryQuery
 
 __all__ = ["DirectoryQuery", "IngestResult", "Listener", "Store"]
@@ -33,7 +33,9 @@ __all__ = ["DirectoryQuery", "IngestResult", "Listener", "Store"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: Called after every ingest with (results, source), in the thread that called ingest (the event loop's for
-#: ingest_async). The federation driver pushes what was published locally.
+#: ingest_async). The federation driver pushes what was published locally. Records accepted on retry (a
+#: deferred record whose missing piece came, a sponsored applicant's profile, a future record whose time came)
+#: come in their own call, all "accepted", with the source they first arrived from.
 Listener = Callable[[list[IngestResult], str], None]
 _IN_CHUNK = 500  # ids per IN (...) query; SQLite's default limit on parameters is 32,766
 
@@ -53,7 +55,10 @@ class Store:
         self.blobs = BlobStore(blobs_dir or self.path.parent / "blobs", limits.max_blob_bytes)
         setup = connect(self.path)
         try:
-            migrate(setup)
+            if 3 in migrate(setup):
+                # Schema 3 brought the eligible set: fill it from what an older hub already stored.
+                with transaction(setup):
+                    held.rebuild_eligible(setup)
         finally:
             setup.close()
         self._writer = Writer(self.path)
@@ -89,38 +94,67 @@ class Store:
 
     # --- the one way in ---------------------------------------------------------------------------------
 
-    def ingest(self, raws: Sequence[bytes], *, now_ms: int, source: str = "local") -> list[IngestResult]:
+    def ingest(self, raws: Sequence[bytes], *, now_ms: int, source: str = "local",
+               origin: bytes | None = None) -> list[IngestResult]:
         """Check and store records; results in input order, returned only after COMMIT.
+
+        ``origin`` is the authenticated hub the bytes came from (this hub's own key for the local API and CLI,
+        a peer session's hub, None for imports and anonymous pushes); it decides quarantine
+        (docs/dev/hub-contract.md).
 
         Raises:
             RuntimeError: the store is closed.
         """
-        results = self._ingest(raws, now_ms, source)
+        results, retried = self._ingest(raws, now_ms, source, origin)
         self._notify(results, source)
+        self._notify_retried(retried)
         return results
 
-    async def ingest_async(self, raws: Sequence[bytes], *, now_ms: int,
-                           source: str = "local") -> list[IngestResult]:
+    async def ingest_async(self, raws: Sequence[bytes], *, now_ms: int, source: str = "local",
+                           origin: bytes | None = None) -> list[IngestResult]:
         """:meth:`ingest` without blocking the event loop (decoding and waiting run in a thread).
 
         Raises:
             RuntimeError: the store is closed.
         """
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self._executor, self._ingest, list(raws), now_ms, source)
+        results, retried = await loop.run_in_executor(self._executor, self._ingest, list(raws), now_ms, source,
+                                                      origin)
         self._notify(results, source)
+        self._notify_retried(retried)
         return results
 
-    def _ingest(self, raws: Sequence[bytes], now_ms: int, source: str) -> list[IngestResult]:
-        def count(refusals: list[tuple[str, str]]) -> None:
-            self._writer.call(record_refusals, source, refusals, now_ms)
-
+    def _ingest(self, raws: Sequence[bytes], now_ms: int, source: str,
+                origin: bytes | None) -> tuple[list[IngestResult], list[tuple[IngestResult, str]]]:
         started = time.perf_counter()
         try:
-            return run(self._writer.submit, count, raws, have=self.have, now_ms=now_ms, source=source,
+            return run(self._writer.submit, raws, have=self.have, now_ms=now_ms, source=source, origin=origin,
                        limits=self.limits, expected=self.expected_association)
         finally:
             self.ingest_timings.observe(time.perf_counter() - started, len(raws))
+
+    def retry_due(self, now_ms: int) -> list[IngestResult]:
+        """Retry the records deferred as ``future`` whose time has come at ``now_ms`` (and what they wake);
+        return their results. Listeners hear about those accepted. The federation driver calls this on its
+        sync timer; every ingest call also retries due records first, so a hub that hears anything is on time.
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        results: list[IngestResult] = []
+        accepted: list[tuple[IngestResult, str]] = []
+        while True:
+            try:
+                done, landed = self._writer.call(ingest.retry_due, now_ms, self.limits, self.expected_association)
+            except ingest.NeedsIsolation:
+                done, landed = self._writer.call(ingest.retry_due, now_ms, self.limits,
+                                                 self.expected_association, True)
+            results += done
+            accepted += landed
+            if len(done) < max(1, self.limits.ingest_batch):
+                break
+        self._notify_retried(accepted)
+        return results
 
     def _notify(self, results: list[IngestResult], source: str) -> None:
         for listener in list(self._listeners):
@@ -128,6 +162,13 @@ class Store:
                 listener(results, source)
             except Exception:  # a listener's bug must not turn a committed ingest into an error
                 log.exception("ingest listener %r failed", listener)
+
+    def _notify_retried(self, retried: list[tuple[IngestResult, str]]) -> None:
+        by_source: dict[str, list[IngestResult]] = {}
+        for result, source in retried:
+            by_source.setdefault(source, []).append(result)
+        for source, results in by_source.items():
+            self._notify(results, source)
 
     def check_publish(self, record: Record, now_ms: int) -> None:
         """Checks on a record this hub was asked to publish (hub.publishing), before it is ingested.
@@ -167,6 +208,27 @@ class Store:
 
     def get_record(self, record_id: bytes) -> Record | None:
         return self._read(load_record, record_id)
+
+    def held(self, ids: Iterable[bytes]) -> set[bytes]:
+        """The subset of ``ids`` held in any form — stored, deferred or quarantined — so federation never
+        fetches again what it already holds."""
+        return self._read(held.held_ids, list(ids))
+
+    def is_eligible(self, hub: bytes) -> bool:
+        """Whether ``hub`` is in the eligible set: its records are stored (docs/protocol.md §2.3)."""
+        return self._read(held.is_eligible, hub)
+
+    def deferred_summary(self) -> dict[str, Any]:
+        """Deferred records: {"records", "bytes", "by_reason": {reason: n}, "by_source": {source: n}}."""
+        return self._read(held.summary)
+
+    def applicants(self) -> list[dict[str, Any]]:
+        """Applicants' quarantined profiles, newest first (hub.held.applicants)."""
+        return self._read(held.applicants)
+
+    def applicant_raw(self, hub: bytes) -> bytes | None:
+        """The canonical bytes of ``hub``'s quarantined profile, if this hub holds one."""
+        return self._read(held.applicant_raw, hub)
 
     def have(self, ids: Iterable[bytes]) -> set[bytes]:
         """The subset of ``ids`` that is stored."""
@@ -260,7 +322,12 @@ class Store:
         return self._read(queries.mark_check, hub, scheme, now_ms)
 
     def refused_summary(self) -> list[dict[str, Any]]:
-        return self._read(queries.refused_summary)
+        """Refusal counters per (source, reason), bounded (hub.refusals)."""
+        return self._read(refusals.summary)
+
+    def refused_examples(self) -> list[dict[str, Any]]:
+        """The last ``limits.refused_examples`` refusals, newest first."""
+        return self._read(refusals.examples)
 
     # --- mutual aid (hub.aid_queries) -----------------------------------------------------------------------
 

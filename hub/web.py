@@ -419,6 +419,7 @@ async def network_page(request: web.Request) -> web.Response:
         graph=charts.peer_graph(home.config.name, peers, names),
         counts=view.counts_view(await store.read(store.counts)),
         refused=sorted(refused, key=lambda r: (-int(r.get("count") or 0), str(r.get("source")))),
+        applicants=await store.read(store.applicants),
         configured=home.config.peers,
         names=names,
     )

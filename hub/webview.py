@@ -507,6 +507,10 @@ COUNT_LABELS: dict[str, Callable[[int], str]] = {
     "offer-close": lambda n: i18n.ngettext("offer closed", "offers closed", n),
     "charter": lambda n: i18n.ngettext("charter", "charters", n),
     "refused": lambda n: i18n.ngettext("record refused", "records refused", n),
+    "deferred": lambda n: i18n.ngettext("record waiting (deferred)", "records waiting (deferred)", n),
+    "quarantined": lambda n: i18n.ngettext("applicant waiting for a sponsor", "applicants waiting for a sponsor",
+                                           n),
+    "eligible": lambda n: i18n.ngettext("hub whose records are stored", "hubs whose records are stored", n),
 }
 
 

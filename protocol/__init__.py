@@ -19,8 +19,10 @@ from .derived import (
 )
 from .encoding import pack, unpack
 from .errors import (
+    DEFERRED_REASONS,
     REASONS,
     DecodeError,
+    FutureError,
     ProtocolError,
     SchemaError,
     SignatureError,
@@ -35,17 +37,19 @@ from .marks import MARK_STATUSES, MarkStatus, attestation_status, authorised_ass
 from .offers import OFFER_TRANSITIONS, OfferTally, PledgeLine, offer_tally
 from .records import NO_ASSOCIATION, PROTOCOL_VERSION, SIGNING_DOMAIN, Record, build_record, decode_record
 from .reviews import ReviewState, review_state
+from .storage import REFERENCES, Reference, Verdict, classify, eligible_authors, references, stored_set
 
 __all__ = [
-    "AMENDMENT_STATES", "PROPOSAL_STATUSES", "PROPOSAL_TRANSITIONS", "Amendment", "AmendmentState",
-    "CharterTerms", "Result", "ReviewState", "Vote", "adopted_amendments", "amendment_state", "base_terms",
-    "electorate", "proposal_result", "review_state", "terms_at", "terms_before",
-    "DEFAULT_LIMITS", "HUB_ID_PREFIX", "KINDS", "MARK_STATUSES", "NO_ASSOCIATION", "OFFER_TRANSITIONS",
-    "OPEN_LICENSES", "PROTOCOL_VERSION", "REASONS", "REPLACEABLE_KINDS", "REVOCABLE_KINDS",
-    "SERVICE_CATEGORIES", "SIGNING_DOMAIN", "DecodeError", "HubKey", "Limits", "MarkStatus", "Membership",
-    "OfferTally", "PledgeLine", "ProtocolError", "Record", "SchemaError", "SignatureError", "TimeError",
-    "TooLargeError", "attestation_status", "authorised_assessors", "build_record", "current_guides",
-    "current_profiles", "decode_record", "format_hub_id", "guide_chain", "limits_from_mapping", "mark_status",
-    "membership", "newest", "offer_tally", "pack", "parse_hub_id", "replaceable_key", "revoked_ids", "unpack",
-    "validate_body", "verify_signature",
+    "AMENDMENT_STATES", "DEFAULT_LIMITS", "DEFERRED_REASONS", "HUB_ID_PREFIX", "KINDS", "MARK_STATUSES",
+    "NO_ASSOCIATION", "OFFER_TRANSITIONS", "OPEN_LICENSES", "PROPOSAL_STATUSES", "PROPOSAL_TRANSITIONS",
+    "PROTOCOL_VERSION", "REASONS", "REFERENCES", "REPLACEABLE_KINDS", "REVOCABLE_KINDS", "SERVICE_CATEGORIES",
+    "SIGNING_DOMAIN", "Amendment", "AmendmentState", "CharterTerms", "DecodeError", "FutureError", "HubKey",
+    "Limits", "MarkStatus", "Membership", "OfferTally", "PledgeLine", "ProtocolError", "Record", "Reference",
+    "Result", "ReviewState", "SchemaError", "SignatureError", "TimeError", "TooLargeError", "Verdict", "Vote",
+    "adopted_amendments", "amendment_state", "attestation_status", "authorised_assessors", "base_terms",
+    "build_record", "classify", "current_guides", "current_profiles", "decode_record", "electorate",
+    "eligible_authors", "format_hub_id", "guide_chain", "limits_from_mapping", "mark_status", "membership",
+    "newest", "offer_tally", "pack", "parse_hub_id", "proposal_result", "references", "replaceable_key",
+    "review_state", "revoked_ids", "stored_set", "terms_at", "terms_before", "unpack", "validate_body",
+    "verify_signature",
 ]

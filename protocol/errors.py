@@ -5,7 +5,8 @@
     ├── TooLargeError             "too-large" over a size limit (record, field, list)
     ├── SignatureError            "invalid"   the Ed25519 signature does not verify
     ├── SchemaError               "invalid"   a body field is missing, of the wrong type or out of range
-    └── TimeError                 "invalid"   creation time too far in the future
+    └── TimeError                 "invalid"   creation time before min_created_ms or over 2× the skew ahead
+        └── FutureError           "future"    1× to 2× the skew ahead: deferred until its time, never a fault
 
 The reasons mirror Nostr relays' OK-message prefixes (NIP-01: ``invalid:``, ``duplicate:``, ``too-large:``,
 ``rate-limited:``, ``blocked:``, ``error:``) so that hub, CLI and peers share one vocabulary.
@@ -13,21 +14,33 @@ The reasons mirror Nostr relays' OK-message prefixes (NIP-01: ``invalid:``, ``du
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import Record
+
 __all__ = [
+    "DEFERRED_REASONS",
     "REASONS",
     "DecodeError",
     "ProtocolError",
     "SchemaError",
     "SignatureError",
+    "FutureError",
     "TimeError",
     "TooLargeError",
 ]
 
-#: Every reason a refusal can carry. ``missing-reference`` means "try again once the referenced record arrives"
-#: and is never held against a peer.
+#: Every reason a refusal or deferral can carry. ``missing-reference`` ("a referenced record is not held yet"),
+#: ``not-a-member`` ("the author is not eligible yet") and ``future`` ("dated a little ahead of our clock") are
+#: the reasons of a *deferred* record (docs/protocol.md §2.3): they may change with later data or time, so they
+#: are never held against a peer.
 REASONS = frozenset(
-    {"invalid", "too-large", "duplicate", "rate-limited", "blocked", "missing-reference", "error"}
+    {"invalid", "too-large", "duplicate", "rate-limited", "blocked", "missing-reference", "not-a-member",
+     "future", "error"}
 )
+#: Reasons a hub defers a record for instead of refusing it.
+DEFERRED_REASONS = frozenset({"missing-reference", "not-a-member", "future"})
 
 
 class ProtocolError(Exception):
@@ -71,3 +84,18 @@ class SchemaError(ProtocolError):
 
 class TimeError(ProtocolError):
     """The record's creation time is outside what is allowed."""
+
+
+class FutureError(TimeError):
+    """Validly signed and well formed, but dated more than the skew and at most twice the skew ahead.
+
+    Not a fault: a peer whose clock runs a little ahead, or a record relayed quickly, gets here. ``record`` is
+    the fully verified record, so a hub can hold it and retry it once ``record.created_ms - max_future_skew_ms``
+    has passed (docs/protocol.md §2.3).
+    """
+
+    reason = "future"
+
+    def __init__(self, message: str, record: Record, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.record = record

@@ -54,12 +54,32 @@ class Limits:
     peer_score_start: int = 100
     peer_score_invalid_cost: int = 10
     peer_score_drop_at: int = 0
-    # Applicants (non-members) may have this many profile records accepted per hour.
-    applicant_profiles_per_hour: int = 5
     # Time credits (docs/protocol.md §6.6): a booked payment is final once its booking is this old: twice the
     # allowed clock skew (a receipt may be dated up to max_future_skew_ms off our clock either way) plus five
     # minutes for gossip to bring every booking dated before it. UK Faster Payments allow two hours to credit.
     credit_settle_ms: int = 15 * 60 * SECONDS
+    # --- the storage rule (docs/protocol.md §2.3) ---
+    # Records dated before 2025-01-01T00:00:00Z are refused: coophub did not exist before 2025, so such a date
+    # is a clock that was never set (a board without a battery-backed clock boots in 1970) or a record
+    # back-dated to sort before everything else. NIP-22 lets Nostr relays bound created_at from below too.
+    min_created_ms: int = 1_735_689_600_000
+    # Deferred records (a reference not held yet, an author not eligible yet, dated a little ahead) wait in a
+    # bounded table and are retried when what they wait for arrives. Worst case 64 MiB on the 1 GB target; a
+    # source over its share loses its own oldest first (per-peer and system scopes, like libp2p's resource
+    # manager), then the whole table loses its oldest. An evicted record comes back by anti-entropy.
+    max_deferred_records: int = 10_000
+    max_deferred_bytes: int = 64 * MIB
+    max_deferred_per_source: int = 1_000
+    # Applicants' own profiles held in quarantine (newest per applicant), oldest evicted first. A hub holds only
+    # the applicants that contacted it directly, so 1,000 is years of applications for a regional association
+    # (Wales has ~700 co-operatives in all); at most 16 MiB.
+    max_quarantine_profiles: int = 1_000
+    max_quarantine_bytes: int = 16 * MIB
+    # The refusals log: counters per (source, reason) for at most this many distinct sources (the rest are
+    # counted under "other"), plus a ring of the last refusals with their detail: counts survive a flood and
+    # the detail is sampled, as with syslog's "last message repeated N times".
+    refused_sources: int = 64
+    refused_examples: int = 100
 
 
 DEFAULT_LIMITS = Limits()

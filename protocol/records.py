@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .encoding import pack, unpack
-from .errors import DecodeError, TimeError, TooLargeError
+from .errors import DecodeError, FutureError, TimeError, TooLargeError
 from .identity import HubKey, format_hub_id, verify_signature
 from .kinds import validate_body
 from .limits import DEFAULT_LIMITS, Limits
@@ -135,22 +135,33 @@ def _check_association(kind: str, association: bytes) -> None:
 def decode_record(raw: bytes, *, now_ms: int, limits: Limits = DEFAULT_LIMITS) -> Record:
     """Decode, verify and validate one record: the single check every incoming record passes.
 
-    Checks, in order of cost: size, canonical msgpack, envelope types, protocol version, creation time against
-    ``now_ms`` plus the allowed skew, body schema, and last the Ed25519 signature.
+    Checks, in order of cost: size, canonical msgpack, envelope types, protocol version, creation time within
+    [``limits.min_created_ms``, ``now_ms`` + 2 × ``max_future_skew_ms``], body schema, the Ed25519 signature,
+    and last creation time within ``now_ms`` + ``max_future_skew_ms`` (docs/protocol.md §2.1).
 
     Raises:
         TooLargeError, DecodeError, TimeError, SchemaError, SignatureError: all subclasses of ProtocolError.
+        FutureError: a TimeError for a record that passed every other check but is dated 1× to 2× the skew
+            ahead; it carries the verified record, which a hub defers (docs/protocol.md §2.3).
     """
     value = unpack(raw, max_bytes=limits.max_record_bytes, max_depth=limits.max_depth + 1)
     version, association, author, created_ms, kind, body, signature = _check_envelope(value)
-    if created_ms > now_ms + limits.max_future_skew_ms:
-        raise TimeError(f"created {created_ms - now_ms} ms in the future; the limit is "
-                        f"{limits.max_future_skew_ms} ms", field="created_ms")
+    skew = limits.max_future_skew_ms
+    if created_ms < limits.min_created_ms:
+        raise TimeError(f"created at {created_ms} ms, before the earliest allowed {limits.min_created_ms} ms "
+                        "(2025-01-01T00:00:00Z); is the author's clock set?", field="created_ms")
+    if created_ms > now_ms + 2 * skew:
+        raise TimeError(f"created {created_ms - now_ms} ms in the future; the limit is {skew} ms, and beyond "
+                        f"{2 * skew} ms a record is refused", field="created_ms")
     _check_association(kind, association)
     body = validate_body(kind, body)
     raw = bytes(raw)
     # The canonical bytes of the six signed elements are the record's own bytes with a 6-element fixarray
     # header (0x96 for 0x97) and without the trailing signature (bin8 header 0xc4 0x40 + 64 bytes).
     verify_signature(author, signature, SIGNING_DOMAIN + b"\x96" + raw[1:-_SIGNATURE_TAIL])
-    return Record(version, association, author, created_ms, kind, body, signature, raw,
-                  hashlib.sha256(raw).digest())
+    record = Record(version, association, author, created_ms, kind, body, signature, raw,
+                    hashlib.sha256(raw).digest())
+    if created_ms > now_ms + skew:
+        raise FutureError(f"created {created_ms - now_ms} ms in the future; the limit is {skew} ms: held until "
+                          f"{created_ms - skew} ms", record, field="created_ms")
+    return record

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime
 import json
 import re
 import sys
@@ -259,8 +260,16 @@ def refusals(built: dict[str, Record]) -> list[dict[str, Any]]:
                                          {"offer": offer.id, "quantity": 120}], k2), NOW_MS, "DecodeError",
          "protocol version 2, correctly signed"),
         ("future-dated", _raw_signed([1, assoc, k2.public, future_at, "pledge",
-                                      {"offer": offer.id, "quantity": 120}], k2), NOW_MS, "TimeError",
-         f"created_ms is now_ms + {skew} + 1 (one ms beyond the allowed skew), correctly signed"),
+                                      {"offer": offer.id, "quantity": 120}], k2), NOW_MS, "FutureError",
+         f"created_ms is now_ms + {skew} + 1 (one ms beyond the allowed skew), correctly signed: not a fault, "
+         f"deferred until now_ms reaches created_ms − {skew} (§2.3)"),
+        ("far-future", _raw_signed([1, assoc, k2.public, NOW_MS + 2 * skew + 1, "pledge",
+                                    {"offer": offer.id, "quantity": 120}], k2), NOW_MS, "TimeError",
+         f"created_ms is now_ms + 2 × {skew} + 1 (beyond twice the allowed skew), correctly signed"),
+        ("created-in-1970", _raw_signed([1, assoc, k2.public, 0, "pledge",
+                                         {"offer": offer.id, "quantity": 120}], k2), NOW_MS, "TimeError",
+         f"created_ms 0, before min_created_ms ({DEFAULT_LIMITS.min_created_ms}, 2025-01-01T00:00:00Z), "
+         "correctly signed"),
         ("charter-with-association", _raw_signed([1, bytes(range(32)), KEYS[1].public, T0, "charter",
                                                   charter.body], KEYS[1]), NOW_MS, "DecodeError",
          "a charter whose association is not 32 zero bytes, correctly signed"),
@@ -360,7 +369,9 @@ def render_vectors(data: dict[str, Any]) -> str:
                 f"record bytes ({len(v['hex']) // 2} bytes):", "",
                 f"```hex {v['name']}", _wrap(v["hex"]), "```", "",
                 f"- id: `{v['id']}`", f"- signature: `{v['signature']}`", ""]
-    out += ["#### Refusals", "", "Each must be refused with the stated error class (§2.2).", ""]
+    out += ["#### Refusals", "", "Each must be refused with the stated error class (§2.2), except that "
+            "`FutureError` is not a refusal: a hub defers that record and stores it once its time comes (§2.3).",
+            ""]
     for r in data["refusals"]:
         out += [f"**{r['name']}** → `{r['error']}` at now_ms {r['now_ms']}: {r['why']}.", "",
                 f"```hex refusal:{r['name']}", _wrap(r["hex"]), "```", ""]
@@ -467,7 +478,8 @@ _COUNT_UNITS = {
     "max_depth": "levels", "ingest_batch": "records", "push_batch": "records",
     "fetch_batch": "records or ids",
     "push_fanout": "peers", "peer_score_start": "points", "peer_score_invalid_cost": "points",
-    "peer_score_drop_at": "points",
+    "peer_score_drop_at": "points", "max_deferred_records": "records", "max_deferred_per_source": "records",
+    "max_quarantine_profiles": "profiles", "refused_sources": "sources", "refused_examples": "refusals",
 }
 
 
@@ -477,6 +489,9 @@ def _unit(name: str, value: int) -> str:
             if value >= size and value % size == 0:
                 return f"{value:,} bytes ({value // size} {label})"
         return f"{value:,} bytes"
+    if name == "min_created_ms":
+        when = datetime.datetime.fromtimestamp(value / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{value:,} ms ({when})"
     if name.endswith("_ms"):
         return f"{value:,} ms" + (f" ({value / 1000:g} s)" if value >= 1000 else "")
     if name.endswith("_per_hour"):

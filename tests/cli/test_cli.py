@@ -197,11 +197,14 @@ def assoc(tmp_path_factory: pytest.TempPathFactory) -> Association:
         "https://assessor.example/r/1",
         home=s.a,
     )
-    # the newcomer applies: its profile reaches A; both founders endorse it
+    # the newcomer applies: its profile waits on its own hub (an applicant's, quarantined) until A sponsors it
+    # by its hub id; the sponsorship reaches C, C's profile lands there and travels to A; B endorses too
     s.move(s.a, s.c)
     ok("publish", "profile", "--name", "Gamma Newcomers", "--service", "Day centre:care", home=s.c)
-    s.move(s.c, s.a)
+    assert s.move(s.c, s.a)["accepted"] == 0
     s.ids["endorse_a"] = ok("endorse", s.ids["C"], "--statement", "We know them well", home=s.a)
+    s.move(s.a, s.c)
+    s.move(s.c, s.a)
     s.move(s.a, s.b)
     ok("endorse", s.ids["C"], home=s.b)
     s.move(s.b, s.a)
@@ -552,17 +555,13 @@ def test_publish_through_a_running_hub_and_concurrently(tmp_path: Path) -> None:
         assert "already in use" in taken.stderr and not (other / "serve.json").exists()
         record_id = ok("publish", "profile", "--description", "via the API", home=home)
         assert http("GET", f"{url}/api/v1/records/{record_id}")[1]["body"]["description"] == "via the API"
-        # a refusal carries the path it came by: "api", not "local" (a record signed elsewhere, posted raw)
+        # a pledge to an unknown offer is refused before signing (hub.publishing), and nothing is counted...
+        assert_one_error_line(coophub("pledge", "ab" * 32, "1", home=home), ("pledge unknown",))
+        # ...while a record the store refuses carries the path it came by: "api", not "local"
+        status, _ = http("POST", f"{url}/api/v1/publish", {"record": "00"}, token=token)
+        assert status == 422
         from hub.home import Home
         from hub.store import Store
-        from protocol import HubKey, build_record
-
-        association = bytes.fromhex(http("GET", f"{url}/api/v1/status")[1]["association_id"])
-        stranger = build_record(HubKey.generate(), association, "guide", {
-            "title": "T", "summary": "S", "body": "B", "license": "CC0-1.0", "tags": [], "language": "en"},
-            int(time.time() * 1000))
-        status, reply = http("POST", f"{url}/api/v1/publish", {"record": stranger.raw.hex()}, token)
-        assert status == 422, reply
 
         with Store(home / "hub.sqlite3") as store:
             assert {row["source"] for row in store.refused_summary()} == {"api"}

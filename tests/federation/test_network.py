@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.queries import DirectoryQuery
 from hub.store import Store
 from protocol import build_record
 
@@ -125,10 +126,15 @@ async def test_a_partition_heals_and_converges(net: Network) -> None:
     assert set(lists["left0"]) >= {common, *left_ids, *right_ids}
 
 
-async def test_an_applicants_guide_is_refused_until_admitted_and_stops_after_withdrawal(net: Network) -> None:
-    """PRODUCT.md §2 "Membership" at the edge, across real hubs: an applicant's profile is accepted, its
-    guide is refused as "blocked" until endorsements from ``needed`` distinct members reach every hub; then
-    its guides flow to every hub; after one endorsement is withdrawn its new records are refused again."""
+async def test_an_applicant_is_held_until_sponsored_then_flows_and_is_marked_after_withdrawal(net: Network
+                                                                                            ) -> None:
+    """PRODUCT.md §3.2 across real hubs (the storage rule of docs/protocol.md §2.3 replaced membership at the
+    edge; the intent is the same — a non-member's records do not flow until members vouch for it): the
+    applicant's own profile is quarantined on its own hub and reaches no one; its guide, pushed to members, is
+    deferred there, never refused or scored; one member's sponsorship makes every hub store both (the deferred
+    copies land by themselves); two endorsements make it a member; after a withdrawal it is a non-member again
+    everywhere — its own hub refuses to publish more than its profile, and what it had signed is still stored,
+    listed as "not a member"."""
     founders = [net.hub(f"member{i}") for i in range(3)]
     applicant = net.hub("applicant")
     net.found(founders, needed=2, others=[applicant])
@@ -147,47 +153,58 @@ async def test_an_applicants_guide_is_refused_until_admitted_and_stops_after_wit
         assert hub.store is not None
         return hub.store.is_member(applicant.key.public)
 
-    profile = await applicant.publish("profile", {"name": "Newport Home Helpers", "regions": ["Newport"],
-                                                  "services": [{"name": "Home care", "category": "care"}],
-                                                  "peer_urls": []})
-    await eventually(lambda: lacking(everyone, [profile]), "the applicant's profile reaches every member")
+    def listed_as_member(hub: Hub, record_id: str) -> bool | None:
+        assert hub.store is not None
+        found = hub.store.search(DirectoryQuery(kind="guide", limit=200), now_ms())[0]
+        return next((r["member"] for r in found if r["id"] == record_id), None)
+
+    status, answer = await applicant.try_publish({"kind": "profile", "body": {
+        "name": "Newport Home Helpers", "regions": ["Newport"],
+        "services": [{"name": "Home care", "category": "care"}], "peer_urls": []}})
+    assert (status, answer["status"]) == (202, "quarantined"), answer
+    profile = answer["id"]
+    assert applicant.store is not None and [a["id"] for a in applicant.store.applicants()] == [profile]
 
     early = guide("Our first guide")
+    early_id = hashlib.sha256(early).hexdigest()
     status, answer = await applicant.try_publish({"record": early.hex()})
-    assert (status, answer["error"]) == (422, "blocked"), "the applicant's own hub must refuse it too"
+    assert (status, answer["status"], answer["reason"]) == (202, "deferred", "not-a-member"), answer
     for member in founders:
         assert [r[1:] for r in await push_raw(net.http, member, [early], applicant.url)] == [
-            ["refused", "blocked"]], member.name
+            ["deferred", "not-a-member"]], member.name
+    assert all(profile not in h.ids() and early_id not in h.ids() for h in everyone)
+    assert all(h.status()["refused"] == 0 for h in everyone)
 
-    # One endorsement is below the rule (2): still blocked.
+    # One endorsement (a sponsorship) is below the rule (2) but makes the applicant eligible: everything it
+    # signed so far lands on every hub — from quarantine on its own hub, from deferral on the members'.
     first = await founders[0].publish("endorsement", {"subject": applicant.hub_id})
-    await eventually(lambda: lacking(everyone, [first]), "the first endorsement reaches every hub")
+    await eventually(lambda: lacking(everyone, [first, profile, early_id]),
+                     "the sponsorship, the profile and the early guide reach every hub")
     assert not any(is_member(h) for h in everyone)
-    assert (await push_raw(net.http, founders[2], [early], applicant.url))[0][1:] == ["refused", "blocked"]
+    assert all(listed_as_member(h, early_id) is False for h in everyone)
 
     second = await founders[2].publish("endorsement", {"subject": applicant.hub_id})
     await eventually(lambda: None if all(is_member(h) for h in everyone) else
                      str([h.name for h in everyone if not is_member(h)]), "every hub admits the applicant")
-    # The guide every member refused earlier is now accepted by the applicant's hub and gossiped on.
-    status, answer = await applicant.try_publish({"record": early.hex()})
-    assert (status, answer["status"]) == (200, "accepted"), answer
     later = await applicant.publish("guide", guide_body("Our second guide"))
-    await eventually(lambda: lacking(everyone, [answer["id"], later]), "the admitted hub's guides flow")
+    await eventually(lambda: lacking(everyone, [later]), "the admitted hub's guides flow")
+    assert all(listed_as_member(h, early_id) is True for h in everyone)
 
     # founders[2] withdraws its endorsement: one left, below the rule.
     withdrawal = await founders[2].publish("revocation", {"target": second, "reason": "withdrawn"})
     await eventually(lambda: None if not any(is_member(h) for h in everyone) else
                      str([h.name for h in everyone if is_member(h)]), "every hub sees the withdrawal")
     assert lacking(everyone, [withdrawal]) is None
-    late = guide("A guide after the withdrawal")
-    status, answer = await applicant.try_publish({"record": late.hex()})
-    assert (status, answer["error"]) == (422, "blocked")
-    for member in founders:
-        assert (await push_raw(net.http, member, [late], applicant.url))[0][1:] == ["refused", "blocked"]
+    status, answer = await applicant.try_publish({"kind": "guide", "body": guide_body("After the withdrawal")})
+    assert (status, answer["error"]) == (422, "not-a-member"), answer
+    # A record it had signed still lands everywhere (eligibility never shrinks), shown as not a member's.
+    late = guide("A guide signed before the withdrawal was known")
     late_id = hashlib.sha256(late).hexdigest()
-    assert not any(late_id in h.ids() for h in everyone)
-    # What it published while a member stays: records are never un-accepted.
-    assert lacking(everyone, [hashlib.sha256(early).hexdigest(), later]) is None
+    assert (await push_raw(net.http, founders[0], [late], applicant.url))[0][1:] == ["accepted", ""]
+    await eventually(lambda: lacking(everyone, [late_id]), "the late guide reaches every hub")
+    assert all(listed_as_member(h, late_id) is False for h in everyone)
+    assert lacking(everyone, [early_id, later]) is None
+    assert all(h.status()["refused"] == 0 for h in everyone)
 
 
 async def test_forged_records_are_refused_and_a_peer_serving_them_is_dropped(net: Network) -> None:

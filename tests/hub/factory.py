@@ -202,7 +202,8 @@ class Sample:
 
 def sample() -> Sample:
     """Three founder co-ops with profiles, a guide and its newer version, an offer with pledges, a valid
-    quality mark for founder 0, and an applicant's profile (not yet a member).
+    quality mark for founder 0, and an applicant's profile with one sponsor (eligible, so its records are
+    stored, but not yet a member: the charter needs two endorsements).
     """
     a = Association.create(founders=3, needed=2)
     f0, f1, f2 = a.founders
@@ -232,6 +233,7 @@ def sample() -> Sample:
     s.add("attest0", a.attest(f0))
     s.add("applicant_profile", a.profile(s.applicant, "Newport Home Helpers", regions=["Newport"],
                                          services=[("Home care", "care")]))
+    s.add("sponsor", a.endorse(f0, s.applicant))
     return s
 
 

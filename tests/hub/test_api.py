@@ -306,7 +306,6 @@ async def test_bad_publish_requests_store_nothing(hub: Hub) -> None:
         ({"record": "00"}, None, 422, "invalid"),
         ({"record": bytes(tampered).hex()}, None, 422, "invalid"),
         ({"record": foreign.raw.hex()}, None, 422, "blocked"),
-        ({"record": outsider_guide.raw.hex()}, None, 422, "blocked"),
         ({"record": future.raw.hex()}, None, 422, "invalid"),
         ({"kind": "pledge", "body": {"offer": "ab" * 32, "quantity": 1}}, None, 422, "missing-reference"),
         # hub.publishing: what would be stored and ignored (or is a mistake) is refused before signing
@@ -324,6 +323,11 @@ async def test_bad_publish_requests_store_nothing(hub: Hub) -> None:
         status, data = await hub.publish(payload, headers=hub.auth if headers is None else headers)
         _assert_error(status, data, expected, reason)
         assert hub.store.count() == before, (payload, data)
+    assert hub.store.counts()["deferred"] == 0
+    # A record signed elsewhere by a hub that is not eligible yet is held, not stored: 202 says so and why.
+    status, data = await hub.publish({"record": outsider_guide.raw.hex()})
+    assert (status, data["status"], data["reason"]) == (202, "deferred", "not-a-member"), data
+    assert hub.store.count() == before and hub.store.held([outsider_guide.id]) == {outsider_guide.id}
 
 
 async def test_bad_reads_get_json_errors(hub: Hub) -> None:

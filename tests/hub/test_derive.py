@@ -31,18 +31,23 @@ def ingest_ok(store: Store, records: list[Record], now_ms: int) -> None:
 # -- membership ----------------------------------------------------------------------------------------------
 
 
-def test_admission_by_endorsements_changes_flags_and_ingest(loaded: tuple[Store, Sample]) -> None:
+def test_admission_by_endorsements_changes_flags_not_storage(loaded: tuple[Store, Sample]) -> None:
+    """Membership is derived state: a sponsored applicant's records are stored and listed as "not a member";
+    a second endorsement makes it a member; a withdrawn endorsement makes it a non-member again, but what it
+    publishes is still stored (eligibility is monotone, docs/protocol.md §2.3), only marked."""
     store, s = loaded
     a, applicant = s.a, s.applicant
     hub_id = applicant.hub_id
     assert results_by_id(store, a.now)[hub_id]["member"] is False
-    ingest_ok(store, [a.endorse(a.founders[0], applicant)], a.now)
-    assert not store.is_member(applicant.public)  # the charter needs two endorsements
-    assert store.ingest([a.guide(applicant, "Too soon").raw], now_ms=a.now)[0].reason == "blocked"
+    assert store.is_eligible(applicant.public) and not store.is_member(applicant.public)  # one sponsor of two
+    early = a.guide(applicant, "Before admission")
+    ingest_ok(store, [early], a.now)
+    assert results_by_id(store, a.now)[early.id_hex]["member"] is False
     endorsement = a.endorse(a.founders[1], applicant)
     ingest_ok(store, [endorsement], a.now)
     assert store.is_member(applicant.public)
-    assert results_by_id(store, a.now)[hub_id]["member"] is True
+    found = results_by_id(store, a.now)
+    assert found[hub_id]["member"] is True and found[early.id_hex]["member"] is True
     assert store.counts()["members"] == 4
     guide = a.guide(applicant, "Now we may publish")
     ingest_ok(store, [guide], a.now)
@@ -56,7 +61,9 @@ def test_admission_by_endorsements_changes_flags_and_ingest(loaded: tuple[Store,
     assert not store.is_member(applicant.public)
     found = results_by_id(store, a.now)
     assert found[hub_id]["member"] is False and found[guide.id_hex]["member"] is False
-    assert store.ingest([a.guide(applicant, "After withdrawal").raw], now_ms=a.now)[0].reason == "blocked"
+    late = a.guide(applicant, "After withdrawal")
+    ingest_ok(store, [late], a.now)  # still eligible: stored, listed as not a member
+    assert results_by_id(store, a.now)[late.id_hex]["member"] is False
     assert store.status(applicant.hub_id, a.now)["member"] is False
 
 
@@ -200,9 +207,9 @@ def _rich_sample() -> tuple[Association, list[Record]]:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_derived_state_does_not_depend_on_arrival_order(tmp_path: Path, seed: int) -> None:
-    """Records arrive one at a time in a random order (retrying those that wait for a reference or for their
-    author's admission); the derived state equals what protocol computes from the whole set. (x stays a
-    member after one endorsement is withdrawn, so its endorsement of y is accepted in every order.)
+    """Records arrive one at a time in a random order; those that wait for a reference or for their author's
+    sponsorship are deferred and land by themselves when it arrives; the derived state equals what protocol
+    computes from the whole set. (tests/hub/test_convergence.py does this for random record sets.)
     """
     print("seed", seed)
     a, records = _rich_sample()
@@ -210,11 +217,9 @@ def test_derived_state_does_not_depend_on_arrival_order(tmp_path: Path, seed: in
     random.Random(seed).shuffle(order)
     path = Path(tempfile.mkdtemp(dir=tmp_path)) / "hub.sqlite3"  # hypothesis may repeat a seed
     with Store(path) as store:
-        waiting = order
-        for _ in range(len(records)):
-            waiting = [r for r in waiting if store.ingest([r.raw], now_ms=a.now)[0].status == "refused"]
-        assert not waiting
-        assert store.count() == len(records)
+        statuses = {store.ingest([r.raw], now_ms=a.now)[0].status for r in order}
+        assert statuses <= {"accepted", "deferred"}
+        assert store.count() == len(records) and store.counts()["deferred"] == 0
         charter = records[0]
         endorsements = [r for r in records if r.kind == "endorsement"]
         revocations = [r for r in records if r.kind == "revocation"]

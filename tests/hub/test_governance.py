@@ -151,7 +151,14 @@ def test_references_are_checked_for_kind_and_presence(store: Store) -> None:
     missing = a.rec(W2, "ballot", {"proposal": bytes(32), "option": "yes"}, T0 + 2 * MIN)
     [r1, r2] = store.ingest([wrong.raw, missing.raw], now_ms=NOW)
     assert (r1.status, r1.reason) == ("refused", "invalid") and "not a proposal" in (r1.detail or "")
-    assert (r2.status, r2.reason) == ("refused", "missing-reference")
+    # The assessor an amendment proposal names may publish marks without being a member (protocol §2.3).
+    p = a.propose(W1, closes=CLOSES, amendment={"schemes": [{"id": "s2", "name": "S2",
+                                                             "assessors": [OUTSIDER.public]}]})
+    mark_by_outsider = mark(a, OUTSIDER, T0 + 3 * MIN, scheme="s2")
+    assert ingest(store, mark_by_outsider) == ["deferred"]  # not eligible yet
+    assert ingest(store, p) == ["accepted"]
+    assert store.get_record(mark_by_outsider.id) is not None, "the deferred mark is stored once its assessor is named"
+    assert (r2.status, r2.reason) == ("deferred", "missing-reference")  # held until the proposal arrives
 
 
 # --- local publish checks: one line each, nothing stored ----------------------------------------------------

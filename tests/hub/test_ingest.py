@@ -8,17 +8,16 @@ from typing import Any
 import msgpack
 import pytest
 
+from hub.queries import DirectoryQuery
 from hub.store import IngestResult, Store
 from protocol import DEFAULT_LIMITS
 
-from .factory import DAY, HOUR, Association, Sample, forge, hub_key, raws
+from .factory import DAY, Association, Sample, forge, hub_key, raws
 
 
 def snapshot(store: Store) -> tuple[Any, ...]:
     """Everything a refusal must leave untouched: records, counts and the searchable directory."""
-    from hub.queries import DirectoryQuery
-
-    counts = {k: v for k, v in store.counts().items() if k != "refused"}
+    counts = {k: v for k, v in store.counts().items() if k not in ("refused", "deferred")}
     return store.sync_items(), counts, store.search(DirectoryQuery(limit=200), 2**52)
 
 
@@ -76,13 +75,14 @@ def test_results_are_in_input_order_though_processing_is_by_time(store: Store) -
 
 
 def test_a_reference_to_a_later_record_in_the_same_batch_is_retried(store: Store) -> None:
-    """A pledge dated before its offer (a fast clock) arrives in one dump: the retry pass takes it."""
+    """A pledge dated before its offer (a fast clock) arrives in one dump: deferred, then taken when the offer
+    is stored, and reported accepted by the same call."""
     a = Association.create()
     offer = a.offer(a.founders[1], "Gloves", at=a.clock + 10_000)
     pledge = a.pledge(a.founders[0], offer, 5, at=offer.created_ms - 5_000)
     results = store.ingest([a.charter.raw, pledge.raw, offer.raw], now_ms=a.now)
     assert [r.status for r in results] == ["accepted"] * 3
-    assert store.counts()["refused"] == 0
+    assert store.counts()["refused"] == 0 and store.counts()["deferred"] == 0
 
 
 # -- refusals of every kind --------------------------------------------------------------------------------
@@ -147,35 +147,42 @@ def test_too_large(loaded: tuple[Store, Sample]) -> None:
     assert result.id is None
 
 
-def test_non_member_guide_is_blocked(loaded: tuple[Store, Sample]) -> None:
+def assert_deferred(store: Store, raw: bytes, now_ms: int, reason: str, detail: str = "",
+                    source: str = "peer-x") -> IngestResult:
+    """Ingest ``raw``: deferred for ``reason``, nothing stored, nothing counted as refused, but held."""
+    before, refused = snapshot(store), store.counts()["refused"]
+    (result,) = store.ingest([raw], now_ms=now_ms, source=source)
+    assert (result.status, result.reason) == ("deferred", reason), result
+    assert detail in (result.detail or ""), result
+    assert snapshot(store) == before and store.counts()["refused"] == refused
+    assert result.id is not None and store.held([bytes.fromhex(result.id)]) == {bytes.fromhex(result.id)}
+    return result
+
+
+def test_a_strangers_guide_is_deferred_until_sponsored(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
-    g = s.a.guide(s.applicant, "Not yet")
-    assert_refused(store, g.raw, s.a.now, "blocked", "not a member")
+    stranger = hub_key("stranger")
+    g = s.a.guide(stranger, "Not yet")
+    assert_deferred(store, g.raw, s.a.now, "not-a-member", "not a member")
+    # A founder's endorsement (a sponsorship: one of the two needed) makes it eligible: the guide lands.
+    (result,) = store.ingest([s.a.endorse(s.a.founders[2], stranger).raw], now_ms=s.a.now)
+    assert result.status == "accepted"
+    assert store.have([g.id]) == {g.id} and not store.is_member(stranger.public)
+    assert store.counts()["deferred"] == 0
 
 
-def test_applicant_profiles_are_rate_limited_per_hour(loaded: tuple[Store, Sample]) -> None:
-    store, s = loaded
-    now = s.a.now
-    limit = DEFAULT_LIMITS.applicant_profiles_per_hour
-    # The sample already holds one of the applicant's profiles, accepted at s.a.now.
-    extra = [s.a.profile(s.applicant, f"Newport Home Helpers {i}") for i in range(limit)]
-    now = s.a.now
-    results = store.ingest(raws(extra[:-1]), now_ms=now)
-    assert [r.status for r in results] == ["accepted"] * (limit - 1)
-    assert_refused(store, extra[-1].raw, now, "rate-limited")
-    # A member is never rate-limited, and an hour later the applicant may publish again.
-    member = s.a.profile(s.a.founders[0], "Gofal Gwynedd (new)")
-    assert store.ingest([member.raw], now_ms=now)[0].status == "accepted"
-    assert store.ingest([extra[-1].raw], now_ms=now + HOUR + 1)[0].status == "accepted"
-
-
-def test_pledge_to_unknown_offer_is_missing_reference(loaded: tuple[Store, Sample]) -> None:
+def test_pledge_to_unknown_offer_is_deferred_until_the_offer_arrives(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
     ghost = s.a.offer(s.a.founders[1], "Never sent")
     p = s.a.pledge(s.a.founders[0], ghost, 3)
-    assert_refused(store, p.raw, s.a.now, "missing-reference", ghost.id_hex)
-    # Once the offer arrives, the same pledge is accepted.
-    assert [r.status for r in store.ingest([ghost.raw, p.raw], now_ms=s.a.now)] == ["accepted"] * 2
+    assert_deferred(store, p.raw, s.a.now, "missing-reference", ghost.id_hex)
+    # Once the offer arrives (in another call), the pledge lands by itself and listeners hear about it.
+    heard: list[tuple[list[IngestResult], str]] = []
+    store.add_listener(lambda results, source: heard.append((results, source)))
+    assert [r.status for r in store.ingest([ghost.raw], now_ms=s.a.now, source="peer-y")] == ["accepted"]
+    assert store.have([p.id]) == {p.id}
+    assert heard == [([IngestResult(ghost.id_hex, "accepted", None, None)], "peer-y"),
+                     ([IngestResult(p.id_hex, "accepted", None, None)], "peer-x")]
 
 
 def test_pledge_to_a_record_that_is_not_an_offer_is_invalid(loaded: tuple[Store, Sample]) -> None:
@@ -184,45 +191,74 @@ def test_pledge_to_a_record_that_is_not_an_offer_is_invalid(loaded: tuple[Store,
     assert_refused(store, p.raw, s.a.now, "invalid", "not a offer")
 
 
-def test_close_by_someone_other_than_the_offer_author(loaded: tuple[Store, Sample]) -> None:
+# -- stored and ignored (docs/protocol.md §2.3, §6) -----------------------------------------------------------
+
+
+def assert_stored(store: Store, record: Any, now_ms: int) -> None:
+    (result,) = store.ingest([record.raw], now_ms=now_ms, source="peer-x")
+    assert result.status == "accepted", result
+    assert store.counts()["refused"] == 0
+
+
+def test_a_close_by_someone_other_than_the_offer_author_is_stored_and_ignored(loaded: tuple[Store, Sample]
+                                                                             ) -> None:
     store, s = loaded
     close = s.a.close(s.a.founders[0], s["offer"], [s["pledge0"]])  # the offer is founder 1's
-    assert_refused(store, close.raw, s.a.now, "invalid", "author")
+    assert_stored(store, close, s.a.now)
+    view = store.offer_view(s["offer"].id, s.a.now)
+    assert view is not None and view["status"] == "open" and view["tally"]["close_id"] is None
 
 
-def test_close_naming_a_pledge_of_another_offer(loaded: tuple[Store, Sample]) -> None:
+def test_a_close_naming_a_pledge_of_another_offer_counts_only_this_offers(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
     other = s.a.offer(s.a.founders[1], "Aprons")
     p = s.a.pledge(s.a.founders[0], other, 9)
     assert [r.status for r in store.ingest([other.raw, p.raw], now_ms=s.a.now)] == ["accepted"] * 2
     close = s.a.close(s.a.founders[1], s["offer"], [s["pledge0"], p])
-    assert_refused(store, close.raw, s.a.now, "invalid", "another offer")
+    assert_stored(store, close, s.a.now)
+    view = store.offer_view(s["offer"].id, s.a.now)
+    assert view is not None and view["status"] == "awarded"
+    assert [line["pledge_id"] for line in view["tally"]["pledges"]] == [s["pledge0"].id_hex]
 
 
-def test_revocation_of_someone_elses_record(loaded: tuple[Store, Sample]) -> None:
+def test_a_revocation_of_someone_elses_record_is_stored_and_ignored(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
     rev = s.a.revoke(s.a.founders[1], s["guide_v2"])  # founder 0's guide
-    assert_refused(store, rev.raw, s.a.now, "invalid", "own records")
+    assert_stored(store, rev, s.a.now)
+    view = store.guide_view(s["guide_v2"].id)
+    assert view is not None and view["state"] == "current" and not view["revoked"]
 
 
-def test_revocation_of_an_irrevocable_kind(loaded: tuple[Store, Sample]) -> None:
+def test_revocation_of_an_irrevocable_kind_is_refused(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
     rev = s.a.revoke(s.a.founders[0], s["profile0"])
-    assert_refused(store, rev.raw, s.a.now, "invalid", "cannot be revoked")
+    assert_refused(store, rev.raw, s.a.now, "invalid", "names a profile record")
 
 
-def test_superseding_another_authors_guide(loaded: tuple[Store, Sample]) -> None:
+def test_superseding_another_authors_guide_is_stored_and_ignored(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
     g = s.a.guide(s.a.founders[1], "Hijack", supersedes=s["guide_v2"])
-    assert_refused(store, g.raw, s.a.now, "invalid", "supersede")
+    assert_stored(store, g, s.a.now)
+    victim = store.guide_view(s["guide_v2"].id)
+    assert victim is not None and victim["state"] == "current" and victim["superseded_by"] == []
+    guides = {r["id"] for r in store.search(DirectoryQuery(kind="guide", limit=50), s.a.now)[0]}
+    assert {s["guide_v2"].id_hex, g.id_hex} <= guides
 
 
-def test_records_before_the_charter_are_missing_reference(store: Store) -> None:
+def test_superseding_a_record_that_is_not_a_guide_is_refused(loaded: tuple[Store, Sample]) -> None:
+    store, s = loaded
+    g = s.a.guide(s.a.founders[1], "Odd", supersedes=s["offer"])
+    assert_refused(store, g.raw, s.a.now, "invalid", "names a offer record, not a guide")
+
+
+def test_records_before_the_charter_are_deferred_until_it_arrives(store: Store) -> None:
     a = Association.create()
     p = a.profile(a.founders[0], "Early")
     (result,) = store.ingest([p.raw], now_ms=a.now, source="peer-y")
-    assert (result.status, result.reason) == ("refused", "missing-reference")
-    assert store.count() == 0 and refused_count(store, "peer-y", "missing-reference") == 1
+    assert (result.status, result.reason) == ("deferred", "missing-reference")
+    assert store.count() == 0 and store.counts()["refused"] == 0
+    assert store.ingest([a.charter.raw], now_ms=a.now)[0].status == "accepted"
+    assert store.have([p.id]) == {p.id} and store.count() == 2
 
 
 def test_expected_association_refuses_another_charter(tmp_path: Any) -> None:
@@ -235,16 +271,22 @@ def test_expected_association_refuses_another_charter(tmp_path: Any) -> None:
         assert store.count() == 1
 
 
-def test_a_non_member_assessor_may_attest_and_revoke(loaded: tuple[Store, Sample]) -> None:
+def test_a_non_member_assessor_is_eligible(loaded: tuple[Store, Sample]) -> None:
+    """The charter's assessors are eligible whether or not they are members: their attestations and
+    revocations count, and what else they publish is stored like any eligible author's."""
     store, s = loaded
-    assert not store.is_member(s.a.assessor.public)
+    assert not store.is_member(s.a.assessor.public) and store.is_eligible(s.a.assessor.public)
     att = s.a.attest(s.a.founders[1])
     rev = s.a.revoke(s.a.assessor, att, "Inspection found problems")
     assert [r.status for r in store.ingest([att.raw, rev.raw], now_ms=s.a.now)] == ["accepted"] * 2
-    # ...but not publish anything else, nor attest a scheme it is not authorised for.
-    assert store.ingest([s.a.guide(s.a.assessor, "Advice").raw], now_ms=s.a.now)[0].reason == "blocked"
-    other = s.a.attest(s.a.founders[1], scheme="food-hygiene")
-    assert store.ingest([other.raw], now_ms=s.a.now)[0].reason == "blocked"
+    assert store.mark_check(s.a.founders[1].public, "care-quality", s.a.now)["status"] == "revoked"
+    advice = s.a.guide(s.a.assessor, "Advice")
+    assert store.ingest([advice.raw], now_ms=s.a.now)[0].status == "accepted"
+    found = {r["id"]: r for r in store.search(DirectoryQuery(kind="guide", limit=50), s.a.now)[0]}
+    assert found[advice.id_hex]["member"] is False
+    other = s.a.attest(s.a.founders[1], scheme="food-hygiene")  # a scheme it is not an assessor of
+    assert store.ingest([other.raw], now_ms=s.a.now)[0].status == "accepted"
+    assert store.mark_check(s.a.founders[1].public, "food-hygiene", s.a.now)["status"] == "unknown-scheme"
 
 
 def test_a_member_attesting_without_authority_is_stored_unauthorised(loaded: tuple[Store, Sample]) -> None:

@@ -219,8 +219,11 @@ def test_member_peer_urls_come_from_members_current_profiles(store: Store) -> No
         a.profile(f0, "Old Zero", peer_urls=["https://old.zero.example"]),
         a.profile(f0, "Zero", peer_urls=["https://zero.example", "https://zero-2.example"]),  # replaces it
         a.profile(f1, "One", peer_urls=["https://one.example"]),
-        a.profile(applicant, "Applicant", peer_urls=["https://applicant.example"]),  # not a member
+        # Sponsored by one founder of the two needed: its profile is stored, but it is not a member.
+        a.profile(applicant, "Applicant", peer_urls=["https://applicant.example"]),
+        a.endorse(f0, applicant),
     ]
     assert {r.status for r in store.ingest(raws(records), now_ms=a.now)} == {"accepted"}
+    assert store.is_eligible(applicant.public) and not store.is_member(applicant.public)
     urls = store.member_peer_urls()
     assert sorted(urls) == ["https://one.example", "https://zero-2.example", "https://zero.example"]

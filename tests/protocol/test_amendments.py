@@ -189,3 +189,19 @@ def test_a_guide_version_is_reviewed_by_k_distinct_members_other_than_its_author
     assert own.id not in state.review_ids and first.id in state.review_ids
     withdrawn = a.revoke(U1, a.records[-1], T0 + 6 * MIN)
     assert not review_state(guide, a.records, [withdrawn], members, 2).reviewed
+
+
+def test_assessors_named_by_amendment_proposals_of_eligible_authors_are_eligible() -> None:
+    from protocol import eligible_authors
+
+    a = assoc()
+    scheme = {"id": "s2", "name": "S2", "assessors": [ASSESSOR.public]}
+    stranger = key(77)
+    a.propose(stranger, closes=CLOSES, amendment={"schemes": [{**scheme, "assessors": [key(78).public]}]})
+    assert ASSESSOR.public not in eligible_authors(a.charter, a.records)
+    a.propose(W1, closes=CLOSES, amendment={"schemes": [scheme]})  # never voted on: still eligible to store
+    eligible = eligible_authors(a.charter, a.records)
+    assert ASSESSOR.public in eligible and key(78).public not in eligible  # the stranger is not eligible
+    a.endorse(ASSESSOR, stranger)  # and the closure continues through the named assessor's endorsements
+    eligible = eligible_authors(a.charter, a.records)
+    assert {stranger.public, key(78).public} <= eligible

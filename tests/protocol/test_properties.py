@@ -58,7 +58,7 @@ def test_map_keys_come_out_in_utf8_order(value: dict[str, int]) -> None:
 
 short = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=60)
 ids = st.binary(min_size=32, max_size=32)
-times = st.integers(min_value=0, max_value=NOW)
+times = st.integers(min_value=DEFAULT_LIMITS.min_created_ms, max_value=NOW)
 slugs = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
 
 

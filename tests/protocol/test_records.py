@@ -14,6 +14,7 @@ from protocol import (
     PROTOCOL_VERSION,
     SIGNING_DOMAIN,
     DecodeError,
+    FutureError,
     Record,
     SchemaError,
     SignatureError,
@@ -125,6 +126,31 @@ def test_future_dated_beyond_skew_is_refused_within_skew_accepted() -> None:
         decode(rec.raw, now_ms=T0 - 1)
     assert err.value.field == "created_ms"
     assert decode(rec.raw, now_ms=T0 + 10 * SKEW).id == rec.id  # the past is fine
+
+
+def test_within_twice_the_skew_is_a_future_error_carrying_the_verified_record() -> None:
+    """Between 1× and 2× the skew ahead a record is deferred, not refused (docs/protocol.md §2.3): FutureError,
+    a TimeError whose reason is "future", carries the verified record; beyond 2× it is a plain TimeError."""
+    rec = make(A, "pledge", body("pledge"), created_ms=T0 + 2 * SKEW)
+    with pytest.raises(FutureError) as err:
+        decode(rec.raw, now_ms=T0)
+    assert err.value.reason == "future" and err.value.record == rec and isinstance(err.value, TimeError)
+    with pytest.raises(TimeError) as plain:
+        decode(rec.raw, now_ms=T0 - 1)
+    assert type(plain.value) is TimeError and plain.value.reason == "invalid"
+    # A future record with a bad signature is refused for the signature, never held.
+    with pytest.raises(SignatureError):
+        decode(rec.raw[:-1] + bytes([rec.raw[-1] ^ 1]), now_ms=T0)
+
+
+@pytest.mark.parametrize("created_ms", [0, 1, DEFAULT_LIMITS.min_created_ms - 1])
+def test_created_before_the_lower_bound_is_refused(created_ms: int) -> None:
+    rec = make(A, "pledge", body("pledge"), created_ms=created_ms)
+    with pytest.raises(TimeError) as err:
+        decode(rec.raw)
+    assert type(err.value) is TimeError and err.value.field == "created_ms" and "2025-01-01" in str(err.value)
+    ok = make(A, "pledge", body("pledge"), created_ms=DEFAULT_LIMITS.min_created_ms)
+    assert decode(ok.raw).id == ok.id
 
 
 def test_skew_comes_from_limits() -> None:

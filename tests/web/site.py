@@ -205,18 +205,24 @@ def build(tmp: Path, *, xss: bool = False) -> Site:
             "xss_profile",
             a.profile(hub_key("xss-applicant"), f"Carers {XSS}", description=XSS, regions=["Cardiff"]),
         )
+        s.add("xss_sponsor", a.endorse(f0, hub_key("xss-applicant")))  # sponsored: its profile is stored
         s.add("xss_guide", a.guide(f1, f"Guide {XSS}", summary=XSS, body=XSS_BODY, tags=["xss-tag"]))
         s.add("xss_offer", a.offer(f1, f"Offer {XSS}", description=XSS))
     now = a.now + HOUR
     results = store.ingest(raws(s.records), now_ms=now)
     assert all(r.status == "accepted" for r in results), results
-    # Refusals as the network page shows them: another association's record, a non-member's guide.
+    # Refusals as the network page shows them: another association's record; a stranger's guide is deferred
+    # (held until a member sponsors it), not refused.
     other = Association.create(seed="other-")
     outsider = hub_key("outsider")
     store.ingest(raws([other.charter]), now_ms=now, source="https://hub.elsewhere.example")
     store.ingest(
         raws([a.guide(outsider, "Not a member's guide")]), now_ms=now, source="https://hub.cardiff.example"
     )
+    # An applicant that contacted this hub itself: its profile is quarantined and listed on the network page.
+    newcomer = hub_key("newcomer")
+    store.ingest([a.profile(newcomer, "Swansea Support Co-op", regions=["Swansea"]).raw], now_ms=now,
+                 source="session", origin=newcomer.public)
     for url, data in PEERS(now).items():
         store.upsert_peer(url, data)
     config = HubConfig(name="Gofal Gwynedd", region="Gwynedd", association_id=a.id.hex())

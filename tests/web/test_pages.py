@@ -303,6 +303,8 @@ async def test_network_page_shows_peers_counts_and_refusals(client: TestClient) 
         "https://hub.elsewhere.example",
         "https://hub.cardiff.example",
         "Blocked",
+        "Applicants waiting for a sponsor",
+        "Swansea Support Co-op",
     ):
         assert expected in page, expected
     assert "Cardiff Community Carers" in page  # a peer's hub id resolved to its name
