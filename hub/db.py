@@ -180,9 +180,6 @@ CREATE TABLE amendments (             -- protocol.adopted_amendments, recomputed
     proposal BLOB PRIMARY KEY, effective_ms INTEGER NOT NULL,
     changes BLOB NOT NULL             -- the proposal's amendment map, msgpack
 ) WITHOUT ROWID;
-CREATE TABLE amendment_assessors (    -- assessors named by stored amendment proposals (eligible authors)
-    hub BLOB NOT NULL, scheme TEXT NOT NULL, proposal BLOB NOT NULL, PRIMARY KEY (hub, scheme, proposal)
-) WITHOUT ROWID;
 CREATE TABLE reviewed_guides (        -- guide versions association-reviewed now, with their approvals
     guide BLOB PRIMARY KEY, approvals INTEGER NOT NULL
 ) WITHOUT ROWID;

@@ -6,7 +6,6 @@ decides which stored records to hand them and writes the answers down:
     proposals            one row per proposal: closing time, whether it carries an amendment, its close
     ballots              each hub's newest ballot per proposal among those that can count
     amendments           the amendments in force (protocol.adopted_amendments), oldest first
-    amendment_assessors  every assessor named by a stored amendment proposal (eligible to publish marks)
     reviewed_guides      guide versions that are association-reviewed now
 
 What changes them: a proposal or its close; an endorsement or a revocation (the electorate, classes and
@@ -31,7 +30,6 @@ __all__ = [
     "amendment_records",
     "amendments_in_force",
     "current_terms",
-    "is_named_assessor",
     "member_class",
     "refresh_amendments",
     "refresh_reviews",
@@ -107,14 +105,6 @@ def member_class(conn: sqlite3.Connection, hub: bytes) -> tuple[str, int] | None
     return m.classes[hub], m.weights[hub]
 
 
-def is_named_assessor(conn: sqlite3.Connection, hub: bytes, scheme: str | None = None) -> bool:
-    """Whether a stored amendment proposal names ``hub`` as an assessor (of ``scheme``, or of any scheme)."""
-    if scheme is None:
-        return conn.execute("SELECT 1 FROM amendment_assessors WHERE hub = ? LIMIT 1", (hub,)).fetchone() is not None
-    return conn.execute("SELECT 1 FROM amendment_assessors WHERE hub = ? AND scheme = ? LIMIT 1",
-                        (hub, scheme)).fetchone() is not None
-
-
 # -- per kind ----------------------------------------------------------------------------------------------
 
 
@@ -123,9 +113,6 @@ def _proposal(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     conn.execute("INSERT OR IGNORE INTO proposals (id, author, created_ms, closes, amendment) "
                  "VALUES (?, ?, ?, ?, ?)",
                  (record.id, record.author, record.created_ms, body["closes"], int("amendment" in body)))
-    for scheme in body.get("amendment", {}).get("schemes", []):
-        conn.executemany("INSERT OR IGNORE INTO amendment_assessors VALUES (?, ?, ?)",
-                         [(hub, scheme["id"], record.id) for hub in scheme["assessors"]])
 
 
 def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
