@@ -503,24 +503,24 @@ def http(
 
 
 def start_serve(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `coophub serve` on a free port; return it once serve.json names it and the API answers."""
-    port = free_port()
+    """Start `coophub serve` on a port the kernel picks (port 0: no race with other tests for a "free" port);
+    return it once serve.json names it and the API answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COOPHUB_")}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--home", str(home), "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "serve", "--home", str(home), "--port", "0"],
             cwd=REPO,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited early: {log.read_text()}")
         try:
             info = json.loads((home / "serve.json").read_text())
+            url = str(info["url"])
             if info["pid"] == proc.pid and http("GET", f"{url}/api/v1/status", timeout=2)[0] == 200:
                 return proc, url
         except (OSError, ValueError, KeyError):

@@ -11,7 +11,6 @@ reproducible.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -256,24 +255,19 @@ def PEERS(now: int) -> dict[str, dict[str, object]]:  # noqa: N802 (a table)
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(make: Callable[[], web.Application]) -> Iterator[str]:
     """Serve the app on 127.0.0.1 in a background thread with its own event loop; yields the base URL."""
-    port = free_port()
     loop = asyncio.new_event_loop()
+    bound: list[int] = []
     ready = threading.Event()
     runner: list[web.AppRunner] = []
 
     async def start() -> None:
         r = web.AppRunner(make(), access_log=None)
         await r.setup()
-        await web.TCPSite(r, "127.0.0.1", port).start()
+        await web.TCPSite(r, "127.0.0.1", 0).start()  # the kernel picks the port: no race with other tests
+        bound.append(int(r.addresses[0][1]))
         runner.append(r)
 
     def run() -> None:
@@ -287,7 +281,7 @@ def serving(make: Callable[[], web.Application]) -> Iterator[str]:
     if not ready.wait(10):
         raise RuntimeError("the test hub did not start within 10 s")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{bound[0]}"
     finally:
         asyncio.run_coroutine_threadsafe(runner[0].cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
