@@ -16,4 +16,5 @@ BENCHMARKS: list[str] = [
     "sim_bench",
     "negentropy_bench",
     "fed_bench",
+    "governance_bench",
 ]
