@@ -16,5 +16,6 @@ BENCHMARKS: list[str] = [
     "sim_bench",
     "negentropy_bench",
     "fed_bench",
+    "governance_bench",
     "scale_bench",
 ]

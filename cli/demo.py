@@ -1,11 +1,13 @@
 """``coophub demo``: a small association of real hubs on loopback, with fictional sample co-ops.
 
-Five hubs, each a separate ``coophub serve`` process with its own home in a temporary folder
-(``cli/localnet.py``): four founders — three care co-ops and an assessor body — and an applicant that the
-members admit by endorsement while you watch. Everything is published through the CLI's own commands on the
-hub that owns it, and gossip carries it to the others: profiles, practice guides (one superseded, one with an
-attachment), a joint purchase with pledges from several co-ops, a closed offer, quality marks (one revoked),
-time-credit payments booked by each payee's hub, and a solidarity fund with a claim approved and partly paid.
+Six hubs, each a separate ``coophub serve`` process with its own home in a temporary folder
+(``cli/localnet.py``): four founders — three care co-ops and an assessor body — an applicant co-op and a county
+council that the members admit by endorsement while you watch, in membership classes with vote weights (the
+council as a non-voting associate). Everything is published through the CLI's own commands on the hub that owns
+it, and gossip carries it to the others: profiles, practice guides (one superseded, one with an attachment), a
+joint purchase with pledges from several co-ops, a closed offer, quality marks (one revoked), time-credit
+payments booked by each payee's hub, a solidarity fund with a claim approved and partly paid, and a vote of the
+members that amends the charter to adopt a second quality scheme (cli/demo_governance.py).
 The demo then prints each hub's web address and commands to try, and runs until Ctrl-C or ``--minutes``.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .demo_governance import CLASSES, NEW_SCHEME, collective_voice
 from .localnet import LocalHub, LocalNet, free_ports, wait_until
 from .output import CliError, console, table
 
@@ -33,7 +36,7 @@ __all__ = ["COOPS", "add_parsers", "build", "cmd_demo"]
 
 ASSOCIATION = "Cymdeithas Gofal Cydweithredol (demo)"
 SCHEME, SCHEME_NAME = "care-quality", "Care Quality Mark"
-#: Gossip is immediate; anti-entropy every 5 s fills any gap. A minute is plenty for 5 hubs on loopback.
+#: Gossip is immediate; anti-entropy every 5 s fills any gap. A minute is plenty for 6 hubs on loopback.
 CONVERGE_TIMEOUT_S = 90.0
 
 
@@ -72,7 +75,14 @@ COOPS = (
          ("Home care:care", "Befriending:care"),
          "A new home help co-op of 9 worker-members; admitted to the association during the demo.",
          stakeholders=("workers", "volunteers")),
+    Coop("council", "Cyngor Gwynedd (partner)", "council associate", ("Gwynedd",),
+         ("Adult social care commissioning:care",),
+         "The county council, taking part in co-production as a non-voting associate of the association.",
+         legal_form="local authority", stakeholders=("community",)),
 )
+#: Each co-op's membership class (cli/demo_governance.py has the classes and their weights).
+CLASS = {"gofal-gwynedd": "worker-coop", "cardiff-carers": "multi-stakeholder", "powys-living": "user-led",
+         "quality-cymru": "assessor", "newport-helpers": "worker-coop", "council": "council"}
 
 GUIDES = {
     "lone-working": ("Safe lone working for home carers", ["safety", "home-care"], """# Safe lone working
@@ -163,12 +173,15 @@ class Story:
 
     def found(self) -> None:
         g, c, p, q = (self.hub[s] for s in ("gofal-gwynedd", "cardiff-carers", "powys-living", "quality-cymru"))
-        founders = [x for h in (c, p, q) for x in ("--founder", h.hub_id)]
+        slugs = ("gofal-gwynedd", "cardiff-carers", "powys-living", "quality-cymru")
+        founders = [x for s in slugs for x in ("--founder", f"{self.hub[s].hub_id}:{CLASS[s]}")]
+        classes = [x for name, weight in CLASSES for x in ("--class", f"{name}:{weight}")]
         self.ids["charter"] = g.cli("charter", "create", "--association", ASSOCIATION,
                                     "--description", "Care and support co-operatives of Wales, working together.",
-                                    *founders, "--endorsements-needed", "2",
+                                    *founders, *classes, "--endorsements-needed", "2",
                                     "--scheme", f"{SCHEME}:{SCHEME_NAME}", "--assessor", q.hub_id)["id"]
-        self.say(f"{g.name} founded “{ASSOCIATION}” with 3 other founders; admission needs 2 endorsements")
+        self.say(f"{g.name} founded “{ASSOCIATION}” with 3 other founders; admission needs 2 endorsements; "
+                 "classes and vote weights: " + ", ".join(f"{n} {w}" for n, w in CLASSES))
         self.net.start(g)
         previous = g
         for hub in self.net.hubs[1:]:
@@ -250,16 +263,20 @@ class Story:
         self.say(f"{q.name} awarded the {SCHEME_NAME} to two co-ops, and revoked a third's pending re-inspection")
 
     def admission(self) -> None:
-        newport = self.hub["newport-helpers"]
+        newport, council = self.hub["newport-helpers"], self.hub["council"]
         for slug in ("gofal-gwynedd", "cardiff-carers"):
-            self.hub[slug].cli("endorse", newport.hub_id, "--statement",
+            self.hub[slug].cli("endorse", newport.hub_id, "--class", "worker-coop", "--statement",
                                "We have worked alongside Newport Home Helpers for a year.")
-        wait_until(lambda: bool(newport.api("status")["member"]), CONVERGE_TIMEOUT_S,
-                   "Newport Home Helpers to learn it was admitted")
+            self.hub[slug].cli("endorse", council.hub_id, "--class", "council", "--statement",
+                               "Our partner in co-producing care in Gwynedd.")
+        for hub in (newport, council):
+            wait_until(lambda h=hub: bool(h.api("status")["member"]), CONVERGE_TIMEOUT_S,  # type: ignore[misc]
+                       f"{hub.name} to learn it was admitted")
         self.guide("newport-helpers", "getting-started")
         newport.cli("pledge", self.ids["offer:gloves"], "15")
-        self.say("Gofal Gwynedd and Cardiff Community Carers endorsed Newport Home Helpers: it is a member now, "
-                 "and its first guide and pledge flow to every hub")
+        self.say("Gofal Gwynedd and Cardiff Community Carers endorsed Newport Home Helpers (a worker co-op) and "
+                 "the council (a non-voting associate): both are members now, and Newport's first guide and "
+                 "pledge flow to every hub")
 
     def mutual_aid(self) -> None:
         """Time credits between co-ops (booked by each payee's hub) and a solidarity fund with one approved claim."""
@@ -314,6 +331,7 @@ def build(net: LocalNet, quiet: bool = False) -> Story:
     story.marks()
     story.admission()
     story.mutual_aid()
+    collective_voice(story, SCHEME, SCHEME_NAME)
     return story
 
 
@@ -346,9 +364,13 @@ def _print_summary(info: dict[str, Any], minutes: float) -> None:
           ([h["name"], h["role"], h["url"] + "/", "yes" if h["member"] else "no"] for h in hubs))
     cmd = _coophub_command()
     gofal, cardiff, newport = hubs[0], hubs[1], hubs[4]
+    proposal = info["ids"]["proposal:user-led-standard"]
     out.print(f"""
 Search the federated directory in a browser: {info['directory']}
   (any hub answers the same: try {cardiff['url']}/?q=gloves&open=1)
+See the members' vote, its roll-call and the amendment it adopted: {newport['url']}/proposals/{proposal}
+  {cmd} result {proposal} --home {cardiff['home']}
+  {cmd} verify-mark {hubs[2]['hub_id']} {NEW_SCHEME} --home {gofal['home']}
 
 Try, in another terminal:
   {cmd} search care --mark {SCHEME} --home {gofal['home']}
@@ -465,14 +487,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "demo",
         parents=[common],
         help="run a local association of hubs with sample co-ops",
-        description="Start 5 hubs on 127.0.0.1 (one process each, homes in a temporary folder), build a sample "
-        "association on them — founders, an applicant admitted by endorsements, guides, a joint purchase with "
-        "pledges, quality marks, time credits, a solidarity fund with an approved claim — and print each hub's "
-        "address and commands to try. Runs until Ctrl-C or "
+        description=f"Start {len(COOPS)} hubs on 127.0.0.1 (one process each, homes in a temporary folder), build "
+        "a sample association on them — founders, an applicant and a council admitted by endorsements, guides, a "
+        "joint purchase with pledges, quality marks, time credits, a solidarity fund with an approved claim, a "
+        "vote that amends the charter — and print each hub's address and commands to try. Runs until Ctrl-C or "
         "--minutes. --home is not used; --json prints the hubs as one JSON line when ready.",
     )
     p.add_argument("--base-port", type=_base_port, default=DEFAULT_PORT, metavar="PORT",
-                   help=f"first of 5 consecutive ports (default {DEFAULT_PORT}; busy or 0: any free ports)")
+                   help=f"first of {len(COOPS)} consecutive ports (default {DEFAULT_PORT}; busy or 0: any free ports)")
     p.add_argument("--dir", metavar="DIR", help="keep the hubs' homes in DIR (new or empty) instead of a "
                    "temporary folder that is removed at the end")
     p.add_argument("--minutes", type=_minutes, default=60.0,

@@ -18,7 +18,7 @@ from hub.home import HomeError
 from hub.i18n import gettext as _
 from protocol import ProtocolError
 
-from . import admin, aid, demo, network, publish, query
+from . import admin, aid, demo, governance, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
     aid.add_parsers(sub, common)
+    governance.add_parsers(sub, common)
     demo.add_parsers(sub, common)
     return parser
 
@@ -104,6 +105,14 @@ _FIELD_OPTIONS = {
     "payment": "PAYMENT_ID",
     "fund": "FUND_ID",
     "claim": "CLAIM_ID",
+    "options": "--option",
+    "amendment": "--amend-charter",
+    "proposal": "PROPOSAL_ID",
+    "guide": "GUIDE_ID",
+    "to": "HUB_ID",
+    "class": "--class",
+    "classes": "--class",
+    "founder_classes": "--founder",
 }
 
 

@@ -65,10 +65,14 @@ def cmd_charter_create(args: argparse.Namespace) -> int:
             _("use another --home to found a new association"),
         )
     founders = [home.key.public]
+    founder_classes: dict[bytes, str] = {}
     for text in args.founder or []:
-        hub = parse_hub(text)
+        hub_text, _sep, cls = text.partition(":")
+        hub = parse_hub(hub_text)
         if hub not in founders:
             founders.append(hub)
+        if cls:
+            founder_classes[hub] = cls
     needed = args.endorsements_needed if args.endorsements_needed is not None else min(2, len(founders))
     body: dict[str, Any] = {
         "name": args.association,
@@ -78,6 +82,17 @@ def cmd_charter_create(args: argparse.Namespace) -> int:
     }
     if args.description:
         body["description"] = args.description
+    classes = _classes(args.class_ or [])
+    if classes:
+        body["classes"] = classes
+    unknown = sorted({c for c in founder_classes.values() if c not in {k["name"] for k in classes}})
+    if unknown:
+        raise CliError(f"--founder names class {unknown[0]!r}, which no --class defines",
+                       "add --class NAME:WEIGHT for it (e.g. --class council:0)", code=2)
+    if founder_classes:
+        body["founder_classes"] = [{"hub": h, "class": c} for h, c in founder_classes.items()]
+    if args.reviews_needed is not None:
+        body["reviews_needed"] = args.reviews_needed
     record_id = publish(home, "charter", body)
     home.config.association_id = record_id
     home.save_config()
@@ -86,6 +101,22 @@ def cmd_charter_create(args: argparse.Namespace) -> int:
     else:
         emit(record_id)
     return 0
+
+
+def _classes(texts: list[str]) -> list[dict[str, Any]]:
+    """``--class NAME:WEIGHT`` options as the charter's classes, in the order given (the first is the
+    default class of a member nobody names a class for)."""
+    out: list[dict[str, Any]] = []
+    for text in texts:
+        name, sep, weight = text.rpartition(":")
+        if not sep or not name or not weight.isdigit():
+            raise CliError(f"--class {text!r} is not NAME:WEIGHT",
+                           "write e.g. --class worker-coop:1 --class council:0 (weight 0: a non-voting associate)",
+                           code=2)
+        if any(c["name"] == name for c in out):
+            raise CliError(f"--class {name} is given twice", "name each class once", code=2)
+        out.append({"name": name, "weight": int(weight)})
+    return out
 
 
 # -- profile, guide, offer -----------------------------------------------------------------------------------
@@ -307,6 +338,8 @@ def cmd_endorse(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"subject": parse_hub(args.hub_id)}
     if args.statement:
         body["statement"] = args.statement
+    if args.class_:
+        body["class"] = args.class_
     return print_id(args, publish(home, "endorsement", body))
 
 
@@ -354,7 +387,24 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--association", required=True, metavar="NAME", help="the association's name")
     p.add_argument("--description", help="what the association is for")
     p.add_argument(
-        "--founder", action="append", metavar="HUB_ID", help="another founding member (repeatable)"
+        "--founder",
+        action="append",
+        metavar="HUB_ID[:CLASS]",
+        help="a founding member and its class (repeatable; name this hub too to give it a class)",
+    )
+    p.add_argument(
+        "--class",
+        dest="class_",
+        action="append",
+        metavar="NAME:WEIGHT",
+        help="a membership class and its vote weight, 0 for non-voting associates (repeatable; the first "
+        "is the default class)",
+    )
+    p.add_argument(
+        "--reviews-needed",
+        type=_pos_int,
+        metavar="K",
+        help="approvals from distinct members that make a guide association-reviewed (default 2)",
     )
     p.add_argument(
         "--endorsements-needed",
@@ -372,6 +422,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--assessor", action="append", metavar="HUB_ID", help="a hub authorised to assess --scheme"
     )
     p.set_defaults(func=cmd_charter_create)
+    from .governance import add_charter_parsers  # `charter terms`
+
+    add_charter_parsers(charter_sub, common)
 
     publish_p = sub.add_parser(
         "publish",
@@ -513,6 +566,8 @@ def _add_marks(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("hub_id", metavar="HUB_ID", help="the hub endorsed")
     p.add_argument("--statement", help="why you endorse it")
+    p.add_argument("--class", dest="class_", metavar="CLASS",
+                   help="the membership class you name for it (its class is the one most endorsers name)")
     p.set_defaults(func=cmd_endorse)
     p = sub.add_parser(
         "revoke",

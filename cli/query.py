@@ -30,6 +30,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         service=args.service,
         mark=args.mark,
         open=args.open,
+        reviewed=args.reviewed,
         limit=args.limit,
         offset=args.offset,
     )
@@ -245,6 +246,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--service", metavar="S", help="only co-ops offering this service name or category")
     p.add_argument("--mark", metavar="SCHEME", help="only co-ops holding a valid mark of this scheme")
     p.add_argument("--open", action="store_true", help="only offers open for pledges")
+    p.add_argument("--reviewed", action="store_true", help="only guide versions that are association-reviewed")
     p.add_argument("--limit", type=_limit, default=20, help=f"entries per page (1–{MAX_LIMIT}, default 20)")
     p.add_argument("--offset", type=_offset, default=0, help="skip this many entries")
     p.set_defaults(func=cmd_search)

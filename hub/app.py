@@ -263,7 +263,7 @@ def parse_directory_query(query: Mapping[str, str]) -> DirectoryQuery:
     Raises:
         ApiError: an unknown parameter, an unknown kind, a bad limit/offset/open value, or text too long.
     """
-    allowed = {"q", "kind", "region", "service", "mark", "open", "limit", "offset"}
+    allowed = {"q", "kind", "region", "service", "mark", "open", "reviewed", "limit", "offset"}
     unknown = sorted(set(query) - allowed)
     if unknown:
         raise ApiError(
@@ -275,6 +275,9 @@ def parse_directory_query(query: Mapping[str, str]) -> DirectoryQuery:
     open_text = query.get("open", "").strip().lower()
     if open_text not in _TRUE | _FALSE:
         raise ApiError(400, "invalid", f"open must be true or false, got {open_text[:40]!r}")
+    reviewed_text = query.get("reviewed", "").strip().lower()
+    if reviewed_text not in _TRUE | _FALSE:
+        raise ApiError(400, "invalid", f"reviewed must be true or false, got {reviewed_text[:40]!r}")
     return DirectoryQuery(
         q=_text_param(query, "q") or "",
         kind=kind,
@@ -282,6 +285,7 @@ def parse_directory_query(query: Mapping[str, str]) -> DirectoryQuery:
         service=_text_param(query, "service"),
         mark=_text_param(query, "mark"),
         open=open_text in _TRUE,
+        reviewed=reviewed_text in _TRUE,
         limit=_int_param(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         offset=_int_param(query, "offset", 0, 0, MAX_OFFSET),
     )
@@ -472,8 +476,10 @@ def _add_api_routes(app: web.Application) -> None:
     r.add_get("/api/v1/blobs/{hash}", get_blob)
     r.add_post("/api/v1/publish", post_publish)
     r.add_post("/api/v1/blobs", post_blob)
+    from hub import governance_api  # it imports this module's keys and helpers
     from hub.opendata import routes as opendata  # imported here: it uses this module's keys and errors
 
+    governance_api.add_routes(r)
     opendata.setup(app)
 
 

@@ -160,6 +160,30 @@ CREATE TABLE refused_examples (
     id BLOB, source TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, at_ms INTEGER NOT NULL
 );
 """),
+    # Governance (docs/protocol.md §6.9–§6.11, hub/governance.py). New tables only, so that other branches'
+    # migrations of the round-1 tables merge cleanly.
+    (4, "proposals, newest ballots, amendments in force, reviewed guides", """
+CREATE TABLE proposals (
+    id BLOB PRIMARY KEY, author BLOB NOT NULL, created_ms INTEGER NOT NULL, closes INTEGER NOT NULL,
+    amendment INTEGER NOT NULL,      -- 1 if it carries a charter amendment
+    close_id BLOB, close_created_ms INTEGER  -- the earliest close by its author at or after the closing time
+) WITHOUT ROWID;
+CREATE INDEX proposals_closes ON proposals(closes);
+-- Each hub's newest ballot per proposal among those that can count (an option of the proposal, created from
+-- the proposal's creation to before its closing time): a live tally reads one ballot per voter, not every
+-- ballot ever cast (as pledges does for offers). Whether its author is a voter is decided when it is read.
+CREATE TABLE ballots (
+    proposal BLOB NOT NULL, hub BLOB NOT NULL, id BLOB NOT NULL, created_ms INTEGER NOT NULL,
+    PRIMARY KEY (proposal, hub)
+) WITHOUT ROWID;
+CREATE TABLE amendments (             -- protocol.adopted_amendments, recomputed when it may change
+    proposal BLOB PRIMARY KEY, effective_ms INTEGER NOT NULL,
+    changes BLOB NOT NULL             -- the proposal's amendment map, msgpack
+) WITHOUT ROWID;
+CREATE TABLE reviewed_guides (        -- guide versions association-reviewed now, with their approvals
+    guide BLOB PRIMARY KEY, approvals INTEGER NOT NULL
+) WITHOUT ROWID;
+"""),
     # Mutual aid (docs/protocol.md §6.6): every time-credit payment with its booking and its place in the ledger,
     # and each hub's position after the whole ledger. Kept by hub.derive as receipts arrive; a late booking
     # replays only the ledger after it. Funds are computed when read (a fund has tens of records, not millions).

@@ -36,6 +36,8 @@ import msgpack
 from protocol import Record, authorised_assessors, membership, newest
 from protocol.credit import Booking, LimitAt, Position, limit_from_charter, replay
 
+from . import governance
+
 __all__ = [
     "apply", "credit_limits", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_credit",
     "refresh_membership",
@@ -175,7 +177,9 @@ def _close(conn: sqlite3.Connection, record: Record, rid: int) -> None:
 def _attestation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     charter = load_charter(conn)
     body = record.body
-    authorised = charter is not None and record.author in authorised_assessors(charter, body["scheme"])
+    # Authorised under the terms in force when it was created (protocol.marks; amendments: hub.governance).
+    authorised = charter is not None and record.author in authorised_assessors(
+        charter, body["scheme"], governance.amendments_in_force(conn), record.created_ms)
     conn.execute("INSERT INTO attestations VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                  (record.id, record.author, body["subject"], body["scheme"], record.created_ms,
                   body["valid_from"], body["valid_until"], int(authorised)))
@@ -276,8 +280,9 @@ def credit_limits(conn: sqlite3.Connection) -> LimitAt:
     charter = load_charter(conn)
     if charter is None:
         return lambda at_ms: 0
-    # Until governance lands on main there are no amendments: terms_at(charter, [], t) (protocol.charter).
-    return limit_from_charter(charter, [])
+    # The limit as the members amended it (docs/protocol.md §6.10); hub.governance replays the ledger from an
+    # amendment's closing time when the amendments that change the limit change.
+    return limit_from_charter(charter, governance.amendments_in_force(conn))
 
 
 def refresh_credit(conn: sqlite3.Connection, key: tuple[int, bytes] = (-1, b"")) -> int:
@@ -313,6 +318,7 @@ _APPLY: dict[str, Callable[[sqlite3.Connection, Record, int], None]] = {
     # Funds are read with protocol.fund over their few records (hub.aid_queries); nothing to keep up to date.
     "fund": _nothing, "fund-join": _nothing, "fund-leave": _nothing, "fund-claim": _nothing,
     "fund-approval": _nothing, "fund-payment": _nothing,
+    **governance.APPLY,  # proposal, ballot, delegation, proposal-close, review
 }
 
 
@@ -323,6 +329,7 @@ def apply(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         sqlite3.Error: from the database; the caller rolls the record back.
     """
     _APPLY[record.kind](conn, record, rid)
+    governance.after(conn, record)
 
 
 def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
@@ -333,7 +340,8 @@ def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
     endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
     revocations = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'revocation' AND ref IN "
                                      "(SELECT id FROM records WHERE kind = 'endorsement')")
-    now = membership(charter, endorsements, revocations)
+    # Under the newest terms: an amendment may have changed the admission rule or the classes.
+    now = membership(charter, endorsements, revocations, terms=governance.current_terms(conn, charter))
     before = {hub: bool(founder) for hub, founder in conn.execute("SELECT hub, founder FROM members")}
     changed = set(before) ^ set(now.members)
     conn.executemany("DELETE FROM members WHERE hub = ?", [(h,) for h in changed if h in before])
@@ -341,4 +349,6 @@ def refresh_membership(conn: sqlite3.Connection, charter: Record) -> set[bytes]:
                      [(h, int(h in now.founders)) for h in changed if h not in before])
     conn.executemany("UPDATE directory SET member = ? WHERE author = ?",
                      [(int(h in now.members), h) for h in changed])
+    if changed:
+        governance.refresh_reviews(conn)  # reviews by hubs that left stop counting
     return changed

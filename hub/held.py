@@ -62,7 +62,8 @@ def rebuild_eligible(conn: sqlite3.Connection) -> int:
     charter = load_charter(conn)
     if charter is None:
         return 0
-    endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
+    # Endorsements, and proposals for the assessors their amendments name (docs/protocol.md §6.10).
+    endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind IN ('endorsement', 'proposal')")
     return len(add_eligible(conn, sorted(eligible_authors(charter, endorsements))))
 
 

@@ -24,7 +24,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from hub.opendata.common import Omitted, export_email, export_url, stable_uuid
-from protocol import Record, current_profiles, format_hub_id, mark_status, membership
+from protocol import (
+    Amendment,
+    Record,
+    adopted_amendments,
+    current_profiles,
+    format_hub_id,
+    mark_status,
+    membership,
+    terms_at,
+)
 from protocol.jsonview import iso_ms
 
 __all__ = ["HSDS_TABLES", "HSDS_VERSION", "export_hsds", "hsds_from_records", "stable_id"]
@@ -79,7 +88,13 @@ def hsds_from_records(records: Iterable[Record], now_ms: int, omitted: Omitted |
         return tables
     charter = min(charters, key=lambda c: (c.created_ms, c.id))
     revocations = by_kind.get("revocation", [])
-    members = membership(charter, by_kind.get("endorsement", []), revocations)
+    # The charter as the members amended it (docs/protocol.md §6.10): membership and schemes now, and each
+    # mark authorised under the terms at its creation.
+    amendments = adopted_amendments(charter, [r for kind in ("proposal", "ballot", "delegation",
+                                                             "proposal-close", "endorsement", "revocation")
+                                              for r in by_kind.get(kind, [])])
+    members = membership(charter, by_kind.get("endorsement", []), revocations,
+                         terms=terms_at(charter, amendments, now_ms))
     attestations = by_kind.get("attestation", [])
     profiles = current_profiles(by_kind.get("profile", []))
     names = {hub: profile.body["name"] for hub, profile in profiles.items()}
@@ -87,7 +102,7 @@ def hsds_from_records(records: Iterable[Record], now_ms: int, omitted: Omitted |
     for author in sorted(profiles, key=format_hub_id):
         if not members.is_member(author):
             continue
-        marks = _valid_marks(author, charter, attestations, revocations, names, now_ms)
+        marks = _valid_marks(author, charter, attestations, revocations, names, now_ms, amendments)
         _add_organization(tables, profiles[author], marks, terms, omitted)
     if terms:
         tables["taxonomy"].append(_taxonomy())
@@ -96,10 +111,11 @@ def hsds_from_records(records: Iterable[Record], now_ms: int, omitted: Omitted |
 
 
 def _valid_marks(hub: bytes, charter: Record, attestations: list[Record], revocations: list[Record],
-                 names: dict[bytes, str], now_ms: int) -> list[str]:
+                 names: dict[bytes, str], now_ms: int, amendments: list[Amendment]) -> list[str]:
     marks = []
-    for scheme in charter.body["schemes"]:
-        status = mark_status(hub, scheme["id"], attestations, charter, revocations, now_ms)
+    terms = terms_at(charter, amendments, now_ms)
+    for scheme in [{"id": s, "name": terms.scheme_names[s]} for s in terms.schemes]:
+        status = mark_status(hub, scheme["id"], attestations, charter, revocations, now_ms, amendments)
         if status.status == "valid" and status.attestation is not None:
             attestation = status.attestation
             assessor = names.get(attestation.author) or attestation.author_id

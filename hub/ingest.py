@@ -35,6 +35,7 @@ import msgpack
 
 from protocol import FutureError, Limits, ProtocolError, Record, Verdict, classify, decode_record
 from protocol.errors import DecodeError, TooLargeError
+from protocol.storage import amendment_assessors
 
 from . import decoding, derive, held, refusals
 from .derive import record_from_raw
@@ -274,7 +275,8 @@ class _Txn:
 
 def _ref_column(record: Record) -> bytes | None:
     body = record.body
-    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim"):
+    for name in ("offer", "target", "subject", "supersedes", "payee", "payment", "fund", "claim", "proposal",
+                 "guide", "to"):
         if name in body:
             return body[name]  # type: ignore[no-any-return]
     return None
@@ -296,6 +298,8 @@ def _insert(conn: sqlite3.Connection, record: Record, now_ms: int, waiting: bool
         return held.add_eligible(conn, founders + [a for s in record.body["schemes"] for a in s["assessors"]])
     if record.kind == "endorsement":
         return held.add_eligible(conn, [record.body["subject"]])
+    if record.kind == "proposal":  # assessors its amendment names (protocol.storage.eligible_authors)
+        return held.add_eligible(conn, amendment_assessors(record))
     return []
 
 

@@ -92,14 +92,23 @@ def marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[byt
         ids = sorted({i for _, *pair in rows for i in pair if i is not None})
         attestations = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({in_marks(ids)})", ids)
         revocations = revocations_of(conn, [a.id for a in attestations])
+        amendments = _amendments(conn)
         by_hub: dict[bytes, list[Record]] = {}
         for a in attestations:
             by_hub.setdefault(a.body["subject"], []).append(a)
         for hub, mine in by_hub.items():
             out[hub] = [{"scheme": scheme, "status": mark_status(hub, scheme, mine, charter, revocations,
-                                                                 now_ms).status}
+                                                                 now_ms, amendments).status}
                         for scheme in sorted({a.body["scheme"] for a in mine})]
     return out
+
+
+def _amendments(conn: sqlite3.Connection) -> list[Any]:
+    """The charter amendments in force (hub.governance): marks are authorised under the terms at their
+    creation."""
+    from .governance import amendments_in_force
+
+    return amendments_in_force(conn)
 
 
 def offer_statuses(conn: sqlite3.Connection, offer_ids: list[bytes], now_ms: int) -> dict[bytes, str]:

@@ -28,6 +28,7 @@ from protocol.jsonview import iso_ms
 from . import storage_checks as storage
 from .aid_checks import AID_CHECKS
 from .derive import load_charter
+from .governance import amendments_in_force
 
 __all__ = ["CHECKS", "Check", "PublishRefused", "check"]
 
@@ -96,7 +97,8 @@ def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
     if charter is None:
         return  # ingest says the charter is missing
     scheme = record.body["scheme"]
-    terms = terms_at(charter, [], record.created_ms)
+    # The terms in force when it is created, as the members amended them (docs/protocol.md §6.5, §6.10).
+    terms = terms_at(charter, amendments_in_force(conn), record.created_ms)
     if scheme not in terms.schemes:
         known = ", ".join(sorted(terms.schemes)) or "none"
         raise PublishRefused(f"the charter has no scheme {scheme!r} (its schemes: {known}); a scheme is adopted "
@@ -106,12 +108,18 @@ def _attestation(conn: sqlite3.Connection, record: Record, now_ms: int) -> None:
                              "would show as unauthorised", field="scheme")
 
 
+def _governance() -> dict[str, tuple[Check, ...]]:
+    from . import governance_checks  # imports hub.proposals, which does not import this module
+
+    return governance_checks.CHECKS  # type: ignore[return-value]
+
+
 #: kind -> the checks a locally published record of that kind passes, in order; "*": checks every kind
 #: passes first.
 CHECKS: dict[str, tuple[Check, ...]] = {
     "*": (storage.member_only,),
     "attestation": (_attestation, opendata.CHECKS["attestation"]),
-    "endorsement": (_endorsement,),
+    "endorsement": (_endorsement, *_governance()["endorsement"]),
     "pledge": (storage.references_held, _pledge),
     "revocation": (_revocation,),
     "offer-close": (storage.references_held, storage.close_own_offer),
@@ -128,6 +136,12 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "fund-claim": AID_CHECKS["fund-claim"],
     "fund-approval": AID_CHECKS["fund-approval"],
     "fund-payment": AID_CHECKS["fund-payment"],
+    # governance (hub.governance_checks): ballots, proxies, closes, amendments, reviews
+    "proposal": _governance()["proposal"],
+    "ballot": _governance()["ballot"],
+    "delegation": _governance()["delegation"],
+    "proposal-close": _governance()["proposal-close"],
+    "review": _governance()["review"],
 }
 
 

@@ -62,6 +62,7 @@ class DirectoryQuery:
     service: str | None = None  # a substring of a hub's service names or categories, or an offer's category
     mark: str | None = None  # scheme id: only hubs holding a VALID mark now (and guides/offers by them)
     open: bool = False  # only offers that are open (not closed, deadline not passed)
+    reviewed: bool = False  # only guide versions that are association-reviewed (hub.governance)
     limit: int = 20
     offset: int = 0
 
@@ -106,6 +107,8 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
         where.append("d.kind = 'offer' AND EXISTS (SELECT 1 FROM offers o WHERE o.id = d.key AND "
                      "o.close_id IS NULL AND o.revoked = 0 AND o.deadline >= ?)")
         params.append(now_ms)
+    if query.reviewed:
+        where.append("d.kind = 'guide' AND d.key IN (SELECT guide FROM reviewed_guides)")
     return where, params
 
 
@@ -157,7 +160,7 @@ def _count(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: s
                                     (text,)).fetchone()[0])
         source = "directory_fts JOIN directory d ON d.rid = directory_fts.rowid"
         where, params = ["directory_fts MATCH ?", *where], [text, *params]
-    elif not (query.region or query.service or query.mark):
+    elif not (query.region or query.service or query.mark or query.reviewed):
         return _count_fast(conn, query, now_ms)
     else:
         source = "directory d"
@@ -233,6 +236,9 @@ class _Page:
         self.names = _names(conn, set(authors))
         self.marks = marks_brief(conn, load_charter(conn), authors, now_ms)
         self.status = offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
+        guides = [row[2] for row in rows if row[1] == "guide"]
+        self.reviewed = {guide for (guide,) in conn.execute(  # association-reviewed (hub.governance)
+            f"SELECT guide FROM reviewed_guides WHERE guide IN ({in_marks(guides)})", guides)} if guides else set()
 
     def result(self, row: tuple[Any, ...]) -> dict[str, Any]:
         rid, kind, key, author, title, snippet, regions, services, created_ms, member = row
@@ -248,9 +254,18 @@ class _Page:
             "member": bool(member),
             "marks": self.marks.get(author, []),
             "status": self.status.get(key) if kind == "offer" else None,
+            "reviewed": kind == "guide" and key in self.reviewed,
             "created": iso_ms(created_ms),
             "created_ms": created_ms,
         }
+
+
+def _amendments(conn: sqlite3.Connection) -> list[Any]:
+    """The charter amendments in force (hub.governance): marks are authorised under the terms at their
+    creation."""
+    from .governance import amendments_in_force
+
+    return amendments_in_force(conn)
 
 
 # -- loading the records a view needs ----------------------------------------------------------------------
@@ -274,7 +289,10 @@ def get_membership(conn: sqlite3.Connection) -> Membership | None:
     if charter is None:
         return None
     endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
-    return membership(charter, endorsements, revocations_of(conn, [e.id for e in endorsements]))
+    from .governance import current_terms  # under the newest terms: amendments may change the rule
+
+    return membership(charter, endorsements, revocations_of(conn, [e.id for e in endorsements]),
+                      terms=current_terms(conn, charter))
 
 
 def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
@@ -327,6 +345,9 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
         "profile": record_to_json(profile) if profile else None,
         "member": m is not None and m.is_member(hub),
         "founder": m is not None and hub in m.founders,
+        # Its class and vote weight under the newest terms (docs/protocol.md §6.1); None for a non-member.
+        "class": m.class_of(hub) if m is not None else None,
+        "weight": m.weight(hub) if m is not None and m.is_member(hub) else None,
         "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
         "marks": marks_view(conn, hub, now_ms),
         "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],
@@ -360,7 +381,14 @@ def guide_view(conn: sqlite3.Connection, guide_id: bytes) -> dict[str, Any] | No
         "versions": [{"id": g.id_hex, "title": g.body["title"], "created": iso_ms(g.created_ms)}
                      for g in guide_chain(guide, chain)],
         "superseded_by": [g.id_hex for g in sorted(newer, key=lambda g: (g.created_ms, g.id))],
+        "review": _reviews_of(conn, guide),
     }
+
+
+def _reviews_of(conn: sqlite3.Connection, guide: Record) -> dict[str, Any]:
+    from .proposals import guide_reviews  # association review (hub.proposals)
+
+    return guide_reviews(conn, guide)
 
 
 def _chain_records(conn: sqlite3.Connection, guide: Record) -> list[Record]:
@@ -409,9 +437,10 @@ def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> list[dict[s
     if charter is None:
         return []
     names = _names(conn, {a.author for a in attestations})
+    amendments = _amendments(conn)
     out = []
     for a in sorted(attestations, key=lambda a: (-a.created_ms, a.id)):
-        s = attestation_status(a, charter, revocations, now_ms)
+        s = attestation_status(a, charter, revocations, now_ms, amendments)
         out.append({"id": a.id_hex, "scheme": a.body["scheme"], "level": a.body["level"],
                     "author": a.author_id, "author_name": names.get(a.author),
                     "valid_from": iso_ms(a.body["valid_from"]), "valid_until": iso_ms(a.body["valid_until"]),
@@ -426,13 +455,13 @@ def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int) -
     if charter is None:
         return {"hub": format_hub_id(hub), "scheme": scheme, "status": "none",
                 "reason": "this hub has no charter yet", "attestation": None, "revocation": None}
-    schemes = terms_at(charter, [], now_ms).schemes
+    schemes = terms_at(charter, _amendments(conn), now_ms).schemes
     if scheme not in schemes:
         return {"hub": format_hub_id(hub), "scheme": scheme, "status": "unknown-scheme",
                 "reason": f"the charter has no scheme {scheme!r}; its schemes: {', '.join(sorted(schemes)) or 'none'}",
                 "attestation": None, "revocation": None}
     attestations, revocations = _attestations(conn, hub)
-    s = mark_status(hub, scheme, attestations, charter, revocations, now_ms)
+    s = mark_status(hub, scheme, attestations, charter, revocations, now_ms, _amendments(conn))
     return {"hub": format_hub_id(hub), "scheme": scheme, "status": s.status, "reason": s.reason,
             "attestation": record_to_json(s.attestation) if s.attestation is not None else None,
             "revocation": record_to_json(s.revocation) if s.revocation is not None else None}

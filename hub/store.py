@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from protocol import DEFAULT_LIMITS, Limits, Membership, Record, parse_hub_id
+from protocol import DEFAULT_LIMITS, CharterTerms, Limits, Membership, Record, parse_hub_id
 
-from . import aid_queries, held, ingest, publishing, queries, refusals
+from . import aid_queries, governance, held, ingest, publishing, queries, refusals
 from .blobs import BlobStore
 from .db import ReadPool, Writer, connect, migrate, transaction
 from .derive import load_charter, load_record
@@ -198,6 +198,10 @@ class Store:
 
     def charter(self) -> Record | None:
         return self._read(load_charter)
+
+    def terms(self) -> CharterTerms | None:
+        """The charter's terms in force now: the charter as the members amended it (hub.governance)."""
+        return self._read(governance.current_terms)
 
     def get_raw(self, record_id: bytes) -> bytes | None:
         with self._readers.reading() as conn:

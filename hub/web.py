@@ -9,6 +9,7 @@ Routes (added by :func:`setup`, which ``hub.app.make_app`` calls):
     /offers/{id}            an offer: tiers, deadline, tally, tier reached, pledging co-ops, outcome
     /marks?hub=&scheme=     check a quality mark: valid / expired / revoked / unauthorised, and why
     /network                this hub's peers, record counts and records refused
+    /proposals[/{id}]       proposals, their tallies, roll-call and outcome (hub.governance_web)
     /static/...             style sheet and a few lines of optional JavaScript
 
 Pages never write: publishing stays in the CLI and the token-protected API. Every value that came from a
@@ -147,6 +148,10 @@ def search_form(query: Mapping[str, str], schemes: list[dict[str, Any]]) -> dict
     if open_text not in _TRUE | _FALSE:
         raise _not_understood(_("The open-offers filter is either on or off."))
     form["open"] = open_text in _TRUE
+    reviewed_text = query.get("reviewed", "").strip().lower()
+    if reviewed_text not in _TRUE | _FALSE:
+        raise PageError(400, "Search not understood", "The reviewed-guides filter is either on or off.")
+    form["reviewed"] = reviewed_text in _TRUE
     page_text = query.get("page", "1").strip() or "1"
     if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
         raise _not_understood(_("Page must be a number from 1 to %(max)s.") % {"max": MAX_PAGE})
@@ -158,6 +163,8 @@ def _page_href(form: dict[str, Any], page: int) -> str:
     params = {k: v for k, v in form.items() if k != "page" and v not in ("", False)}
     if params.get("open"):
         params["open"] = "1"
+    if params.get("reviewed"):
+        params["reviewed"] = "1"
     if page > 1:
         params["page"] = page
     return "/?" + urlencode(params) if params else "/"
@@ -168,8 +175,7 @@ def _page_href(form: dict[str, Any], page: int) -> str:
 
 async def directory(request: web.Request) -> web.Response:
     store = _store(request)
-    charter = await store.read(store.charter)
-    schemes = view.schemes_of(charter)
+    schemes = view.schemes_of(await store.read(store.terms))
     form = search_form(request.query, schemes)
     query = DirectoryQuery(
         q=form["q"],
@@ -178,6 +184,7 @@ async def directory(request: web.Request) -> web.Response:
         service=form["service"] or None,
         mark=form["mark"] or None,
         open=form["open"],
+        reviewed=form["reviewed"],
         limit=PAGE_SIZE,
         offset=(form["page"] - 1) * PAGE_SIZE,
     )
@@ -250,7 +257,7 @@ async def hub_page(request: web.Request) -> web.Response:
                 "have published a profile yet, or its records have not reached this hub."
             ),
         )
-    schemes = view.schemes_of(await store.read(store.charter))
+    schemes = view.schemes_of(await store.read(store.terms))
     revoked = [str(m["revocation"]) for m in data.get("marks") or [] if m.get("revocation")]
     page = view.hub_view(
         data,
@@ -354,7 +361,7 @@ def _mark_errors(
 
 async def marks_page(request: web.Request) -> web.Response:
     store, now = _store(request), _now(request)
-    schemes = view.schemes_of(await store.read(store.charter))
+    schemes = view.schemes_of(await store.read(store.terms))
     hub_text = _text(request.query, "hub", _("Hub id"))
     scheme = request.query.get("scheme", "").strip()
     context: dict[str, Any] = {
@@ -433,4 +440,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/offers/{id}", offer_page, name="offer")
     r.add_get("/marks", marks_page, name="marks")
     r.add_get("/network", network_page, name="network")
+    from hub import governance_web  # proposals and their results
+
+    governance_web.setup(app)
     r.add_static("/static/", HERE / "static", name="static", append_version=False)

@@ -44,7 +44,8 @@ __all__ = [
 # Labels are marked with N_ (for the catalogue) and translated where they are shown (the current locale).
 KIND_LABELS = {"hub": N_("Co-op"), "guide": N_("Guide"), "offer": N_("Joint purchase")}
 STATUS_TONES = {
-    "ok": ("valid", "open", "awarded", "member", "healthy", "current", "reached", "ok"),
+    "ok": ("valid", "open", "awarded", "member", "healthy", "current", "reached", "ok", "passed", "adopted",
+           "reviewed"),
     "warn": (
         "expired",
         "not-yet-valid",
@@ -54,8 +55,12 @@ STATUS_TONES = {
         "new",
         "superseded",
         "below",
+        "closing",
+        "no-quorum",
+        "pending",
     ),
-    "bad": ("revoked", "unauthorised", "unknown-scheme", "cancelled", "dropped", "withdrawn", "refused"),
+    "bad": ("revoked", "unauthorised", "unknown-scheme", "cancelled", "dropped", "withdrawn", "refused", "failed",
+            "not-adopted", "ignored"),
 }
 _TONE = {status: tone for tone, statuses in STATUS_TONES.items() for status in statuses}
 _ICONS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}
@@ -225,8 +230,12 @@ def content_disposition(name: str) -> str:
 
 
 def schemes_of(charter: Any) -> list[dict[str, Any]]:
+    """The quality-mark schemes of the terms in force (protocol.CharterTerms), or of a charter record."""
     if charter is None:
         return []
+    names = getattr(charter, "scheme_names", None)
+    if names is not None:  # the terms in force, with the schemes members adopted by amendment
+        return [{"id": s, "name": names.get(s) or s} for s in charter.schemes]
     return [{"id": s["id"], "name": s.get("name") or s["id"]} for s in charter.body.get("schemes", [])]
 
 
@@ -290,6 +299,8 @@ def hub_view(
         "updated": profile.get("created"),
         "member": bool(data.get("member")),
         "founder": bool(data.get("founder")),
+        "class": data.get("class"),
+        "weight": data.get("weight"),
         "endorsers": [{"hub": h, "name": names.get(h)} for h in data.get("endorsers") or []],
         "marks": [
             mark_view(m, m.get("scheme", ""), schemes, names, subject_name=name, revocations=revocations)
@@ -402,6 +413,7 @@ def guide_view(data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         "attachments": body.get("attachments") or [],
         "revoked": bool(data.get("revoked")),
         "superseded_by": newer[-1] if newer else None,
+        "review": data.get("review") or {"reviewed": False, "approvals": [], "needed": 0},
         "versions": [{**v, "current": v.get("id") == current_id} for v in versions],
     }
 

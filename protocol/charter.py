@@ -19,6 +19,9 @@ from typing import Any
 from .records import Record
 
 __all__ = [
+    "DEFAULT_AMENDMENT_QUORUM",
+    "DEFAULT_AMENDMENT_QUORUM_OF",
+    "DEFAULT_AMENDMENT_RULE",
     "DEFAULT_CLASS",
     "DEFAULT_CREDIT_LIMIT_MINUTES",
     "DEFAULT_REVIEWS_NEEDED",
@@ -26,6 +29,7 @@ __all__ = [
     "CharterTerms",
     "base_terms",
     "terms_at",
+    "terms_before",
 ]
 
 #: The class of a member when the charter names none (a charter of round 1 has no classes): one vote each.
@@ -34,6 +38,12 @@ DEFAULT_CLASS = "member"
 DEFAULT_REVIEWS_NEEDED = 2
 #: How far below zero a co-op's time-credit balance may go: 40 hours, about one worker-week of cover.
 DEFAULT_CREDIT_LIMIT_MINUTES = 40 * 60
+#: How an amendment of the charter is decided unless the charter says otherwise: two thirds of the decisive
+#: vote weight with half the voting members taking part — the special resolution of most co-operative rules
+#: (Co-operatives UK model rules ask for two thirds of the votes cast at a quorate meeting).
+DEFAULT_AMENDMENT_RULE = "two-thirds"
+DEFAULT_AMENDMENT_QUORUM = 50
+DEFAULT_AMENDMENT_QUORUM_OF = "members"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,12 @@ class CharterTerms:
     amended_by: tuple[bytes, ...] = ()
     #: fields of a later protocol revision this version does not interpret, kept so nothing is lost
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the rule and quorum (percent, of "members" or "weight") an amendment must also meet
+    amendment_rule: str = DEFAULT_AMENDMENT_RULE
+    amendment_quorum: int = DEFAULT_AMENDMENT_QUORUM
+    amendment_quorum_of: str = DEFAULT_AMENDMENT_QUORUM_OF
+    #: the class of a founder the charter names no class for, and of a hub whose endorsers name none
+    default_class: str = DEFAULT_CLASS
 
     def assessors(self, scheme: str) -> frozenset[bytes]:
         """The hubs authorised to attest ``scheme`` under these terms (empty for an unknown scheme)."""
@@ -85,12 +101,16 @@ class Amendment:
 def _terms_from_body(body: Mapping[str, Any], since_ms: int, amended_by: tuple[bytes, ...]) -> CharterTerms:
     schemes = {s["id"]: frozenset(s["assessors"]) for s in body.get("schemes", [])}
     names = {s["id"]: s.get("name") or s["id"] for s in body.get("schemes", [])}
+    listed = [c["name"] for c in body.get("classes", [])]
     classes = {c["name"]: int(c["weight"]) for c in body.get("classes", [])} or {DEFAULT_CLASS: 1}
-    default = DEFAULT_CLASS if DEFAULT_CLASS in classes else min(classes)
+    # The default class is "member" if the charter has one, else the first class it lists: the order of a
+    # list is part of the signed record, so every hub picks the same one.
+    default = DEFAULT_CLASS if DEFAULT_CLASS in classes or not listed else listed[0]
     named = {fc["hub"]: fc["class"] for fc in body.get("founder_classes", [])}
     founders = frozenset(body["founders"])
     known = {"name", "description", "founders", "endorsements_needed", "schemes", "classes", "founder_classes",
-             "reviews_needed", "credit_limit_minutes"}
+             "reviews_needed", "credit_limit_minutes", "amendment_rule", "amendment_quorum",
+             "amendment_quorum_of"}
     return CharterTerms(
         name=body["name"],
         founders=founders,
@@ -104,6 +124,10 @@ def _terms_from_body(body: Mapping[str, Any], since_ms: int, amended_by: tuple[b
         since_ms=since_ms,
         amended_by=amended_by,
         extra={k: v for k, v in body.items() if k not in known},
+        amendment_rule=str(body.get("amendment_rule", DEFAULT_AMENDMENT_RULE)),
+        amendment_quorum=int(body.get("amendment_quorum", DEFAULT_AMENDMENT_QUORUM)),
+        amendment_quorum_of=str(body.get("amendment_quorum_of", DEFAULT_AMENDMENT_QUORUM_OF)),
+        default_class=default,
     )
 
 
@@ -124,4 +148,11 @@ def terms_at(charter: Record, amendments: Iterable[Amendment], at_ms: int) -> Ch
         since = amendment.effective_ms
         applied.append(amendment.record_id)
     return _terms_from_body(body, since, tuple(applied))
+
+
+def terms_before(charter: Record, amendments: Iterable[Amendment], at_ms: int) -> CharterTerms:
+    """The terms in force just before ``at_ms``: amendments that take effect at ``at_ms`` itself are not yet
+    applied. A proposal closing at ``c`` is decided under ``terms_before(c)`` — never under terms it or a
+    proposal closing at the same moment sets — so deciding proposals in closing order is well-founded."""
+    return terms_at(charter, amendments, at_ms - 1)
 

@@ -24,6 +24,9 @@ HUB_FIELDS = frozenset({
     ("endorsement", "subject"),
     ("attestation", "subject"),
     ("credit-payment", "payee"),
+    ("proposal", "amendment.schemes[].assessors[]"),
+    ("proposal", "amendment.founder_classes[].hub"),
+    ("delegation", "to"),
 })
 
 

@@ -15,13 +15,16 @@ from .schema import SLUG, Field, check, id32, integer, lst, obj, text
 
 __all__ = [
     "AID_REFERENCES",
+    "AMENDABLE_FIELDS",
     "KINDS",
     "MAX_CREDIT_MINUTES",
     "MAX_MONEY",
     "OPEN_LICENSES",
+    "QUORUM_BASES",
     "REPLACEABLE_KINDS",
     "REVOCABLE_KINDS",
     "SERVICE_CATEGORIES",
+    "RULES",
     "STAKEHOLDERS",
     "validate_body",
 ]
@@ -102,7 +105,12 @@ _ATTACHMENT = obj({
     "hash": _HASH(),
 })
 
-_CLASS_NAME = text(40, pattern=SLUG, pattern_help="a class name of lowercase letters, digits and hyphens")
+def _class_name(*, required: bool = True) -> Field:
+    return text(40, required=required, pattern=SLUG,
+                pattern_help="a class name of lowercase letters, digits and hyphens")
+
+
+_CLASS_NAME = _class_name()
 
 _CLASS = obj({
     "name": _CLASS_NAME,
@@ -114,6 +122,58 @@ _FOUNDER_CLASS = obj({
     "hub": id32(),
     "class": _CLASS_NAME,
 })
+
+#: Decision rules of a proposal (docs/protocol.md §6.9): more than half of the decisive weight for the motion,
+#: at least two thirds of it, or no objection at all.
+RULES = frozenset({"majority", "two-thirds", "consent"})
+#: What a quorum is a percentage of: the number of voting members, or their total vote weight.
+QUORUM_BASES = frozenset({"members", "weight"})
+_RULE = text(20, choices=RULES)
+_QUORUM = integer(0, 100)  # percent
+_QUORUM_OF = text(20, choices=QUORUM_BASES)
+_OPTION = text(100)
+
+#: Charter fields in force that members may change by amending the charter (docs/protocol.md §6.10). Not the
+#: name, nor the founders: who founded the association is history, not a term.
+_AMENDABLE: dict[str, Field] = {
+    "endorsements_needed": integer(1, 100, required=False),
+    "schemes": lst(_SCHEME, 50, required=False),
+    "classes": lst(_CLASS, 20, required=False),
+    "founder_classes": lst(_FOUNDER_CLASS, 100, required=False),
+    "reviews_needed": integer(1, 100, required=False),
+    "credit_limit_minutes": integer(0, 10**7, required=False),
+    "amendment_rule": text(20, choices=RULES, required=False),
+    "amendment_quorum": integer(0, 100, required=False),
+    "amendment_quorum_of": text(20, choices=QUORUM_BASES, required=False),
+}
+AMENDABLE_FIELDS = frozenset(_AMENDABLE)
+
+
+def _amendment(value: dict[str, Any], path: str) -> None:
+    if not value:
+        raise SchemaError(f"an amendment changes at least one of: {', '.join(sorted(_AMENDABLE))}", field=path)
+    classes = [c["name"] for c in value.get("classes", [])]
+    if len(set(classes)) != len(classes):
+        raise SchemaError("class names must not repeat", field=f"{path}.classes")
+
+
+def _charter_classes(value: dict[str, Any], path: str) -> None:
+    classes = [c["name"] for c in value.get("classes", [])]
+    if len(set(classes)) != len(classes):
+        raise SchemaError("class names must not repeat", field="classes")
+
+
+def _proposal(value: dict[str, Any], path: str) -> None:
+    options, motion = value["options"], value["options"][0]
+    for name in ("abstain", "objection"):
+        if name in value and (value[name] not in options or value[name] == motion):
+            raise SchemaError(f"must be one of the options other than the first (the motion, {motion!r})",
+                              field=name)
+    if "objection" in value and value["rule"] != "consent":
+        raise SchemaError("only a consent proposal has an objection option", field="objection")
+    if value["rule"] == "consent" and value.get("abstain") is not None \
+            and value["abstain"] == value.get("objection", options[-1]):
+        raise SchemaError("the abstention cannot also be the objection", field="abstain")
 
 KINDS: dict[str, Field] = {
     "charter": obj({
@@ -128,7 +188,11 @@ KINDS: dict[str, Field] = {
         "founder_classes": lst(_FOUNDER_CLASS, 100, required=False),
         "reviews_needed": integer(1, 100, required=False),
         "credit_limit_minutes": integer(0, 10**7, required=False),
-    }),
+        # Governance (optional): the rule and quorum an amendment of the charter must also meet.
+        "amendment_rule": text(20, choices=RULES, required=False),
+        "amendment_quorum": integer(0, 100, required=False),
+        "amendment_quorum_of": text(20, choices=QUORUM_BASES, required=False),
+    }, extra=_charter_classes),
     "profile": obj({
         "name": _NAME,
         "legal_form": text(100, required=False),
@@ -143,6 +207,9 @@ KINDS: dict[str, Field] = {
     "endorsement": obj({
         "subject": id32(),
         "statement": text(2000, required=False),
+        # The class the endorser names for the subject (PRODUCT.md §2.1); the subject's class is the one most
+        # of its endorsers named (docs/protocol.md §6.1).
+        "class": _class_name(required=False),
     }),
     "guide": obj({
         "title": _NAME,
@@ -227,12 +294,45 @@ KINDS: dict[str, Field] = {
         "amount": integer(1, MAX_MONEY),
         "reference": text(200, required=False),  # e.g. the bank transfer's reference
     }),
+    # -- the association's collective voice (PRODUCT.md §2.1, docs/protocol.md §6.9–§6.11) --------------------
+    "proposal": obj({
+        "title": _NAME,
+        "body": text(32 * 1024, required=False),  # Markdown
+        # The first option is the motion ("yes", "adopt"); the others are alternatives to it.
+        "options": lst(_OPTION, 10, min_len=2, unique=True),
+        "rule": _RULE,
+        "quorum": _QUORUM,
+        "quorum_of": _QUORUM_OF,
+        "closes": _TIME,
+        # An option that counts towards turnout and quorum but not towards the decision.
+        "abstain": text(100, required=False),
+        # consent only: the option that blocks (default: the last option).
+        "objection": text(100, required=False),
+        "amendment": obj(_AMENDABLE, required=False, extra=_amendment),
+    }, extra=_proposal),
+    "ballot": obj({
+        "proposal": id32(),
+        "option": _OPTION,
+    }),
+    "delegation": obj({
+        "to": id32(),  # the member who votes for the author
+        "proposal": id32(required=False),  # only for this proposal; absent: for every proposal
+    }),
+    "proposal-close": obj({
+        "proposal": id32(),
+        "ballots": lst(id32(), 4_000, unique=True),
+        "delegations": lst(id32(), 4_000, unique=True),
+    }),
+    "review": obj({
+        "guide": id32(),
+        "comment": text(2000, required=False),
+    }),
 }
 
 #: Kinds where the newest record of an author (per key) replaces older ones.
-REPLACEABLE_KINDS = frozenset({"profile", "pledge"})
+REPLACEABLE_KINDS = frozenset({"profile", "pledge", "ballot", "delegation"})
 #: Kinds a revocation may target (always a record of the revocation's own author).
-REVOCABLE_KINDS = frozenset({"attestation", "endorsement", "guide", "offer"})
+REVOCABLE_KINDS = frozenset({"attestation", "endorsement", "guide", "offer", "delegation", "review"})
 #: Mutual-aid kinds that name another record: kind -> (body field, the kind that record must be). Ingest refuses
 #: a reference to a record of another kind and defers one to a record not held yet (docs/protocol.md §2.1).
 AID_REFERENCES: dict[str, tuple[str, str]] = {

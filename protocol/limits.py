@@ -29,7 +29,7 @@ class Limits:
     max_record_bytes: int = 64 * KIB
     # strfry rejects events more than 900 s ahead; PRODUCT.md §2 says "a few minutes". Hubs run NTP, so 5 min.
     max_future_skew_ms: int = 300 * SECONDS
-    # Nesting depth of a body (maps and lists). The deepest kind needs 4; msgpack's own default is 512.
+    # Nesting depth of a body (maps and lists). The deepest kind needs 5; msgpack's own default is 512.
     max_depth: int = 8
     # Guide attachments (blobs): 8 MiB each, fetched on demand by hash.
     max_blob_bytes: int = 8 * MIB

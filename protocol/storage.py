@@ -26,8 +26,8 @@ from .kinds import AID_REFERENCES, REVOCABLE_KINDS
 from .limits import DEFAULT_LIMITS, Limits
 from .records import Record
 
-__all__ = ["ACTIONS", "REFERENCES", "Reference", "Verdict", "classify", "eligible_authors", "references",
-           "stored_set"]
+__all__ = ["ACTIONS", "REFERENCES", "Reference", "Verdict", "amendment_assessors", "classify", "eligible_authors",
+           "references", "stored_set"]
 
 #: What a hub does with a verified record.
 ACTIONS = ("store", "defer", "quarantine", "refuse")
@@ -50,6 +50,14 @@ REFERENCES: Mapping[str, tuple[Reference, ...]] = {
     "guide": (Reference("supersedes", frozenset({"guide"})),),
     "revocation": (Reference("target", REVOCABLE_KINDS),),
     **{kind: (Reference(name, frozenset({want})),) for kind, (name, want) in AID_REFERENCES.items()},
+    # Governance (docs/protocol.md §6.9–§6.11): who may vote, proxy, close or review is derived state's
+    # business; a close naming another proposal's ballots, or a ballot of a non-member, is stored and ignored.
+    "ballot": (Reference("proposal", frozenset({"proposal"})),),
+    "delegation": (Reference("proposal", frozenset({"proposal"})),),
+    "proposal-close": (Reference("proposal", frozenset({"proposal"})),
+                       Reference("ballots", frozenset({"ballot"}), True),
+                       Reference("delegations", frozenset({"delegation"}), True)),
+    "review": (Reference("guide", frozenset({"guide"})),),
 }
 
 
@@ -65,10 +73,18 @@ def references(record: Record) -> list[tuple[str, bytes, frozenset[str]]]:
     return out
 
 
+def amendment_assessors(proposal: Record) -> list[bytes]:
+    """The assessor hubs a proposal's charter amendment names (none for a proposal without one)."""
+    schemes = proposal.body.get("amendment", {}).get("schemes", []) if proposal.kind == "proposal" else []
+    return [hub for scheme in schemes for hub in scheme["assessors"]]
+
+
 def eligible_authors(charter: Record, endorsements: Iterable[Record]) -> frozenset[bytes]:
     """The least set holding the charter's founders and every assessor it names, closed under "the subject of
-    an endorsement whose author is in the set is in the set". Revocations are not consulted, so the set only
-    grows as records arrive (monotone), and storing never depends on arrival order.
+    an endorsement whose author is in the set is in the set" and "an assessor named by the charter amendment of
+    a proposal whose author is in the set is in the set" (docs/protocol.md §6.10: whether or not it passed).
+    Revocations are not consulted, so the set only grows as records arrive (monotone), and storing never
+    depends on arrival order. ``endorsements`` may hold proposals too; other kinds are ignored.
     """
     eligible = set(charter.body["founders"])
     for scheme in charter.body["schemes"]:
@@ -77,6 +93,8 @@ def eligible_authors(charter: Record, endorsements: Iterable[Record]) -> frozens
     for e in endorsements:
         if e.kind == "endorsement" and e.association == charter.id:
             by_author.setdefault(e.author, set()).add(e.body["subject"])
+        elif e.kind == "proposal" and e.association == charter.id:
+            by_author.setdefault(e.author, set()).update(amendment_assessors(e))
     frontier = [a for a in eligible if a in by_author]
     while frontier:
         author = frontier.pop()
@@ -162,7 +180,7 @@ def stored_set(records: Iterable[Record], association: bytes, *, now_ms: int,
     changed = True
     while changed:
         changed = False
-        eligible = eligible_authors(charter, (r for r in stored.values() if r.kind == "endorsement"))
+        eligible = eligible_authors(charter, (r for r in stored.values() if r.kind in ("endorsement", "proposal")))
         for r in pool:
             if r.id in stored:
                 continue
@@ -174,4 +192,6 @@ def stored_set(records: Iterable[Record], association: bytes, *, now_ms: int,
                 changed = True
                 if r.kind == "endorsement":
                     eligible = eligible | {r.body["subject"]}
+                elif r.kind == "proposal":
+                    eligible = eligible | set(amendment_assessors(r))
     return stored

@@ -36,8 +36,14 @@ from protocol import (  # noqa: E402
     SIGNING_DOMAIN,
     HubKey,
     Record,
+    adopted_amendments,
     build_record,
+    format_hub_id,
+    membership,
     pack,
+    proposal_result,
+    review_state,
+    terms_at,
 )
 from protocol.jsonview import HUB_FIELDS  # noqa: E402
 from protocol.schema import Field  # noqa: E402
@@ -151,6 +157,32 @@ def _records() -> list[tuple[str, int, str, dict[str, Any], int, str]]:
         ("revocation", 1, "revocation", {"target": "@endorsement", "reason": "Endorsed the wrong hub."},
          T0 + 7 * DAY, "charter"),
         *aid_vectors.record_specs(h),
+        # Governance (docs/protocol.md §6.9–§6.11): hub 1 proposes to adopt a second quality scheme, votes,
+        # hub 2 gives hub 1 its vote for this proposal, hub 1 closes it; hub 1 reviews hub 2's guide.
+        ("endorsement-with-class", 2, "endorsement", {
+            "subject": h[4], "class": "member", "statement": "A co-op of care workers and the people they support.",
+        }, T0 + 8 * DAY, "charter"),
+        ("proposal", 1, "proposal", {
+            "title": "Adopt the User-Led Support Standard",
+            "body": "A second quality scheme, assessed by a user-led organisation.",
+            "options": ["adopt", "reject"],
+            "rule": "two-thirds",
+            "quorum": 50,
+            "quorum_of": "members",
+            "closes": T0 + 20 * DAY,
+            "amendment": {
+                "schemes": [{"id": "care-quality", "name": "Care Quality Mark", "assessors": [h[3]]},
+                            {"id": "user-led-standard", "name": "User-Led Support Standard", "assessors": [h[4]]}],
+                "reviews_needed": 1,
+            },
+        }, T0 + 9 * DAY, "charter"),
+        ("ballot", 1, "ballot", {"proposal": "@proposal", "option": "adopt"}, T0 + 10 * DAY, "charter"),
+        ("delegation", 2, "delegation", {"to": h[1], "proposal": "@proposal"}, T0 + 11 * DAY, "charter"),
+        ("proposal-close", 1, "proposal-close", {
+            "proposal": "@proposal", "ballots": ["@ballot"], "delegations": ["@delegation"],
+        }, T0 + 20 * DAY, "charter"),
+        ("review", 1, "review", {"guide": "@guide", "comment": "Clear, and it matches our own practice."},
+         T0 + 12 * DAY, "charter"),
     ]
 
 
@@ -263,6 +295,36 @@ def _dup_key(pledge: Record) -> bytes:
     return pledge.raw.replace(body, dup, 1)
 
 
+def derived(built: dict[str, Record]) -> dict[str, Any]:
+    """Known answers of the governance rules over the vector records at NOW_MS (docs/protocol.md §6.9–§6.11)."""
+    records = list(built.values())
+    charter = built["charter"]
+    amendments = adopted_amendments(charter, records)
+    result = proposal_result(
+        built["proposal"], charter, amendments=amendments,
+        ballots=[r for r in records if r.kind == "ballot"], delegations=[r for r in records if r.kind == "delegation"],
+        closes=[r for r in records if r.kind == "proposal-close"],
+        endorsements=[r for r in records if r.kind == "endorsement"],
+        revocations=[r for r in records if r.kind == "revocation"], now_ms=NOW_MS)
+    terms = terms_at(charter, amendments, NOW_MS)
+    members = membership(charter, records, records, terms=terms)
+    review = review_state(built["guide"], records, records, members.members, terms.reviews_needed)
+    return {
+        "proposal": {
+            "status": result.status, "outcome": result.outcome, "quorum_met": result.quorum_met,
+            "options": [{"option": t.option, "votes": t.votes, "weight": t.weight} for t in result.options],
+            "roll_call": [{"hub": format_hub_id(v.hub), "class": v.cls, "weight": v.weight, "option": v.option,
+                           "ballot": v.ballot_id.hex(),
+                           "proxy": format_hub_id(v.proxy) if v.proxy else None} for v in result.votes],
+        },
+        "amendments": [{"proposal": a.record_id.hex(), "effective_ms": a.effective_ms} for a in amendments],
+        "terms_at_now": {"schemes": {s: sorted(format_hub_id(x) for x in hubs) for s, hubs in terms.schemes.items()},
+                         "reviews_needed": terms.reviews_needed},
+        "members_at_now": {format_hub_id(h): members.classes[h] for h in sorted(members.members)},
+        "guide_reviewed": {"approvals": [format_hub_id(h) for h in review.approvals], "reviewed": review.reviewed},
+    }
+
+
 def vectors() -> dict[str, Any]:
     built = build_all()
     authors = {name: author for name, author, *_ in _records()}
@@ -276,6 +338,7 @@ def vectors() -> dict[str, Any]:
         "records": [record_vector(name, authors[name], rec) for name, rec in built.items()],
         "refusals": refusals(built),
         "derived": aid_vectors.scenarios(KEYS, built["charter"].id),
+        "governance": derived(built),
     }
 
 
@@ -312,6 +375,12 @@ def render_vectors(data: dict[str, Any]) -> str:
     for r in data["refusals"]:
         out += [f"**{r['name']}** → `{r['error']}` at now_ms {r['now_ms']}: {r['why']}.", "",
                 f"```hex refusal:{r['name']}", _wrap(r["hex"]), "```", ""]
+    out += ["#### Derived state", "",
+            "What §6.1, §6.5 and §6.9–§6.11 give over all the records above at `now_ms`: the proposal passed under two "
+            "thirds with hub 2 voting by proxy through hub 1 (the close names both), its amendment is in force from "
+            "its closing time, so the second scheme exists and one review makes a guide association-reviewed; hub 4 "
+            "has one live endorsement of the two needed and is not a member.", "",
+            "```json", json.dumps(data["governance"], indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -327,6 +396,10 @@ def _type(spec: Field, kind: str, path: str) -> str:
 
 
 _EXTRAS = {
+    "_charter_classes": "class names do not repeat",
+    "_amendment": "at least one field; class names do not repeat",
+    "_proposal": "`abstain` and `objection` are options other than the first, and not the same; `objection` "
+                 "only with rule `consent`",
     "_validity": "valid_until > valid_from",
     "_tiers": "strictly increasing minimum quantity",
     "_tier_pair": "[minimum quantity ≥ 1, unit price ≥ 0]",

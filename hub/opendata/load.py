@@ -41,7 +41,9 @@ def directory_records(conn: sqlite3.Connection) -> list[Record]:
     """What the HSDS and Murmurations exports need: the charter, endorsements and revocations (membership),
     current profiles and every attestation — not guides, offers or pledges, which are most of a hub's bytes."""
     attestations = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'attestation'")
-    return _charter(conn) + _membership(conn) + profile_records(conn) + attestations
+    from hub.governance import amendment_records  # the charter as the members amended it (protocol §6.10)
+
+    return _charter(conn) + _membership(conn) + profile_records(conn) + attestations + amendment_records(conn)
 
 
 def offer_records(conn: sqlite3.Connection, offer_id: bytes) -> list[Record]:

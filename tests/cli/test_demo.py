@@ -1,4 +1,4 @@
-"""`coophub demo` end to end, as a newcomer runs it: five real hub processes on loopback, the sample
+"""`coophub demo` end to end, as a newcomer runs it: six real hub processes on loopback, the sample
 association built through the CLI, queried through the API and the web pages, a guide published on one hub and
 found on another, then Ctrl-C stops every hub."""
 
@@ -78,15 +78,29 @@ def test_demo_association_works_and_stops_cleanly(
 ) -> None:
     process, info = demo
     hubs = info["hubs"]
-    assert len(hubs) == 5 and len({h["url"] for h in hubs}) == 5
+    assert len(hubs) == 6 and len({h["url"] for h in hubs}) == 6
     assert all(h["url"].startswith("http://127.0.0.1:") for h in hubs)
-    assert [h["member"] for h in hubs] == [True] * 5, "the applicant was admitted by endorsements"
+    assert [h["member"] for h in hubs] == [True] * 6, "the applicant and the council were admitted"
 
     # Every hub holds the same records (the demo waited for it), and answers for the whole association.
     statuses = [get(h["url"] + "/api/v1/status") for h in hubs]
     assert {s["records"] for s in statuses} == {info["records"]}
     assert {s["association_id"] for s in statuses} == {info["association_id"]}
-    assert all(s["members"] == 5 for s in statuses)
+    assert all(s["members"] == 6 for s in statuses)
+
+    # The members' vote: passed by weight with Cardiff voting by proxy through Powys; the council, a
+    # non-voting associate, is not on the roll-call; the amendment is in force and the new scheme's first mark
+    # is valid on a hub that took no part.
+    vote = get(f"{hubs[5]['url']}/api/v1/proposals/{info['ids']['proposal:user-led-standard']}")
+    assert (vote["status"], vote["amendment"]["state"], vote["recount"]["matches"]) == ("passed", "adopted", True)
+    assert [(o["option"], o["weight"]) for o in vote["options"]] == [("adopt", 4), ("reject", 1)]
+    roll = {v["hub"]: v for v in vote["roll_call"]}
+    assert roll[hubs[1]["hub_id"]]["proxy"] == hubs[2]["hub_id"] and hubs[5]["hub_id"] not in roll
+    council = get(f"{hubs[0]['url']}/api/v1/hubs/{hubs[5]['hub_id']}")
+    assert (council["class"], council["weight"]) == ("council", 0)
+    mark = get(f"{hubs[4]['url']}/api/v1/marks/{hubs[2]['hub_id']}?scheme=user-led-standard")
+    assert mark["status"] == "valid"
+    assert "Roll-call" in get(f"{hubs[3]['url']}/proposals/{info['ids']['proposal:user-led-standard']}")
 
     # The gloves offer, published on Cardiff's hub, has the same tally on the applicant's hub: 35+60+40+15.
     offer = get(f"{hubs[4]['url']}/api/v1/offers/{info['ids']['offer:gloves']}")
@@ -99,13 +113,14 @@ def test_demo_association_works_and_stops_cleanly(
     gofal = get(f"{hubs[3]['url']}/api/v1/marks/{hubs[0]['hub_id']}")["marks"]
     powys = get(f"{hubs[1]['url']}/api/v1/marks/{hubs[2]['hub_id']}")["marks"]
     assert [m["status"] for m in gofal] == ["valid"]
+    powys = [m for m in powys if m["scheme"] == "care-quality"]  # it holds the new scheme's mark too
     assert [m["status"] for m in powys] == ["revoked"] and "re-inspection" in powys[0]["reason"]
 
     # Time credits: each payee's hub booked its payment; every hub shows the same balances, summing to zero.
     ledgers = [get(h["url"] + "/api/v1/credit") for h in hubs]
     assert all(led["accounts"] == ledgers[0]["accounts"] and led["total_minutes"] == 0 for led in ledgers)
     balances = {a["hub_id"]: a["balance_minutes"] for a in ledgers[0]["accounts"]}
-    assert [balances[h["hub_id"]] for h in hubs] == [-360, 270, -30, 0, 120]
+    assert [balances[h["hub_id"]] for h in hubs] == [-360, 270, -30, 0, 120, 0]  # the council paid nothing
     # The solidarity fund: Newport's claim approved by two members, Powys paid its share (60.00 / 3 = 20.00).
     fund = get(f"{hubs[1]['url']}/api/v1/funds/{info['ids']['fund']}")
     (claim,) = fund["claims"]

@@ -32,6 +32,9 @@ _BODIES: dict[str, dict[str, Any]] = {
         "founder_classes": [{"hub": A.public, "class": "worker-coop"}],
         "reviews_needed": 2,
         "credit_limit_minutes": 2400,
+        "amendment_rule": "two-thirds",
+        "amendment_quorum": 50,
+        "amendment_quorum_of": "members",
     },
     "profile": {
         "name": "Cwmni Gofal",
@@ -44,7 +47,7 @@ _BODIES: dict[str, dict[str, Any]] = {
         "website": "https://example.coop",
         "peer_urls": ["https://hub.example.coop/fed/v1"],
     },
-    "endorsement": {"subject": ID_X, "statement": "We have worked with them for years."},
+    "endorsement": {"subject": ID_X, "statement": "We have worked with them for years.", "class": "worker-coop"},
     "guide": {
         "title": "Safe lone working",
         "summary": "How our carers stay safe on solo visits.",
@@ -90,6 +93,32 @@ _BODIES: dict[str, dict[str, Any]] = {
     "fund-claim": {"fund": ID_X, "amount": 40000, "reason": "Two carers off sick for a month."},
     "fund-approval": {"claim": ID_X},
     "fund-payment": {"claim": ID_X, "amount": 5000, "reference": "FUND-2026-01"},
+    "proposal": {
+        "title": "Adopt the User-Led Support Standard",
+        "body": "A second quality scheme, assessed by a user-led organisation.",
+        "options": ["agree", "stand aside", "object"],
+        "rule": "consent",
+        "quorum": 50,
+        "quorum_of": "members",
+        "closes": T0 + 14 * DAY,
+        "abstain": "stand aside",
+        "objection": "object",
+        "amendment": {
+            "endorsements_needed": 2,
+            "schemes": [{"id": "user-led", "name": "User-Led Support Standard", "assessors": [ID_X]}],
+            "classes": [{"name": "user-led", "weight": 2}, {"name": "council", "weight": 0}],
+            "founder_classes": [{"hub": ID_X, "class": "user-led"}],
+            "reviews_needed": 3,
+            "credit_limit_minutes": 600,
+            "amendment_rule": "two-thirds",
+            "amendment_quorum": 60,
+            "amendment_quorum_of": "weight",
+        },
+    },
+    "ballot": {"proposal": ID_X, "option": "agree"},
+    "delegation": {"to": ID_X, "proposal": ID_Y},
+    "proposal-close": {"proposal": ID_X, "ballots": [ID_Y], "delegations": [ID_X]},
+    "review": {"guide": ID_X, "comment": "Clear and safe; we use it too."},
 }
 
 

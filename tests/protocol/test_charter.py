@@ -10,7 +10,9 @@ from tests.protocol.factories import T0, A, B, C, body
 def test_base_terms_read_the_round_two_fields() -> None:
     terms = base_terms(build_record(A, bytes(32), "charter", body("charter"), T0))
     assert terms.classes == {"worker-coop": 2, "council": 0}
-    assert terms.founder_classes == {A.public: "worker-coop", B.public: "council"}  # B: the first class by name
+    # B has no class in the charter: it gets the first class listed (not the first by name, "council").
+    assert terms.founder_classes == {A.public: "worker-coop", B.public: "worker-coop"}
+    assert terms.default_class == "worker-coop"
     assert terms.assessors("care-quality") == frozenset({C.public})
     assert terms.assessors("unknown") == frozenset()
     assert (terms.reviews_needed, terms.credit_limit_minutes, terms.since_ms) == (2, 2400, T0)
