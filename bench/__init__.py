@@ -17,4 +17,5 @@ BENCHMARKS: list[str] = [
     "negentropy_bench",
     "fed_bench",
     "governance_bench",
+    "scale_bench",
 ]

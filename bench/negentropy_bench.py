@@ -14,9 +14,11 @@ timed separately. Scenarios are interleaved within each round; medians over roun
 from __future__ import annotations
 
 import hashlib
+import random
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 
 from federation.negentropy import Negentropy, Storage
@@ -106,6 +108,37 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def memory_lines(n: int) -> list[str]:
+    """What a Storage of ``n`` items holds (tracemalloc) and what growing it costs: a hub keeps one of every
+    record it holds (federation/negentropy_storage.py)."""
+    items = [(BASE_MS + i * 5000 + i % 3, hashlib.sha256(b"mem:%d" % i).digest()) for i in range(n)]
+    build = _timed(lambda: Storage(iter(items)))  # ascending, as a hub's index scan gives them
+    tracemalloc.start()
+    storage = Storage(iter(items))
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rng = random.Random(4)
+    grow = {
+        "append one newer item": [(items[-1][0] + 10, hashlib.sha256(b"newer").digest())],
+        "insert one older item": [(items[n // 2][0] + 1, hashlib.sha256(b"older").digest())],
+        "insert 500 older items at random places": [(items[rng.randrange(n)][0] + 1,
+                                                     hashlib.sha256(b"o%d" % i).digest()) for i in range(500)],
+    }
+    lines = ["", f"Memory: a Storage of {n:,} items keeps **{kept / 2**20:.1f} MiB** "
+                 f"({kept / n:.1f} B an item; peak while building {peak / 2**20:.1f} MiB, by tracemalloc); "
+                 f"building it from ascending items took {build:.2f} s.", "",
+             "| growing it in place | time |", "|---|---:|"]
+    for name, new in grow.items():
+        lines.append(f"| {name} | {_timed(lambda new=new: storage.add(new)) * 1000:,.2f} ms |")
+    fingerprints = [rng.randrange(n) for _ in range(2001)]
+    start = time.perf_counter()
+    for lower, upper in zip(fingerprints, fingerprints[1:], strict=False):
+        storage.fingerprint(min(lower, upper), max(lower, upper))
+    lines.append(f"| (a fingerprint of a random range, for scale) | "
+                 f"{(time.perf_counter() - start) / 2000 * 1000:,.3f} ms |")
+    return lines
+
+
 def run(quick: bool) -> str:
     """The benchmark as one markdown section (quick: 20k items, 3 rounds; else 100k items, 5 rounds)."""
     n, rounds = (20_000, 3) if quick else (100_000, 5)
@@ -125,6 +158,7 @@ def run(quick: bool) -> str:
     for name, t in times.items():
         lines.append(f"| {name} | {statistics.median(t) * 1000:,.1f} ms | {min(t) * 1000:,.1f}–"
                      f"{max(t) * 1000:,.1f} ms | {details[name]} |")
+    lines += memory_lines(100_000 if quick else 1_000_000)
     return "\n".join(lines) + "\n"
 
 

@@ -167,15 +167,14 @@ class Federation:
     async def sync_storage(self) -> Storage:
         """The Negentropy storage of every stored record, kept up to date in place.
 
-        Built once (a sorted scan of a covering index: ~0.5 s and ~150 MB at 1M records); afterwards only the
-        rows stored since the last call are read and added (``Storage.add``): appending newer records is
-        O(1) each, merging an older one (a catch-up, a healed partition) O(n) with no re-sort or re-check.
-        Before, any new record meant a rebuild: seconds at 1M, for nearly every session of a busy hub.
+        Built once, in a thread (a sorted scan of a covering index, packed as it streams: ~40 MB at 1M
+        records, docs/performance.md); afterwards only the rows stored since the last call are read and added
+        (``Storage.add``): a newer record is appended, an older one (a catch-up, a healed partition) inserted
+        into its chunk — microseconds each. Before, any new record meant a rebuild: seconds at 1M.
         """
         async with self._storage_lock:
             if self._storage is None:
-                items, last = await self.store.read(self.store.sync_items_after, 0)
-                self._storage = (last, await asyncio.to_thread(Storage, items))
+                self._storage = await asyncio.to_thread(self._build_storage)
                 self.stats["storage_builds"] += 1
                 return self._storage[1]
             last_row, storage = self._storage
@@ -184,6 +183,12 @@ class Federation:
                 storage.add(items)  # in the event loop: no session reads it half-changed
             self._storage = (last, storage)
             return storage
+
+    def _build_storage(self) -> tuple[int, Storage]:
+        """In a thread: pack every stored (created_ms, id) as the index scan yields it (~40 MB at 1M records,
+        never a list of a million tuples)."""
+        with self.store.sync_items_stream() as (last, rows):
+            return last, Storage(rows)
 
     # -- records in ------------------------------------------------------------------------------------------
 

@@ -23,11 +23,7 @@ Every malformed or hostile message raises :class:`NegentropyError` and nothing e
 
 from __future__ import annotations
 
-import hashlib
-from bisect import bisect_left
-from collections.abc import Iterable
-from itertools import accumulate
-
+from .negentropy_storage import Storage
 from .negentropy_wire import (
     FINGERPRINT_SIZE,
     ID_SIZE,
@@ -40,7 +36,6 @@ from .negentropy_wire import (
     NegentropyError,
     Reader,
     encode_varint,
-    item_key,
 )
 
 __all__ = [
@@ -61,17 +56,9 @@ ID_LIST_THRESHOLD = 2 * BUCKETS
 #: ref ``exceededFrameSizeLimit``: output stops growing once it passes ``frameSizeLimit - 200``.
 FRAME_SIZE_SLACK = 200
 
-_ID_BITS = 8 * ID_SIZE
-_MOD_MASK = (1 << _ID_BITS) - 1
 _SKIP = encode_varint(Mode.SKIP)
 _FINGERPRINT = encode_varint(Mode.FINGERPRINT)
 _ID_LIST = encode_varint(Mode.ID_LIST)
-_sha256 = hashlib.sha256
-
-
-def _le(key: int) -> int:
-    """An item key's id as the 256-bit little-endian integer the fingerprint sums (spec "Fingerprint")."""
-    return int.from_bytes((key & _MOD_MASK).to_bytes(ID_SIZE, "big"), "little")
 
 
 def _first_seen(ids: list[bytes], reported: set[bytes]) -> list[bytes]:
@@ -82,114 +69,6 @@ def _first_seen(ids: list[bytes], reported: set[bytes]) -> list[bytes]:
             reported.add(id_)
             fresh.append(id_)
     return fresh
-
-
-class Storage:
-    """A sorted vector of (timestamp, id) items with O(1) range fingerprints.
-
-    Items are sorted as spec "Preparation" requires (timestamp, then id bytes); exact duplicates are dropped.
-    Range fingerprints (spec "Fingerprint Algorithm") come from a prefix-sum array: the ids, read as 256-bit
-    little-endian integers, are summed cumulatively once (mod 2**256), so the sum over any index range is one
-    subtraction followed by one SHA-256.
-
-    Each item is kept once, as one packed integer (``item_key``: timestamp above the id's 256 bits), plus its
-    prefix sum: about 150 bytes of Python objects an item. Ids and timestamps are unpacked on demand; the
-    ranges a message lists are small. :meth:`add` inserts new items in place (appending is O(1) an item), so
-    a hub need not rebuild its whole set after each new record.
-    """
-
-    __slots__ = ("_keys", "_prefix")
-
-    def __init__(self, items: Iterable[tuple[int, bytes]]) -> None:
-        """Seal ``items`` into a sorted, de-duplicated vector.
-
-        Raises:
-            ValueError: an item's timestamp is not an int in [0, 2**64 - 1) (2**64 - 1 is reserved for
-                "infinity", spec "Preparation") or its id is not exactly 32 bytes.
-        """
-        keys: set[int] = set()
-        for timestamp, id_ in items:
-            if type(timestamp) is not int or not 0 <= timestamp < MAX_U64:
-                raise ValueError(f"timestamp must be an int in [0, 2**64 - 1): {timestamp!r}")
-            if type(id_) is not bytes:
-                if not isinstance(id_, bytes | bytearray | memoryview):
-                    raise ValueError("id must be bytes")
-                id_ = bytes(id_)
-            if len(id_) != ID_SIZE:
-                raise ValueError(f"id must be {ID_SIZE} bytes")
-            keys.add(item_key(timestamp, id_))
-        # Sorting the packed integer keys sorts by (timestamp, id bytes) and is faster than sorting tuples.
-        self._keys: list[int] = sorted(keys)
-        self._prefix: list[int] = [0, *accumulate((_le(key) for key in self._keys),
-                                                  lambda a, b: (a + b) & _MOD_MASK)]
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def add(self, items: Iterable[tuple[int, bytes]]) -> int:
-        """Add ``items`` in place, keeping the order; return how many were new.
-
-        Items newer than every stored one (how a hub's new records arrive) are appended: O(k). An older one
-        (a catch-up, a healed partition) is merged in and the prefix sums recomputed from its position: O(n)
-        but no re-validation or re-sort of what is stored (Timsort merges the two sorted runs).
-
-        Raises:
-            ValueError: as :class:`Storage` does for a malformed item (nothing is added then).
-        """
-        fresh = Storage(items)._keys
-        keys = self._keys
-        if fresh and keys and fresh[0] <= keys[-1]:
-            fresh = [k for k in fresh if (i := bisect_left(keys, k)) == len(keys) or keys[i] != k]
-        if not fresh:
-            return 0
-        start = len(keys) if fresh[0] > (keys[-1] if keys else -1) else bisect_left(keys, fresh[0])
-        keys.extend(fresh)
-        if start < len(keys) - len(fresh):
-            keys.sort()
-            del self._prefix[start + 1:]
-        total = self._prefix[-1]
-        for key in keys[start:] if start < len(keys) - len(fresh) else fresh:
-            total = (total + _le(key)) & _MOD_MASK
-            self._prefix.append(total)
-        return len(fresh)
-
-    def item(self, index: int) -> tuple[int, bytes]:
-        """Return the item at ``index`` in sorted order.
-
-        Raises:
-            IndexError: ``index`` is out of range.
-        """
-        key = self._keys[index]
-        return key >> _ID_BITS, (key & _MOD_MASK).to_bytes(ID_SIZE, "big")
-
-    def ids(self, lower: int = 0, upper: int | None = None) -> list[bytes]:
-        """Return the ids of the items in ``[lower, upper)``, in sorted order."""
-        return [(key & _MOD_MASK).to_bytes(ID_SIZE, "big") for key in self._keys[lower:upper]]
-
-    def find_lower_bound(self, lower: int, upper: int, key: int) -> int:
-        """Return the first index in ``[lower, upper)`` whose item is not below ``key``, else ``upper``."""
-        return bisect_left(self._keys, key, lower, upper)
-
-    def fingerprint(self, lower: int, upper: int) -> bytes:
-        """spec "Fingerprint Algorithm" over the items in ``[lower, upper)``.
-
-        sha256(sum of ids as 256-bit little-endian ints, mod 2**256, as 32 bytes LE || Varint(count))[:16].
-        """
-        total = (self._prefix[upper] - self._prefix[lower]) & _MOD_MASK
-        data = total.to_bytes(ID_SIZE, "little") + encode_varint(upper - lower)
-        return _sha256(data).digest()[:FINGERPRINT_SIZE]
-
-    def minimal_bound(self, index: int) -> Bound:
-        """The shortest bound separating item ``index - 1`` from item ``index`` (ref ``getMinimalBound``).
-
-        spec "Bound": if the timestamps differ the id prefix is empty, otherwise it is the common id prefix
-        plus one byte.
-        """
-        timestamp, curr = self.item(index)
-        if timestamp != self._keys[index - 1] >> _ID_BITS:
-            return Bound(timestamp)
-        shared = (8 * ID_SIZE - ((self._keys[index] ^ self._keys[index - 1]) & _MOD_MASK).bit_length()) // 8
-        return Bound(timestamp, curr[: shared + 1])
 
 
 class Negentropy:

@@ -13,9 +13,11 @@ works), the caller decodes the next. A refused record is never stored; its refus
 in the same transaction as its batch. A deferred record is never counted as a refusal: it is held (bounded)
 and retried by the store itself when what it waits for arrives or its time comes.
 
-Decoding runs on one thread. Measured on the 2-core target (docs/perf/hub.md): cryptography's Ed25519 verify
-holds the GIL (two threads verify no faster than one) and the rest of decode_record is pure Python, so a
-thread pool does not pay; overlapping decode with SQLite's own work does.
+Decoding uses every core the process may run on: cryptography's Ed25519 verify holds the GIL (two threads
+verify no faster than one, docs/perf/hub.md), so with two CPUs or more a call of some size is checked by
+worker processes (hub.decoding) a few batches ahead of the writer, and the caller only rebuilds what they
+passed from its bytes; on one CPU everything decodes in the caller's thread, as before. Either way every
+result is the one the single-thread path gives (hub.decoding says how).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from protocol import FutureError, Limits, ProtocolError, Record, Verdict, classi
 from protocol.errors import DecodeError, TooLargeError
 from protocol.storage import amendment_assessors
 
-from . import derive, held, refusals
+from . import decoding, derive, held, refusals
+from .derive import record_from_raw
 from .refusals import Refused
 
 __all__ = ["STATUSES", "Batch", "BatchOutcome", "IngestResult", "NeedsIsolation", "apply_batch", "retry_due",
@@ -61,10 +64,18 @@ def _refused(reason: str, detail: str, record_id: str | None) -> IngestResult:
 # -- before the lock: order and decode ---------------------------------------------------------------------
 
 Item = tuple[int, int, bytes, "bytes | None"]  # (created_ms for ordering, input index, raw, sha256)
+_HEAD, _BIN32, _UINT64 = b"\x97\x01\xc4\x20", b"\xc4\x20", b"\xcf"
 
 
 def _created_ms(raw: bytes) -> int:
-    """Creation time for ordering only, from a plain msgpack parse; -1 for bytes decode_record will refuse."""
+    """Creation time for ordering only, from a plain msgpack parse; -1 for bytes decode_record will refuse.
+
+    A canonical record of today has it at a fixed place (docs/protocol.md §4: fixarray 7, version 1, two
+    32-byte bin8 fields, then a uint64), read without parsing the rest; anything else is parsed. Only the
+    order of the call depends on it, and a record refused by decode_record is refused wherever it sorts.
+    """
+    if raw[:4] == _HEAD and raw[36:38] == _BIN32 and raw[70:71] == _UINT64 and len(raw) > 79:
+        return int.from_bytes(raw[71:79], "big")
     try:
         value = msgpack.unpackb(raw, raw=False)
     except Exception:  # any malformed input: decode_record reports it properly
@@ -92,12 +103,18 @@ def _presort(raws: Sequence[bytes], have: Callable[[Iterable[bytes]], set[bytes]
     return order
 
 
-def _decode(items: list[Item], now_ms: int, limits: Limits, source: str,
-            results: list[IngestResult | None]) -> tuple[list[tuple[int, Record]], list[Refused]]:
+def _decode(items: list[Item], now_ms: int, limits: Limits, source: str, results: list[IngestResult | None],
+            ok: Sequence[bool | None] | None = None) -> tuple[list[tuple[int, Record]], list[Refused]]:
+    """Decode ``items``; ``ok``: a decode pool's flag per item (True: it decoded there, so rebuild it from its
+    bytes; False or None: decode here, which also gives a refusal — or a record a little ahead of our clock —
+    its exact exception)."""
     pending: list[tuple[int, Record]] = []
     refused: list[Refused] = []
-    for _, i, raw, digest in items:
+    for n, (_, i, raw, digest) in enumerate(items):
         try:
+            if ok is not None and ok[n] and digest is not None:
+                pending.append((i, record_from_raw(raw, digest)))
+                continue
             pending.append((i, decode_record(raw, now_ms=now_ms, limits=limits)))
         except FutureError as exc:
             pending.append((i, exc.record))  # verified, a little ahead: classify defers it
@@ -356,7 +373,7 @@ def run(submit: Submit, raws: Sequence[bytes], *, have: Callable[[Iterable[bytes
     ctx = _Context(submit, results, now_ms, source, origin, limits, expected)
     order = _presort(raws, have, results)
     size = max(1, limits.ingest_batch)
-    chunks = (_decode(order[i:i + size], now_ms, limits, source, results) for i in range(0, len(order), size))
+    chunks = _decoded([order[i:i + size] for i in range(0, len(order), size)], now_ms, limits, source, results)
     _pipeline(ctx, chunks)
     waiting = {r.id: i for i, r in enumerate(results) if r is not None and r.status == "deferred"}
     others = []
@@ -368,6 +385,66 @@ def run(submit: Submit, raws: Sequence[bytes], *, have: Callable[[Iterable[bytes
             others.append((result, from_source))
     assert all(r is not None for r in results)
     return results, others  # type: ignore[return-value]
+
+
+Decoded = tuple[list[tuple[int, Record]], list[Refused]]
+#: Chunks handed to the decode pool ahead of the one the writer waits for: enough to keep every worker busy.
+LOOKAHEAD = 3
+
+
+def _decoded(chunks: list[list[Item]], now_ms: int, limits: Limits, source: str,
+             results: list[IngestResult | None]) -> Iterator[Decoded]:
+    """Each chunk decoded, in order: by the process pool when there is one and the call is large enough
+    (each chunk split among the workers, up to LOOKAHEAD chunks ahead), else in this thread."""
+    pool = decoding.shared_pool()
+    if pool is None or sum(map(len, chunks)) < decoding.POOL_MIN_RECORDS:
+        for chunk in chunks:
+            yield _decode(chunk, now_ms, limits, source, results)
+        return
+    ahead: deque[tuple[list[Item], list[tuple[list[int], Future[bytes]]] | None]] = deque()
+    queued = deque(chunks)
+    while queued or ahead:
+        while queued and len(ahead) < LOOKAHEAD:
+            chunk = queued.popleft()
+            ahead.append((chunk, _farm_out(pool, chunk, now_ms, limits)))
+        chunk, parts = ahead.popleft()
+        yield _decode(chunk, now_ms, limits, source, results, _gather(pool, len(chunk), parts))
+
+
+def _farm_out(pool: decoding.DecodePool, chunk: list[Item], now_ms: int,
+              limits: Limits) -> list[tuple[list[int], Future[bytes]]] | None:
+    """Send a chunk's bytes to the pool, one part per worker; None if the pool cannot take them."""
+    sendable = [n for n, item in enumerate(chunk) if item[3] is not None]  # bytes only (a digest was taken)
+    step = max(1, -(-len(sendable) // pool.workers))
+    parts = []
+    for start in range(0, len(sendable), step):
+        positions = sendable[start:start + step]
+        future = pool.submit([bytes(chunk[n][2]) for n in positions], now_ms, limits)
+        if future is None:
+            return None
+        parts.append((positions, future))
+    return parts
+
+
+def _gather(pool: decoding.DecodePool, size: int,
+            parts: list[tuple[list[int], Future[bytes]]] | None) -> list[bool | None] | None:
+    """The pool's flag per item of a chunk (None where it was not sent); None if the pool failed."""
+    if parts is None:
+        return None
+    ok: list[bool | None] = [None] * size
+    try:
+        for positions, future in parts:
+            for n, flag in zip(positions, future.result(timeout=decoding.ANSWER_TIMEOUT_S), strict=True):
+                ok[n] = bool(flag)
+    except decoding.WorkerFailed as exc:  # the pool has already dropped those workers
+        log.warning("%s; decoding this batch in the ingesting thread", exc)
+        return None
+    except TimeoutError:
+        log.warning("decode workers did not answer in %.0f s; ending them and decoding this batch in the "
+                    "ingesting thread", decoding.ANSWER_TIMEOUT_S)
+        pool.reset()
+        return None
+    return ok
 
 
 def _pipeline(ctx: _Context, chunks: Iterator[tuple[list[tuple[int, Record]], list[Refused]]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +31,11 @@ from protocol.charter import terms_at
 from protocol.jsonview import iso_ms, record_to_json
 
 from .derive import load_charter, load_record, load_records
+from .pagedata import SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
 
 __all__ = [
-    "DirectoryQuery", "attachment", "counts", "fts_query", "get_membership", "guide_view", "hub_view",
-    "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
+    "DirectoryQuery", "SearchCache", "attachment", "counts", "fts_query", "get_membership", "guide_view",
+    "hub_view", "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
@@ -114,15 +116,24 @@ def _where(terms: list[str]) -> str:
     return f" WHERE {' AND '.join(terms)}" if terms else ""
 
 
-def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> tuple[list[dict[str, Any]], int]:
+def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
+           cache: SearchCache | None = None) -> tuple[list[dict[str, Any]], int]:
     """Directory entries matching ``query``, ranked by bm25 when there is text, else newest first; and the
-    total number of matches.
+    total number of matches. ``cache``: reuse the matches of an identical earlier search while nothing new
+    was stored (:class:`SearchCache`).
 
     Raises:
         ValueError: an unknown kind.
     """
     if query.kind is not None and query.kind not in KINDS:
         raise ValueError(f"unknown kind {query.kind!r}; expected one of {', '.join(KINDS)}")
+    key = None
+    if cache is not None and not (query.open or query.mark) and query.limit <= cache.max_rows:
+        key = (query, RANK_WINDOW, conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
+        if (hit := cache.get(key)) is not None:
+            total, rids, rows = hit
+            page = _Page(conn, now_ms, rows.values())
+            return [page.result(rows[rid]) for rid in rids], total
     text = fts_query(query.q)
     if text and query.region and (words := _TOKEN.findall(query.region)[:MAX_QUERY_TOKENS]):
         # Let full-text narrow by region too (a doclist merge, not a probe per match); the exact region
@@ -135,7 +146,9 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> tupl
     else:
         rids = _newest(conn, query, now_ms, limit, offset, scan=total >= SCAN_PLAN_MIN)
     rows = _page_rows(conn, rids, text)
-    page = _Page(conn, now_ms)
+    if key is not None and cache is not None:
+        cache.put(key, (total, rids, rows))
+    page = _Page(conn, now_ms, rows.values())
     return [page.result(rows[rid]) for rid in rids], total
 
 
@@ -172,6 +185,11 @@ def _ranked(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: 
             offset: int) -> list[int]:
     """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer)."""
     where, params = _filters(query, now_ms, scan=True)  # full-text drives; filters are tested per match
+    if not where:  # every full-text row is a directory entry: no join (it tripled the cost at 1M records)
+        sql = (f"SELECT rid FROM (SELECT rowid AS rid, {_BM25} AS score FROM directory_fts "
+               f"WHERE directory_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_WINDOW}) "
+               "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
+        return [rid for (rid,) in conn.execute(sql, [text, limit, offset])]
     sql = (f"SELECT rid FROM (SELECT d.rid AS rid, {_BM25} AS score FROM directory_fts JOIN directory d "
            f"ON d.rid = directory_fts.rowid{_where(['directory_fts MATCH ?', *where])} "
            f"ORDER BY directory_fts.rowid DESC LIMIT {RANK_WINDOW}) "
@@ -207,65 +225,39 @@ def _page_rows(conn: sqlite3.Connection, rids: list[int], text: str) -> dict[int
 
 
 class _Page:
-    """Builds result dicts for one page, loading the charter once and each author's marks once."""
+    """Builds result dicts for one page. What they show of authors (names, marks) and offers (status) is
+    fetched for the whole page at once — a few ``IN (…)`` queries, not a few queries per result — and decided
+    by the same protocol functions (mark_status, offer_tally) over the same records."""
 
-    def __init__(self, conn: sqlite3.Connection, now_ms: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, now_ms: int, rows: Iterable[tuple[Any, ...]]) -> None:
+        rows = list(rows)
         self.conn, self.now_ms = conn, now_ms
-        self.charter = load_charter(conn)
-        self.marks: dict[bytes, list[dict[str, str]]] = {}
-        self.names: dict[bytes, str | None] = {}
+        authors = sorted({row[3] for row in rows})
+        self.names = _names(conn, set(authors))
+        self.marks = marks_brief(conn, load_charter(conn), authors, now_ms)
+        self.status = offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
+        guides = [row[2] for row in rows if row[1] == "guide"]
+        self.reviewed = {guide for (guide,) in conn.execute(  # association-reviewed (hub.governance)
+            f"SELECT guide FROM reviewed_guides WHERE guide IN ({in_marks(guides)})", guides)} if guides else set()
 
     def result(self, row: tuple[Any, ...]) -> dict[str, Any]:
         rid, kind, key, author, title, snippet, regions, services, created_ms, member = row
-        if author not in self.marks:
-            self.marks[author] = _marks_brief(self.conn, self.charter, author, self.now_ms)
-            name = self.conn.execute("SELECT name FROM profiles WHERE hub = ?", (author,)).fetchone()
-            self.names[author] = name[0] if name else None
         return {
-            "id": format_hub_id(key) if kind == "hub" else key.hex(),
+            "id": hub_id_text(key) if kind == "hub" else key.hex(),
             "kind": kind,
-            "author": format_hub_id(author),
-            "author_name": self.names[author],
+            "author": hub_id_text(author),
+            "author_name": self.names.get(author),
             "title": title,
             "snippet": snippet,
             "regions": json.loads(regions),
             "services": json.loads(services),
             "member": bool(member),
-            "marks": self.marks[author],
-            "status": _offer_status(self.conn, key, self.now_ms) if kind == "offer" else None,
-            "reviewed": kind == "guide" and self.conn.execute(
-                "SELECT 1 FROM reviewed_guides WHERE guide = ?", (key,)).fetchone() is not None,
+            "marks": self.marks.get(author, []),
+            "status": self.status.get(key) if kind == "offer" else None,
+            "reviewed": kind == "guide" and key in self.reviewed,
             "created": iso_ms(created_ms),
             "created_ms": created_ms,
         }
-
-
-def _marks_brief(conn: sqlite3.Connection, charter: Record | None, hub: bytes,
-                 now_ms: int) -> list[dict[str, str]]:
-    """{scheme, status} for each scheme ``hub`` has attestations of, decided by protocol.mark_status.
-
-    mark_status answers "valid" if any attestation is valid, else the newest one's status; so it is handed
-    only the newest attestation per scheme plus one that the derived columns say is valid now — the same
-    answer as over all of them, without loading a long history of marks for every result.
-    """
-    if charter is None:
-        return []
-    rows = conn.execute(
-        "SELECT (SELECT id FROM attestations WHERE subject = :hub AND scheme = s.scheme "
-        "ORDER BY created_ms DESC, id LIMIT 1), "
-        "(SELECT id FROM attestations INDEXED BY attestations_subject WHERE subject = :hub "
-        "AND scheme = s.scheme AND authorised = 1 AND "
-        "valid_from <= :now AND valid_until > :now AND (revoked_ms IS NULL OR revoked_ms > :now) "
-        "ORDER BY created_ms DESC LIMIT 1) "
-        "FROM (SELECT DISTINCT scheme FROM attestations WHERE subject = :hub) s", {"hub": hub, "now": now_ms})
-    ids = {i for row in rows for i in row if i is not None}
-    attestations = [r for r in (load_record(conn, i) for i in ids) if r is not None]
-    revocations = _revocations_of(conn, [a.id for a in attestations])
-    schemes = sorted({a.body["scheme"] for a in attestations})
-    amendments = _amendments(conn)
-    return [{"scheme": s,
-             "status": mark_status(hub, s, attestations, charter, revocations, now_ms, amendments).status}
-            for s in schemes]
 
 
 def _amendments(conn: sqlite3.Connection) -> list[Any]:
@@ -274,15 +266,6 @@ def _amendments(conn: sqlite3.Connection) -> list[Any]:
     from .governance import amendments_in_force
 
     return amendments_in_force(conn)
-
-
-def _offer_status(conn: sqlite3.Connection, offer_id: bytes, now_ms: int) -> str | None:
-    offer = load_record(conn, offer_id)
-    if offer is None:
-        return None
-    closes, revocations = _referring(conn, offer_id, "offer-close"), _referring(conn, offer_id, "revocation")
-    # Pledges do not change the status; members do not either (protocol.offers.OFFER_TRANSITIONS).
-    return offer_tally(offer, [], closes, revocations, frozenset(), now_ms).status
 
 
 # -- loading the records a view needs ----------------------------------------------------------------------
@@ -295,19 +278,9 @@ def _referring(conn: sqlite3.Connection, record_id: bytes, kind: str) -> list[Re
                         (record_id, kind))
 
 
-def _revocations_of(conn: sqlite3.Connection, ids: list[bytes]) -> list[Record]:
-    out: list[Record] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        out += load_records(conn, f"SELECT raw, id FROM records INDEXED BY records_ref "
-                                  f"WHERE kind = 'revocation' AND ref IN "
-                                  f"({','.join('?' * len(chunk))})", chunk)
-    return out
-
-
 def _attestations(conn: sqlite3.Connection, hub: bytes) -> tuple[list[Record], list[Record]]:
     attestations = _referring(conn, hub, "attestation")
-    return attestations, _revocations_of(conn, [a.id for a in attestations])
+    return attestations, revocations_of(conn, [a.id for a in attestations])
 
 
 def get_membership(conn: sqlite3.Connection) -> Membership | None:
@@ -318,7 +291,7 @@ def get_membership(conn: sqlite3.Connection) -> Membership | None:
     endorsements = load_records(conn, "SELECT raw, id FROM records WHERE kind = 'endorsement'")
     from .governance import current_terms  # under the newest terms: amendments may change the rule
 
-    return membership(charter, endorsements, _revocations_of(conn, [e.id for e in endorsements]),
+    return membership(charter, endorsements, revocations_of(conn, [e.id for e in endorsements]),
                       terms=current_terms(conn, charter))
 
 
@@ -334,8 +307,12 @@ def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
 
 
 def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
-    return {hub: name for hub in hubs
-            for (name,) in conn.execute("SELECT name FROM profiles WHERE hub = ?", (hub,))}
+    wanted = sorted(hubs)
+    out: dict[bytes, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        out.update(conn.execute(f"SELECT hub, name FROM profiles WHERE hub IN ({in_marks(chunk)})", chunk).fetchall())
+    return out
 
 
 # -- views -------------------------------------------------------------------------------------------------
@@ -357,6 +334,7 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
     offers = conn.execute("SELECT o.id, d.title, o.deadline FROM offers o JOIN records r ON r.id = o.id "
                           "JOIN directory d ON d.rid = r.rowid WHERE o.author = ? AND o.revoked = 0 "
                           "ORDER BY o.created_ms DESC LIMIT ?", (hub, VIEW_LIST_LIMIT)).fetchall()
+    statuses = offer_statuses(conn, [oid for oid, _, _ in offers], now_ms)
     counted = conn.execute("SELECT (SELECT count(*) FROM guides WHERE author = ? AND superseded = 0 AND "
                            "revoked = 0), (SELECT count(*) FROM offers WHERE author = ? AND revoked = 0)",
                            (hub, hub)).fetchone()
@@ -373,8 +351,8 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
         "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
         "marks": marks_view(conn, hub, now_ms),
         "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],
-        "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline),
-                    "status": _offer_status(conn, oid, now_ms)} for oid, title, deadline in offers],
+        "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline), "status": statuses.get(oid)}
+                   for oid, title, deadline in offers],
         "guides_total": counted[0],
         "offers_total": counted[1],
     }
@@ -390,7 +368,7 @@ def guide_view(conn: sqlite3.Connection, guide_id: bytes) -> dict[str, Any] | No
     chain = _chain_records(conn, guide)
     newer = load_records(conn, "SELECT raw, id FROM records WHERE ref = ? AND kind = 'guide'", (guide.id,))
     mine = [g for g in chain + newer if g.author == guide.author]
-    revocations = _revocations_of(conn, [g.id for g in mine])
+    revocations = revocations_of(conn, [g.id for g in mine])
     revocation = revoked_ids(revocations, {g.id: g for g in mine}).get(guide.id)
     current = {g.id for g in current_guides(mine, revocations)}
     newer = [g for g in newer if g.author == guide.author]

@@ -9,12 +9,13 @@ hub.db, hub.ingest, hub.derive and hub.queries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,6 +66,7 @@ class Store:
         self._readers = ReadPool(self.path)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coophub-read")
         self._listeners: list[Listener] = []
+        self._search_cache = queries.SearchCache()  # repeated searches while nothing new is stored
         self._closed = False
         #: How long ingest calls take, from decode to COMMIT (GET /metrics shows it as a histogram).
         self.ingest_timings = Timings()
@@ -257,6 +259,19 @@ class Store:
                 rows = conn.execute("SELECT created_ms, id FROM records WHERE rowid > ?", (rowid,)).fetchall()
         return rows, int(last)
 
+    @contextlib.contextmanager
+    def sync_items_stream(self) -> Iterator[tuple[int, Iterator[tuple[int, bytes]]]]:
+        """(the last row stored, an iterator over every (created_ms, id) in order) from one snapshot.
+
+        Rows come from the covering index one at a time, so a caller packing them (federation's Negentropy
+        storage) never holds a million tuples at once: ~150 MB at 1M records (docs/performance.md). Use it
+        from one thread, inside the ``with``; then ``sync_items_after(last)`` gives what was stored since.
+        """
+        with self._readers.reading() as conn:
+            last = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
+            rows = conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id")
+            yield last, iter(rows)
+
     def raws_by_ids(self, ids: Iterable[bytes]) -> list[bytes]:
         """The stored raws among ``ids``, sorted by (created_ms, id); unknown ids are skipped."""
         rows: list[tuple[int, bytes, bytes]] = []
@@ -304,7 +319,7 @@ class Store:
         """Raises:
         ValueError: an unknown kind.
         """
-        return self._read(queries.search, query, now_ms)
+        return self._read(queries.search, query, now_ms, self._search_cache)
 
     def hub_view(self, hub: bytes, now_ms: int) -> dict[str, Any] | None:
         return self._read(queries.hub_view, hub, now_ms)

@@ -1,0 +1,143 @@
+"""What a page of directory results shows besides its rows, fetched for the whole page at once, and the cache
+of search answers (hub.queries uses both; split from it to keep modules small).
+
+A page names a few dozen authors and offers; fetching their names, marks and offer statuses with a few
+``IN (…)`` queries instead of a few queries per result took the search's page building from most of its
+time to a small part at 1M records (docs/performance.md, issue 13). The rules stay protocol's pure
+functions (mark_status, offer_tally) over the same records the single-item views hand them.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from protocol import Record, format_hub_id, mark_status
+from protocol.offers import OFFER_TRANSITIONS
+
+from .derive import load_records
+
+__all__ = ["SearchCache", "hub_id_text", "in_marks", "marks_brief", "offer_statuses", "revocations_of"]
+
+
+class SearchCache:
+    """Answers of time-independent searches (no ``open`` or ``mark`` filter: their matches change as the
+    clock moves), keyed on the query and on the last row of ``records``. Every change to the directory comes
+    from a record being stored (derived state, membership flags, supersedes, revocations), which raises that
+    row, and rows are never deleted; so a hit is what the query would compute from this snapshot. What a
+    result shows that depends on the time (marks, an offer's status) is computed afresh for every call.
+
+    Thread-safe; least recently used entries go first. Only pages of at most ``max_rows`` results are kept,
+    so the cache holds at most ``size * max_rows`` rows (~2 MB by default).
+    """
+
+    def __init__(self, size: int = 64, max_rows: int = 50) -> None:
+        self.max_rows = max_rows
+        self.size = size
+        self._entries: OrderedDict[Any, tuple[int, list[int], dict[int, tuple[Any, ...]]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Any) -> tuple[int, list[int], dict[int, tuple[Any, ...]]] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: Any, value: tuple[int, list[int], dict[int, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+#: Hub ids as text, remembered: base32 in Python costs ~30 µs, and a page names the same few hubs again.
+hub_id_text = functools.lru_cache(maxsize=4096)(format_hub_id)
+
+
+def in_marks(values: list[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[bytes],
+                 now_ms: int) -> dict[bytes, list[dict[str, str]]]:
+    """{scheme, status} for each scheme each of ``hubs`` has attestations of, decided by protocol.mark_status.
+
+    mark_status answers "valid" if any attestation is valid, else the newest one's status; so it is handed
+    only the newest attestation per scheme plus one that the derived columns say is valid now — the same
+    answer as over all of them, without loading a long history of marks for every result.
+    """
+    if charter is None or not hubs:
+        return {}
+    out: dict[bytes, list[dict[str, str]]] = {}
+    for start in range(0, len(hubs), 400):
+        chunk = hubs[start:start + 400]
+        rows = conn.execute(
+            "SELECT s.subject, (SELECT id FROM attestations WHERE subject = s.subject AND scheme = s.scheme "
+            "ORDER BY created_ms DESC, id LIMIT 1), "
+            "(SELECT id FROM attestations INDEXED BY attestations_subject WHERE subject = s.subject "
+            "AND scheme = s.scheme AND authorised = 1 AND "
+            "valid_from <= ?1 AND valid_until > ?1 AND (revoked_ms IS NULL OR revoked_ms > ?1) "
+            "ORDER BY created_ms DESC LIMIT 1) "
+            f"FROM (SELECT DISTINCT subject, scheme FROM attestations WHERE subject IN ({in_marks(chunk)})) s",
+            [now_ms, *chunk]).fetchall()
+        ids = sorted({i for _, *pair in rows for i in pair if i is not None})
+        attestations = load_records(conn, f"SELECT raw, id FROM records WHERE id IN ({in_marks(ids)})", ids)
+        revocations = revocations_of(conn, [a.id for a in attestations])
+        amendments = _amendments(conn)
+        by_hub: dict[bytes, list[Record]] = {}
+        for a in attestations:
+            by_hub.setdefault(a.body["subject"], []).append(a)
+        for hub, mine in by_hub.items():
+            out[hub] = [{"scheme": scheme, "status": mark_status(hub, scheme, mine, charter, revocations,
+                                                                 now_ms, amendments).status}
+                        for scheme in sorted({a.body["scheme"] for a in mine})]
+    return out
+
+
+def _amendments(conn: sqlite3.Connection) -> list[Any]:
+    """The charter amendments in force (hub.governance): marks are authorised under the terms at their
+    creation."""
+    from .governance import amendments_in_force
+
+    return amendments_in_force(conn)
+
+
+def offer_statuses(conn: sqlite3.Connection, offer_ids: list[bytes], now_ms: int) -> dict[bytes, str]:
+    """Each offer's status: protocol's lifecycle table (OFFER_TRANSITIONS, as offer_tally walks it) over the
+    derived ``offers`` row — its deadline, the outcome of the earliest close by its author, and whether its
+    author revoked it — instead of loading the offer and its closes: a page of offers costs one lookup per
+    offer in a small table, not a read of each record at 1M records (docs/performance.md, issue 13)."""
+    out: dict[bytes, str] = {}
+    for start in range(0, len(offer_ids), 500):
+        chunk = offer_ids[start:start + 500]
+        for offer_id, deadline, revoked, outcome in conn.execute(
+                f"SELECT id, deadline, revoked, close_outcome FROM offers WHERE id IN ({in_marks(chunk)})", chunk):
+            state = "open"
+            if now_ms > deadline:
+                state = OFFER_TRANSITIONS[state].get("deadline", state)
+            if outcome is not None:
+                state = OFFER_TRANSITIONS[state].get(outcome, state)
+            elif revoked:
+                state = OFFER_TRANSITIONS[state].get("revoked", state)
+            out[offer_id] = state
+    return out
+
+
+def revocations_of(conn: sqlite3.Connection, ids: list[bytes]) -> list[Record]:
+    """Revocations naming any of ``ids``, 500 ids to a query."""
+    out: list[Record] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += load_records(conn, f"SELECT raw, id FROM records INDEXED BY records_ref "
+                                  f"WHERE kind = 'revocation' AND ref IN "
+                                  f"({','.join('?' * len(chunk))})", chunk)
+    return out
