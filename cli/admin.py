@@ -33,7 +33,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.home) if args.home else default_home()
     url = check_url(args.url, "--url") if args.url else ""
     home = Home.create(path, args.name, region=args.region or "", url=url)
-    Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()  # create the database now
+    umask = os.umask(0o077)  # the database (and its -wal/-shm, which take its mode) private: 0600
+    try:
+        Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()  # create the database now
+    finally:
+        os.umask(umask)
     if args.json:
         emit_json({"hub_id": home.hub_id, "home": str(home.path)})
     else:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hub import i18n
+from hub.db import DatabaseUnusable
 from hub.home import HomeError
 from hub.i18n import gettext as _
 from protocol import ProtocolError
@@ -151,7 +152,14 @@ def _run(argv: Sequence[str] | None) -> int:
             % {"error": f"{type(exc).__name__}: {exc}"}
         )
         return 1
+    except DatabaseUnusable as exc:
+        error_line(str(exc))  # already says what to do (hub.db)
+        return 1
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            error_line(_("the database is damaged (%(error)s) — run `coophub check`, then restore from a backup "
+                         "(docs/operations.md)") % {"error": exc})
+            return 1
         error_line(_("database error: %(error)s — check the disk and the home's permissions") % {"error": exc})
         return 1
     except BrokenPipeError:
