@@ -19,7 +19,7 @@ from hub.home import HomeError
 from hub.i18n import gettext as _
 from protocol import ProtocolError
 
-from . import admin, aid, demo, governance, network, publish, query
+from . import admin, aid, demo, governance, maintenance, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     admin.add_parsers(sub, common)
     network.add_parsers(sub, common)
+    maintenance.add_parsers(sub, common)
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
     aid.add_parsers(sub, common)
