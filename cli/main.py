@@ -158,8 +158,9 @@ def _run(argv: Sequence[str] | None) -> int:
         return 1
     except sqlite3.Error as exc:
         if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            error_line(_("the database is damaged (%(error)s) — run `coophub check`, then restore from a backup "
-                         "(docs/operations.md)") % {"error": exc})
+            # English only for now, like hub.check's report (the catalogues are shared with other work in flight)
+            error_line(f"the database is damaged ({exc}) — run `coophub check`, then restore from a backup "
+                       "(docs/operations.md)")
             return 1
         error_line(_("database error: %(error)s — check the disk and the home's permissions") % {"error": exc})
         return 1
