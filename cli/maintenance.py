@@ -51,15 +51,18 @@ def _progress(show: bool) -> Iterator[Progress]:
 
 
 def _rows(report: CheckReport) -> list[list[Any]]:
+    records = "STOPPED" if "records" in report.stopped else "ok" if not report.invalid else "PROBLEM"
+    eligibility = "STOPPED" if "records" in report.stopped else "ok" if not report.ineligible else "warning"
     rows: list[list[Any]] = [
         ["integrity", "ok" if not report.integrity else "PROBLEM", "; ".join(report.integrity[:3]) or "PRAGMA "
          "integrity_check"],
-        ["records", "ok" if not report.invalid else "PROBLEM",
+        ["records", records,
          f"{report.records} verified, {report.invalid} fail (signature, encoding, schema, id, columns)"],
-        ["eligibility", "ok" if not report.ineligible else "warning",
-         f"{report.ineligible} by authors today's storage rule does not find eligible"],
+        ["eligibility", eligibility, f"{report.ineligible} by authors today's storage rule does not find eligible"],
         ["search index", "ok" if report.index_ok else "PROBLEM", "full-text index against its content"],
     ]
+    if "derived" in report.stopped:
+        rows.append(["derived state", "STOPPED", "the damaged file could not be read to the end"])
     for t in report.tables:
         rows.append([t.table, "ok" if t.ok else "PROBLEM",
                      f"{t.stored} stored, {t.recomputed} recomputed" +
@@ -71,6 +74,7 @@ def _json(report: CheckReport) -> dict[str, Any]:
     return {
         "ok": report.ok, "records": report.records, "invalid": report.invalid, "ineligible": report.ineligible,
         "integrity": report.integrity, "index_ok": report.index_ok, "removed": report.removed,
+        "stopped": report.stopped,
         "tables": [{"table": t.table, "stored": t.stored, "recomputed": t.recomputed, "missing": t.missing,
                     "extra": t.extra, "ok": t.ok} for t in report.tables],
         "findings": [{"area": f.area, "what": f.what, "detail": f.detail} for f in report.findings],
@@ -103,6 +107,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             emit(f"repaired: derived state and search index rebuilt; {len(fixed.removed)} invalid records removed")
     if report.ok:
         return 0
+    if report.integrity:  # a damaged file: rebuilding derived state from it would not mend it
+        raise CliError("the database file is damaged (listed above)", "restore the hub from a backup or a peer "
+                       "with `coophub restore` (docs/operations.md); keep the damaged file until then")
     raise CliError("the check found problems (listed above)",
                    "run `coophub check --repair` with the hub stopped, or restore from a backup (docs/operations.md)")
 

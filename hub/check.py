@@ -90,6 +90,7 @@ class CheckReport:
     tables: list[TableResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # repair: ids of records taken out
+    stopped: list[str] = field(default_factory=list)  # stages a damaged file stopped part way
 
     @property
     def ok(self) -> bool:
@@ -259,6 +260,7 @@ def _stage(report: CheckReport, name: str, run: Callable[[], None]) -> None:
     try:
         run()
     except sqlite3.DatabaseError as exc:
+        report.stopped.append(name)
         report.integrity.append(f"{name}: stopped reading: {exc}")
         report.add(Finding("integrity", name, f"stopped reading: {exc}"))
 

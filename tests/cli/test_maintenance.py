@@ -126,3 +126,21 @@ def test_init_with_a_key_and_restore_refusals(tmp_path: Path) -> None:
     # a home that already holds a hub is never overwritten
     assert_one_error_line(coophub("restore", "--key", str(old / "hub.key"), "--backup", str(tmp_path / "x"),
                                   home=again), ("restore over a hub",))
+
+
+def test_a_damaged_file_is_one_clear_line_and_check_says_restore(tmp_path: Path) -> None:
+    home = _hub(tmp_path)
+    conn = sqlite3.connect(home / "hub.sqlite3")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'records'").fetchone()[0]
+    conn.close()
+    with open(home / "hub.sqlite3", "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)  # the records table's root page
+    exported = coophub("export", "--format", "jsonl", home=home)
+    assert_one_error_line(exported, ("export damaged",))
+    assert "the database is damaged" in exported.stderr and "coophub check" in exported.stderr
+    checked = coophub("check", home=home)
+    assert_one_error_line(checked, ("check damaged file",))
+    assert "STOPPED" in checked.stdout and "coophub restore" in checked.stderr
