@@ -19,8 +19,9 @@
 record checks (they should never have been stored, and peers would refuse them from us), writes the other
 records back in their order with their columns recomputed, replays them through hub.derive, recreates the
 full-text index and refills the eligible set. What is not derived (:data:`NOT_DERIVED`: the deferred and
-quarantined records, peers, refusal counters, meta) is kept. Both run in a few minutes at a million records
-(they decode every record once, as an import does).
+quarantined records, peers, refusal counters, meta) is kept. Both decode every record once, as an import does:
+bench/check_bench.py measured check at 1,400 and repair at 1,800 records/s (20,000 records, 2 shared cores), so
+about 12 and 9 minutes per million records.
 """
 
 from __future__ import annotations
