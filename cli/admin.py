@@ -362,7 +362,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--user", metavar="USER", help="the system user the hub runs as (default: the current user)")
     p.set_defaults(func=cmd_systemd_unit)
-    peers = sub.add_parser("peers", help="add, remove or list peers", description="Add, remove or list this hub's peers.")
+    peers = sub.add_parser("peers", help="add, remove or list peers",
+                           description="Add, remove or list this hub's peers.")
     peers_sub = peers.add_subparsers(dest="peers_command", required=True, metavar="COMMAND")
     p = peers_sub.add_parser(
         "add",
