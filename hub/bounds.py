@@ -336,11 +336,13 @@ class ConnectionGuard:
         self.limits = limits
         self.by_address: dict[str, dict[BoundedRequestHandler, None]] = {}  # oldest first
         self.total = 0
+        self.seen = 0  # connections ever offered
         self.refused = 0
         self.shed = 0
         self._budget = LineBudget(burst=5, per_s=0.1)
 
     def admit(self, conn: BoundedRequestHandler, key: str) -> bool:
+        self.seen += 1
         mine = self.by_address.get(key, {})
         if len(mine) >= self.limits.http_max_connections_per_address:
             return self._refuse(key, f"it has {len(mine)} open, its most (http_max_connections_per_address)")
@@ -387,12 +389,14 @@ class BoundedRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self.guard = guard
         self.address = ""
+        self.peer_port = 0
         self.admitted = False
         self.busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         self.address = address_key(peer[0] if isinstance(peer, tuple) and peer else None)
+        self.peer_port = int(peer[1]) if isinstance(peer, tuple) and len(peer) > 1 else 0
         if not self.guard.admit(self, self.address):
             assert isinstance(transport, asyncio.Transport)
             transport.write(_CLOSED_RESPONSE)

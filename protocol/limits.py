@@ -97,8 +97,8 @@ class Limits:
     # else 408 (Apache's mod_reqtimeout: body=20, MinRate=500 bytes/s; ours is for 8 MiB blobs on a slow line).
     http_body_timeout_ms: int = 20 * SECONDS
     http_body_min_rate_bytes_per_s: int = 16 * KIB
-    # The request line and each header line, and the number of header lines: nginx's large_client_header_buffers
-    # are 8 KiB (aiohttp's max_line_size is 8,190); Apache's LimitRequestFields is 100.
+    # The request target (URL) and each header's value, in bytes, and the number of header lines: nginx's
+    # large_client_header_buffers are 8 KiB (aiohttp's max_line_size is 8,190); Apache's LimitRequestFields is 100.
     http_max_header_line_bytes: int = 8190
     http_max_headers: int = 100
     # Requests being handled at once; beyond it 503 with Retry-After. Apache's MaxRequestWorkers defaults to 256.
