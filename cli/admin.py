@@ -32,13 +32,31 @@ _EXPORT_PAGE = 1000
 def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.home) if args.home else default_home()
     url = check_url(args.url, "--url") if args.url else ""
-    home = Home.create(path, args.name, region=args.region or "", url=url)
-    Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()  # create the database now
+    seed = None
+    if args.key:
+        from .maintenance import read_key
+
+        seed = read_key(args.key)
+    home = Home.create(path, args.name, region=args.region or "", url=url, seed=seed)
+    create_database(home)
     if args.json:
         emit_json({"hub_id": home.hub_id, "home": str(home.path)})
     else:
         emit(home.hub_id)
     return 0
+
+
+def create_database(home: Home) -> None:
+    """Create the new home's database now, private: 0600 (its -wal and -shm files take its mode).
+
+    Raises:
+        sqlite3.Error: it cannot be created.
+    """
+    umask = os.umask(0o077)
+    try:
+        Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()
+    finally:
+        os.umask(umask)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -229,7 +247,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_import(path: str) -> list[bytes]:
+def read_import(path: str) -> list[bytes]:
     """Every record of a JSON lines backup, checked line by line before anything is stored.
 
     Raises:
@@ -266,13 +284,13 @@ def _raw_of(line: str, path: str, number: int) -> bytes:
         ) from None
 
 
-def _ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> list[IngestResult]:
+def ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> list[IngestResult]:
+    """Ingest a backup's records (``coophub import``, ``coophub restore``), with a bar if ``progress``."""
+    # One call when it fits (or no bar is shown), so a record that waits for a later one reports how it ended.
+    if len(raws) <= home.limits().ingest_batch or not progress:
+        return store.ingest(raws, now_ms=now_ms(), source="import") if raws else []
     batch = max(1, home.limits().ingest_batch)
     results: list[IngestResult] = []
-    if not progress:
-        for start in range(0, len(raws), batch):
-            results += store.ingest(raws[start : start + batch], now_ms=now_ms(), source="import")
-        return results
     from rich.console import Console
     from rich.progress import Progress
 
@@ -286,14 +304,10 @@ def _ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> 
 
 def cmd_import(args: argparse.Namespace) -> int:
     home = home_from(args)
-    raws = _read_import(args.file)
+    raws = read_import(args.file)
     progress = args.progress or sys.stderr.isatty()
     with open_store(home) as store:
-        # One call when it fits, so a record that waits for a later one reports how it ended.
-        if len(raws) <= home.limits().ingest_batch or not progress:
-            results = store.ingest(raws, now_ms=now_ms(), source="import") if raws else []
-        else:
-            results = _ingest_all(home, store, raws, progress)
+        results = ingest_all(home, store, raws, progress)
     counts = {
         status: sum(1 for r in results if r.status == status)
         for status in ("accepted", "duplicate", "deferred", "refused")
@@ -338,6 +352,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the co-op's name")
     p.add_argument("--region", help="the region the co-op serves")
     p.add_argument("--url", help="the public URL at which peers will reach this hub")
+    p.add_argument("--key", metavar="FILE", help="use this hub.key (an old hub's 32-byte key) instead of a new "
+                   "one; `coophub restore` also brings its records back")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser(
         "serve",

@@ -21,7 +21,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "ReadPool", "Writer", "connect", "migrate", "transaction"]
+__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "DatabaseUnusable", "ReadPool", "Writer", "connect", "migrate",
+           "open_database", "transaction"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -212,6 +213,70 @@ CREATE TABLE credit_accounts (
 ) WITHOUT ROWID;
 """),
 ]
+
+
+class DatabaseUnusable(sqlite3.DatabaseError):
+    """The file is not a coophub database it is safe to open: empty, not SQLite, another program's, damaged.
+    The message is one line that says what to do (the CLI prints it as it is)."""
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_FIX = "restore it from a backup or a peer (`coophub restore`, docs/operations.md) or move it aside"
+
+
+def open_database(path: Path | str) -> tuple[sqlite3.Connection, list[int]]:
+    """Open (or create, when no file is there) a hub's database and bring it to the current schema; returns the
+    connection (the caller's to close) and the migrations applied.
+
+    A file that exists must be a database this program made: a zero-length file (a truncated copy, a full disk
+    at creation) would otherwise open as a new, empty hub without a word, and another program's database would
+    be migrated under it. Damage deeper in the file is found by ``coophub check`` (PRAGMA integrity_check).
+
+    Raises:
+        DatabaseUnusable: empty, not SQLite, not coophub's, or damaged where opening reads it.
+        sqlite3.Error: a migration failed.
+    """
+    path = Path(path)
+    _check_header(path)
+    conn = connect(path)
+    try:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "migrations" not in tables:
+            raise DatabaseUnusable(f"{path} is an SQLite database but not a coophub one (no migrations table); "
+                                   f"{_FIX}")
+        applied = migrate(conn)
+    except DatabaseUnusable:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if _damaged(exc):
+            raise DatabaseUnusable(f"{path} is damaged ({exc}); {_FIX}") from None
+        raise
+    return conn, applied
+
+
+def _check_header(path: Path) -> None:
+    """Raises:
+    DatabaseUnusable: the file exists and is empty or does not start with SQLite's header.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return  # a new hub: SQLite creates the file
+    except OSError as exc:
+        raise DatabaseUnusable(f"cannot read {path}: {exc.strerror}; check its permissions") from None
+    if not head:
+        raise DatabaseUnusable(f"{path} is empty (0 bytes), not a database; {_FIX}")
+    if head != _SQLITE_MAGIC:
+        raise DatabaseUnusable(f"{path} is not an SQLite database (it does not start with SQLite's header); {_FIX}")
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB (and their extended codes)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:

@@ -24,7 +24,7 @@ from protocol import DEFAULT_LIMITS, CharterTerms, Limits, Membership, Record, p
 
 from . import aid_queries, governance, held, ingest, publishing, queries, refusals
 from .blobs import BlobStore
-from .db import ReadPool, Writer, connect, migrate, transaction
+from .db import ReadPool, Writer, open_database, transaction
 from .derive import load_charter, load_record
 from .ingest import IngestResult, run
 from .queries import DirectoryQuery
@@ -54,9 +54,9 @@ class Store:
         self.limits = limits
         self.expected_association = association
         self.blobs = BlobStore(blobs_dir or self.path.parent / "blobs", limits.max_blob_bytes)
-        setup = connect(self.path)
+        setup, applied = open_database(self.path)  # refuses an empty, foreign or damaged file (hub.db)
         try:
-            if 3 in migrate(setup):
+            if 3 in applied:
                 # Schema 3 brought the eligible set: fill it from what an older hub already stored.
                 with transaction(setup):
                     held.rebuild_eligible(setup)
