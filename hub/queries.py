@@ -103,17 +103,20 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
     their indexes (a unary ``+``), and walks entries in the order asked for instead, testing each.
     """
     plus = "+" if scan else ""
+    # With a region, its index drives (a region holds a small share of the entries); SQLite would otherwise
+    # walk every entry of the kind and test the region for each (5x slower counting open offers + region).
+    k = "+" if query.region and not scan and query.kind != "hub" else ""  # hubs are few: kind drives then
     where: list[str] = []
     params: list[Any] = []
     if query.kind:
-        where.append("d.kind = ?")
+        where.append(f"{k}d.kind = ?")
         params.append(query.kind)
     if query.region:
         where.append(f"{plus}d.rid IN (SELECT rid FROM directory_region WHERE region = ?)")
         params.append(query.region.strip().lower())
     if query.service:
         # A substring of a hub's service names and categories, or an offer's category (guides have none).
-        where.append("d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
+        where.append(f"{k}d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
         params.append(query.service.strip().lower())
     if query.mark:
         where.append(f"{plus}d.author IN (SELECT subject FROM attestations WHERE scheme = ? "
@@ -122,11 +125,11 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
         params += [query.mark, now_ms, now_ms, now_ms]
     if query.open:
         # Tested per entry (a primary-key probe), not materialised: most offers may be open.
-        where.append("d.kind = 'offer' AND EXISTS (SELECT 1 FROM offers o WHERE o.id = d.key AND "
+        where.append(f"{k}d.kind = 'offer' AND EXISTS (SELECT 1 FROM offers o WHERE o.id = d.key AND "
                      "o.close_id IS NULL AND o.revoked = 0 AND o.deadline >= ?)")
         params.append(now_ms)
     if query.reviewed:
-        where.append("d.kind = 'guide' AND d.key IN (SELECT guide FROM reviewed_guides)")
+        where.append(f"{k}d.kind = 'guide' AND d.key IN (SELECT guide FROM reviewed_guides)")
     return where, params
 
 
