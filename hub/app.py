@@ -274,7 +274,8 @@ async def get_directory(request: web.Request) -> web.Response:
     query = parse_directory_query(request.query)
     store = request.app[STORE_KEY]
     results, total = await store.read(store.search, query, _now(request))
-    return json_response({"results": results, "total": total})
+    # "total_at_least": counting stopped at hub.queries.TOTAL_CAP matches and there are more (issue 13).
+    return json_response({"results": results, "total": total, "total_at_least": getattr(total, "at_least", False)})
 
 
 async def get_applicants(request: web.Request) -> web.Response:
