@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,10 @@ class HubProcess:
     async def start(self, http: aiohttp.ClientSession) -> None:
         """Spawn and wait until the API answers."""
         self.spawn()
+        await self.wait_up(http)
+
+    async def wait_up(self, http: aiohttp.ClientSession) -> None:
+        """Wait until the spawned process has written serve.json and its API answers."""
         deadline = time.monotonic() + START_S
         while time.monotonic() < deadline:
             if not self.alive:
@@ -311,23 +315,29 @@ async def publish(http: aiohttp.ClientSession, hub: HubProcess, body: dict[str, 
         return resp.status, data if isinstance(data, dict) else {"unparsed": data}
 
 
-async def eventually(check: Callable[[], str | None], what: str, deadline_s: float,
-                     poll_s: float = 0.1) -> float:
-    """Poll ``check`` until it returns None; the seconds it took. ``check`` says what is still missing."""
+async def eventually(check: Callable[[], Awaitable[str | None]] | Callable[[], str | None], what: str,
+                     deadline_s: float, poll_s: float = 0.1) -> float:
+    """Poll ``check`` (a function or a coroutine function) until it returns None; the seconds it took.
+    ``check`` returns what is still missing, which the failure message quotes."""
     start = time.monotonic()
     missing: str | None = "not checked yet"
     while time.monotonic() - start < deadline_s:
-        missing = check()
+        result = check()
+        missing = await result if asyncio.iscoroutine(result) else result  # type: ignore[assignment]
         if missing is None:
             return time.monotonic() - start
         await asyncio.sleep(poll_s)
     raise AssertionError(f"after {deadline_s:.0f} s, {what}: {missing}")
 
 
-def stop_all(hubs: Iterable[HubProcess]) -> None:
+def stop_all(hubs: Iterable[HubProcess]) -> list[int | None]:
+    """SIGTERM every running hub at once, then wait for each; their exit codes."""
+    hubs = list(hubs)
     for hub in hubs:
-        with contextlib.suppress(Exception):
-            hub.stop()
+        if hub.alive:
+            with contextlib.suppress(OSError):
+                hub.proc.terminate()  # type: ignore[union-attr]
+    return [hub.stop() for hub in hubs]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -335,3 +345,116 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- a cuttable TCP proxy ------------------------------------------------------------------------------------
+
+
+class CutProxy:
+    """127.0.0.1:<port> → 127.0.0.1:<target>, which can be cut (open connections are aborted, new ones closed
+    at once) and restored. Written on asyncio protocols, which keep every transport in hand, so that closing it
+    leaves no socket to the garbage collector (tests/federation/network.py's stream-based ``Proxy`` can, when
+    the loop ends while connections are being made)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.cut_off = False
+        self.refused = 0
+        self.forwarded = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._transports: set[asyncio.BaseTransport] = set()
+        self._connecting: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Front(self), "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def cut(self) -> None:
+        self.cut_off = True
+        for transport in list(self._transports):
+            transport.abort()
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._connecting):
+            task.cancel()
+        await asyncio.gather(*self._connecting, return_exceptions=True)
+        self.cut()
+        for _ in range(3):
+            await asyncio.sleep(0)  # aborted transports close their sockets on the next turns of the loop
+
+
+class _Pipe(asyncio.Protocol):
+    def __init__(self, proxy: CutProxy) -> None:
+        self.proxy = proxy
+        self.transport: asyncio.Transport | None = None
+        self.other: _Pipe | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.proxy._transports.add(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.other is not None and self.other.transport is not None:
+            self.other.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        assert self.transport is not None
+        self.proxy._transports.discard(self.transport)
+        if self.other is not None and self.other.transport is not None:
+            self.other.transport.close()
+
+
+class _Front(_Pipe):
+    """The accepted side: buffers what the client sends until the upstream connection is made."""
+
+    def __init__(self, proxy: CutProxy) -> None:
+        super().__init__(proxy)
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.proxy.cut_off:
+            self.proxy.refused += 1
+            transport.abort()
+            return
+        task = asyncio.get_running_loop().create_task(self._connect())
+        self.proxy._connecting.add(task)
+        task.add_done_callback(self.proxy._connecting.discard)
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, back = await loop.create_connection(lambda: _Pipe(self.proxy), "127.0.0.1", self.proxy.target_port)
+        except OSError:
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        assert isinstance(back, _Pipe) and back.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            back.transport.abort()
+            return
+        self.proxy.forwarded += 1
+        back.other, self.other = self, back
+        for data in self.pending:
+            back.transport.write(data)
+        self.pending.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.other is None:
+            self.pending.append(data)
+        else:
+            super().data_received(data)
