@@ -35,6 +35,7 @@ Prover = Callable[[Path], Awaitable[None]]
 PROVERS: dict[str, Prover] = {}
 
 #: Fields proved by an existing test below HTTP: "path::test" (the test must exist and mention the field).
+_SCORE_TEST = "tests/federation/test_peers.py::test_invalid_records_lower_the_score_and_drop_at_the_threshold"
 ELSEWHERE: dict[str, str] = {
     "max_depth": "tests/protocol/test_encoding.py::test_pack_refuses_nesting_beyond_max_depth",
     "ingest_batch": "tests/hub/test_ingest.py::test_large_calls_are_split_into_batches",
@@ -43,12 +44,12 @@ ELSEWHERE: dict[str, str] = {
     "sync_interval_ms": "tests/federation/test_peers.py::test_sync_delay_is_jittered_within_a_quarter",
     "backoff_base_ms": "tests/federation/test_peers.py::test_backoff_doubles_up_to_the_max",
     "backoff_max_ms": "tests/federation/test_peers.py::test_backoff_doubles_up_to_the_max",
-    "peer_score_start": "tests/federation/test_peers.py::test_invalid_records_lower_the_score_and_drop_at_the_threshold",
-    "peer_score_invalid_cost":
-        "tests/federation/test_peers.py::test_invalid_records_lower_the_score_and_drop_at_the_threshold",
-    "peer_score_drop_at": "tests/federation/test_peers.py::test_invalid_records_lower_the_score_and_drop_at_the_threshold",
+    "peer_score_start": _SCORE_TEST,
+    "peer_score_invalid_cost": _SCORE_TEST,
+    "peer_score_drop_at": _SCORE_TEST,
     "credit_settle_ms": "tests/federation/test_aid_network.py",  # the whole module is about it
-    "max_deferred_records": "tests/hub/test_storage_rule.py::test_deferred_records_stay_within_their_caps_under_a_flood",
+    "max_deferred_records":
+        "tests/hub/test_storage_rule.py::test_deferred_records_stay_within_their_caps_under_a_flood",
     "max_deferred_bytes": "tests/hub/test_storage_rule.py::test_deferred_bytes_cap",
     "max_deferred_per_source":
         "tests/hub/test_storage_rule.py::test_deferred_records_stay_within_their_caps_under_a_flood",
