@@ -482,6 +482,7 @@ def make_app(
     from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
 
     metrics.setup(app)
+    app[metrics.COLLECTORS_KEY].append(app[BOUNDS_KEY].metric_families)
     if web_pages:
         _optional_setup("hub.web", app)
         _optional_setup("hub.aid_web", app)

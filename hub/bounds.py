@@ -40,12 +40,13 @@ import math
 import resource
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from hub.boundary import (
     BodyTimeout,
@@ -192,6 +193,25 @@ class Bounds:
         self.in_flight = 0
         self.body_bytes = 0
         self.refused: dict[str, int] = {"rate-limited": 0, "busy": 0, "too-large": 0, "timeout": 0}
+        self.guard: ConnectionGuard | None = None  # set by the BoundedRunner serving the app, if any
+
+    def metric_families(self) -> Iterator[Metric]:
+        """For ``GET /metrics`` (hub.metrics): what the bounds refused, what is in flight, the connections."""
+        refused = CounterMetricFamily("coophub_http_refused", "Requests refused by the HTTP bounds, by reason.",
+                                      labels=["reason"])
+        for reason, n in sorted(self.refused.items()):
+            refused.add_metric([reason], n)
+        yield refused
+        yield GaugeMetricFamily("coophub_http_requests_in_flight", "Requests being handled.", value=self.in_flight)
+        yield GaugeMetricFamily("coophub_http_body_bytes_in_flight", "Request body bytes reserved.",
+                                value=self.body_bytes)
+        if self.guard is not None:
+            yield GaugeMetricFamily("coophub_http_connections", "Open client connections.", value=self.guard.total)
+            closed = CounterMetricFamily("coophub_http_connections_closed", "Connections refused at once, or "
+                                         "closed to make room for another address.", labels=["why"])
+            closed.add_metric(["refused"], self.guard.refused)
+            closed.add_metric(["shed"], self.guard.shed)
+            yield closed
 
     def authorised(self, request: web.Request) -> bool:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -453,6 +473,8 @@ class BoundedRunner(web.AppRunner):
         kwargs.setdefault("max_headers", limits.http_max_headers)
         super().__init__(app, **kwargs)
         self.guard = ConnectionGuard(limits)
+        if BOUNDS_KEY in app:
+            app[BOUNDS_KEY].guard = self.guard  # for /metrics
         install_log_limits()
 
     async def _make_server(self) -> Server:

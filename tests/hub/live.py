@@ -57,11 +57,14 @@ class LiveHub:
 
 @asynccontextmanager
 async def live_hub(tmp_path: Path, limits: dict[str, int] | None = None, *, name: str = "hub",
-                   now_ms: Callable[[], int] | None = None) -> AsyncIterator[LiveHub]:
+                   now_ms: Callable[[], int] | None = None,
+                   setup: Callable[[web.Application], None] | None = None) -> AsyncIterator[LiveHub]:
     home = Home.create(tmp_path / name, "Alpha Care", region="Leeds")
     home.config.limits = dict(limits or {})
     store = Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir)
     app = make_app(home, store, now_ms=now_ms, limits=store.limits)
+    if setup is not None:
+        setup(app)  # e.g. a route that fails, to see the error boundary answer a bug
     runner = BoundedRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

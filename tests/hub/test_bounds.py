@@ -28,6 +28,7 @@ from federation import wire
 from federation.negentropy import Negentropy, NegentropyError
 from federation.negentropy import Storage as NegentropyStorage
 from protocol import HubKey, Limits, build_record
+from protocol.errors import TooLargeError
 
 from .live import LiveHub, live_hub, raw_close, raw_connect
 
@@ -35,26 +36,25 @@ Prover = Callable[[Path], Awaitable[None]]
 PROVERS: dict[str, Prover] = {}
 
 #: Fields proved by an existing test below HTTP: "path::test" (the test must exist and mention the field).
-_SCORE_TEST = "tests/federation/test_peers.py::test_invalid_records_lower_the_score_and_drop_at_the_threshold"
+_PEERS = "tests/federation/test_peers.py::"
+_RULE = "tests/hub/test_storage_rule.py::"
 ELSEWHERE: dict[str, str] = {
     "max_depth": "tests/protocol/test_encoding.py::test_pack_refuses_nesting_beyond_max_depth",
     "ingest_batch": "tests/hub/test_ingest.py::test_large_calls_are_split_into_batches",
     "push_batch": "tests/federation/test_gossip.py::test_batching_respects_push_batch",
     "push_fanout": "tests/federation/test_gossip.py::test_local_record_goes_to_fanout_peers_once",
-    "sync_interval_ms": "tests/federation/test_peers.py::test_sync_delay_is_jittered_within_a_quarter",
-    "backoff_base_ms": "tests/federation/test_peers.py::test_backoff_doubles_up_to_the_max",
-    "backoff_max_ms": "tests/federation/test_peers.py::test_backoff_doubles_up_to_the_max",
-    "peer_score_start": _SCORE_TEST,
-    "peer_score_invalid_cost": _SCORE_TEST,
-    "peer_score_drop_at": _SCORE_TEST,
+    "sync_interval_ms": _PEERS + "test_sync_delay_is_jittered_within_a_quarter",
+    "backoff_base_ms": _PEERS + "test_backoff_doubles_up_to_the_max",
+    "backoff_max_ms": _PEERS + "test_backoff_doubles_up_to_the_max",
+    "peer_score_start": _PEERS + "test_invalid_records_lower_the_score_and_drop_at_the_threshold",
+    "peer_score_invalid_cost": _PEERS + "test_invalid_records_lower_the_score_and_drop_at_the_threshold",
+    "peer_score_drop_at": _PEERS + "test_invalid_records_lower_the_score_and_drop_at_the_threshold",
     "credit_settle_ms": "tests/federation/test_aid_network.py",  # the whole module is about it
-    "max_deferred_records":
-        "tests/hub/test_storage_rule.py::test_deferred_records_stay_within_their_caps_under_a_flood",
-    "max_deferred_bytes": "tests/hub/test_storage_rule.py::test_deferred_bytes_cap",
-    "max_deferred_per_source":
-        "tests/hub/test_storage_rule.py::test_deferred_records_stay_within_their_caps_under_a_flood",
-    "max_quarantine_profiles": "tests/hub/test_storage_rule.py::test_quarantine_stays_within_its_caps_under_a_flood",
-    "max_quarantine_bytes": "tests/hub/test_storage_rule.py::test_quarantine_stays_within_its_caps_under_a_flood",
+    "max_deferred_records": _RULE + "test_deferred_records_stay_within_their_caps_under_a_flood",
+    "max_deferred_bytes": _RULE + "test_deferred_bytes_cap",
+    "max_deferred_per_source": _RULE + "test_deferred_records_stay_within_their_caps_under_a_flood",
+    "max_quarantine_profiles": _RULE + "test_quarantine_stays_within_its_caps_under_a_flood",
+    "max_quarantine_bytes": _RULE + "test_quarantine_stays_within_its_caps_under_a_flood",
 }
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -258,10 +258,10 @@ async def _fetch_batch(tmp_path: Path) -> None:
     limits = dataclasses.replace(Limits(), fetch_batch=5)
     ids = [bytes([i]) * 32 for i in range(6)]
     assert wire.decode_ids(wire.encode({"from": "", "ids": ids[:5]}), limits, what="fetch")[1] == ids[:5]
-    with pytest.raises(wire.TooLargeError):
+    with pytest.raises(TooLargeError):
         wire.decode_ids(wire.encode({"from": "", "ids": ids}), limits, what="fetch")
     assert len(wire.decode_push(wire.encode({"from": "", "records": [b"r"] * 5}), limits)[1]) == 5
-    with pytest.raises(wire.TooLargeError):
+    with pytest.raises(TooLargeError):
         wire.decode_push(wire.encode({"from": "", "records": [b"r"] * 6}), limits)
     async with live_hub(tmp_path, {"fetch_batch": 5}) as hub:
         status, _, _ = await hub.request("POST", "/fed/v1/fetch", data=wire.encode({"from": "", "ids": ids[:5]}))
@@ -373,12 +373,16 @@ async def _body_timeout(tmp_path: Path) -> None:
             raw = await raw_connect(hub)
             try:
                 await raw.send(b"POST /fed/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+                answer = asyncio.create_task(raw.response())
                 for _ in range(steps):
-                    await raw.send(b"\x00" * step_bytes)
-                    await asyncio.sleep(pause)
-                    if raw.reader.at_eof() or raw.reader._buffer:  # answered already
+                    if answer.done():
                         break
-                return (await raw.response())[0]
+                    try:
+                        await raw.send(b"\x00" * step_bytes)
+                    except ConnectionError:  # answered and closed already
+                        break
+                    await asyncio.sleep(pause)
+                return (await answer)[0]
             finally:
                 raw.close()
 
