@@ -38,6 +38,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
         seed = read_key(args.key)
     home = Home.create(path, args.name, region=args.region or "", url=url, seed=seed)
+    if args.key:
+        from .maintenance import key_warning
+
+        key_warning(args.key)
     create_database(home)
     if args.json:
         emit_json({"hub_id": home.hub_id, "home": str(home.path)})

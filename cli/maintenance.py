@@ -23,7 +23,7 @@ from hub.home import Home, default_home
 from .common import check_url, home_from, now_ms, open_store
 from .output import CliError, emit, emit_json, table
 
-__all__ = ["add_parsers", "read_key"]
+__all__ = ["add_parsers", "key_warning", "read_key"]
 
 _STAGES = {"integrity": "integrity check", "records": "verifying records", "recomputing": "recomputing derived state"}
 _SHOWN_FINDINGS = 20
@@ -127,7 +127,8 @@ def read_key(path: str) -> bytes:
     return seed
 
 
-def _key_warning(path: str) -> None:
+def key_warning(path: str) -> None:
+    """Warn (not refuse) when the key file given is readable by others: the home's own copy is 0600 anyway."""
     with contextlib.suppress(OSError):
         if os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             sys.stderr.write(f"coophub: warning: {path} is readable by other users; the restored home's copy is "
@@ -145,7 +146,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     raws = admin.read_import(args.backup) if args.backup else []  # a bad file fails before anything is created
     url = check_url(args.url, "--url") if args.url else ""
     home = Home.create(path, args.name or "restoring", region=args.region or "", url=url, seed=seed)
-    _key_warning(args.key)
+    key_warning(args.key)
     admin.create_database(home)
     show = args.progress or sys.stderr.isatty()
     if peer is not None:
