@@ -154,10 +154,16 @@ def integrity(db: Path) -> str:
 # -- one hub process -----------------------------------------------------------------------------------------
 
 
+#: Every HubProcess made in this test session; tests/faults/conftest.py stops those still running after each
+#: test, so a failing test leaves no `coophub serve` behind.
+LIVE: list[HubProcess] = []
+
+
 class HubProcess:
     """`coophub serve` over ``home`` as a child process; restartable on the same home and port."""
 
     def __init__(self, home: Home, *, rlimits: dict[int, tuple[int, int]] | None = None) -> None:
+        LIVE.append(self)
         self.home = home
         self.path = home.path
         self.token = home.token
