@@ -32,13 +32,31 @@ _EXPORT_PAGE = 1000
 def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.home) if args.home else default_home()
     url = check_url(args.url, "--url") if args.url else ""
-    home = Home.create(path, args.name, region=args.region or "", url=url)
-    Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()  # create the database now
+    seed = None
+    if args.key:
+        from .maintenance import read_key
+
+        seed = read_key(args.key)
+    home = Home.create(path, args.name, region=args.region or "", url=url, seed=seed)
+    create_database(home)
     if args.json:
         emit_json({"hub_id": home.hub_id, "home": str(home.path)})
     else:
         emit(home.hub_id)
     return 0
+
+
+def create_database(home: Home) -> None:
+    """Create the new home's database now, private: 0600 (its -wal and -shm files take its mode).
+
+    Raises:
+        sqlite3.Error: it cannot be created.
+    """
+    umask = os.umask(0o077)
+    try:
+        Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir).close()
+    finally:
+        os.umask(umask)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -72,6 +90,25 @@ def cmd_peers_add(args: argparse.Namespace) -> int:
         emit_json({"url": url, "added": added, "peers": home.config.peers})
     else:
         emit((_("added %(url)s") if added else _("already a peer: %(url)s")) % {"url": url})
+    return 0
+
+
+def cmd_peers_remove(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    url = check_url(args.url, "URL").rstrip("/")
+    configured = [u for u in home.config.peers if u.rstrip("/") == url]
+    with open_store(home) as store:
+        saved = store.delete_peer(url)
+    if not configured and not saved:
+        raise CliError(_("%(url)s is not a peer of this hub") % {"url": url},
+                       _("see the peers with `coophub peers list`"))
+    if configured:
+        home.config.peers[:] = [u for u in home.config.peers if u.rstrip("/") != url]
+        home.save_config()
+    if args.json:
+        emit_json({"url": url, "removed": True, "peers": home.config.peers})
+    else:
+        emit(_("removed %(url)s") % {"url": url})
     return 0
 
 
@@ -210,7 +247,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_import(path: str) -> list[bytes]:
+def read_import(path: str) -> list[bytes]:
     """Every record of a JSON lines backup, checked line by line before anything is stored.
 
     Raises:
@@ -247,13 +284,13 @@ def _raw_of(line: str, path: str, number: int) -> bytes:
         ) from None
 
 
-def _ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> list[IngestResult]:
+def ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> list[IngestResult]:
+    """Ingest a backup's records (``coophub import``, ``coophub restore``), with a bar if ``progress``."""
+    # One call when it fits (or no bar is shown), so a record that waits for a later one reports how it ended.
+    if len(raws) <= home.limits().ingest_batch or not progress:
+        return store.ingest(raws, now_ms=now_ms(), source="import") if raws else []
     batch = max(1, home.limits().ingest_batch)
     results: list[IngestResult] = []
-    if not progress:
-        for start in range(0, len(raws), batch):
-            results += store.ingest(raws[start : start + batch], now_ms=now_ms(), source="import")
-        return results
     from rich.console import Console
     from rich.progress import Progress
 
@@ -267,14 +304,10 @@ def _ingest_all(home: Home, store: Store, raws: list[bytes], progress: bool) -> 
 
 def cmd_import(args: argparse.Namespace) -> int:
     home = home_from(args)
-    raws = _read_import(args.file)
+    raws = read_import(args.file)
     progress = args.progress or sys.stderr.isatty()
     with open_store(home) as store:
-        # One call when it fits, so a record that waits for a later one reports how it ended.
-        if len(raws) <= home.limits().ingest_batch or not progress:
-            results = store.ingest(raws, now_ms=now_ms(), source="import") if raws else []
-        else:
-            results = _ingest_all(home, store, raws, progress)
+        results = ingest_all(home, store, raws, progress)
     counts = {
         status: sum(1 for r in results if r.status == status)
         for status in ("accepted", "duplicate", "deferred", "refused")
@@ -319,6 +352,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the co-op's name")
     p.add_argument("--region", help="the region the co-op serves")
     p.add_argument("--url", help="the public URL at which peers will reach this hub")
+    p.add_argument("--key", metavar="FILE", help="use this hub.key (an old hub's 32-byte key) instead of a new "
+                   "one; `coophub restore` also brings its records back")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser(
         "serve",
@@ -343,7 +378,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--user", metavar="USER", help="the system user the hub runs as (default: the current user)")
     p.set_defaults(func=cmd_systemd_unit)
-    peers = sub.add_parser("peers", help="add or list peers", description="Add or list this hub's peers.")
+    peers = sub.add_parser("peers", help="add, remove or list peers",
+                           description="Add, remove or list this hub's peers.")
     peers_sub = peers.add_subparsers(dest="peers_command", required=True, metavar="COMMAND")
     p = peers_sub.add_parser(
         "add",
@@ -353,6 +389,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("url", metavar="URL", help="another hub's URL")
     p.set_defaults(func=cmd_peers_add)
+    p = peers_sub.add_parser(
+        "remove",
+        parents=[common],
+        help="remove a peer from config.toml and forget its saved state",
+        description="Remove a peer URL from config.toml and forget what this hub saved about it. A URL that a "
+        "member's profile names may be learnt again later.",
+    )
+    p.add_argument("url", metavar="URL", help="the peer's URL, as `coophub peers list` shows it")
+    p.set_defaults(func=cmd_peers_remove)
     p = peers_sub.add_parser(
         "list",
         parents=[common],

@@ -80,8 +80,10 @@ def open_store(home: Home) -> Iterator[Store]:
     """The home's store, closed on exit.
 
     Raises:
-        HomeError: the home's limits are malformed.
+        HomeError: the home's limits are malformed, or its database is missing.
+        hub.db.DatabaseUnusable: the database is empty, foreign or damaged.
     """
+    home.check_database()
     store = Store(home.db_path, limits=home.limits(), blobs_dir=home.blobs_dir, association=home.association)
     try:
         yield store

@@ -14,11 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from hub import i18n
+from hub.db import DatabaseUnusable
 from hub.home import HomeError
 from hub.i18n import gettext as _
 from protocol import ProtocolError
 
-from . import admin, aid, demo, governance, network, publish, query
+from . import admin, aid, demo, governance, maintenance, network, publish, query
 from .output import CliError, error_line
 
 __all__ = ["build_parser", "main"]
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     admin.add_parsers(sub, common)
     network.add_parsers(sub, common)
+    maintenance.add_parsers(sub, common)
     publish.add_parsers(sub, common)
     query.add_parsers(sub, common)
     aid.add_parsers(sub, common)
@@ -151,7 +153,14 @@ def _run(argv: Sequence[str] | None) -> int:
             % {"error": f"{type(exc).__name__}: {exc}"}
         )
         return 1
+    except DatabaseUnusable as exc:
+        error_line(str(exc))  # already says what to do (hub.db)
+        return 1
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            error_line(_("the database is damaged (%(error)s) — run `coophub check`, then restore from a backup "
+                         "(docs/operations.md)") % {"error": exc})
+            return 1
         error_line(_("database error: %(error)s — check the disk and the home's permissions") % {"error": exc})
         return 1
     except BrokenPipeError:

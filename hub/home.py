@@ -9,11 +9,16 @@ Layout (docs/operations.md):
     HOME/blobs/         guide attachments, content-addressed by SHA-256
     HOME/serve.json     written by a running `coophub serve`: its URL and pid, so the CLI can publish through it
 
-A hub refuses to start on a home it cannot read safely (PRODUCT.md §5) and says why in one line.
+A hub refuses to start on a home it cannot read safely (PRODUCT.md §5) and says why in one line, naming the
+``chmod`` that fixes it (:func:`unsafe_reason`): the home, config.toml, the database and blobs/ must not be
+writable by other users (whoever can write them can replace the key, point the CLI at another URL, or rewrite
+records), and hub.key and api.token must not be readable or writable by them either. ``coophub init`` creates
+everything so (directories 0700, files 0600).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -27,7 +32,7 @@ from protocol import DEFAULT_LIMITS, HubKey, Limits, limits_from_mapping
 
 from .logs import LOG_FORMATS, LOG_LEVELS
 
-__all__ = ["HomeError", "HubConfig", "Home", "default_home"]
+__all__ = ["HomeError", "HubConfig", "Home", "check_home_files", "default_home", "unsafe_reason"]
 
 ENV_HOME = "COOPHUB_HOME"
 ENV_LIMIT_PREFIX = "COOPHUB_LIMIT_"
@@ -38,6 +43,53 @@ DEFAULT_TIMEZONE = "Europe/London"
 
 class HomeError(Exception):
     """A home directory that cannot be created or used; the message says what to do."""
+
+
+#: What other users may not do to each part of a home: (mode bits refused, the chmod that fixes it). The
+#: database's -wal and -shm files are created by SQLite with the database's own mode, so checking the
+#: database covers them; serve.json is checked where it is read (hub.serve_proof).
+_SECRET = (stat.S_IRWXG | stat.S_IRWXO, "600")
+_NOT_WRITABLE = (stat.S_IWGRP | stat.S_IWOTH, "go-w")
+_DIRECTORY = (stat.S_IWGRP | stat.S_IWOTH, "700")
+_RULES: dict[str, tuple[int, str]] = {
+    ".": _DIRECTORY, "hub.key": _SECRET, "api.token": _SECRET, "config.toml": _NOT_WRITABLE,
+    "hub.sqlite3": _NOT_WRITABLE, "hub.sqlite3-wal": _NOT_WRITABLE, "hub.sqlite3-shm": _NOT_WRITABLE,
+    "blobs": _DIRECTORY,
+}
+
+
+def unsafe_reason(path: Path, rule: tuple[int, str]) -> str | None:
+    """One line saying why ``path`` is unsafe under ``rule`` and the command that fixes it; None if it is safe
+    or absent. A file owned by another user (other than root) is unsafe whatever its mode: its owner can
+    change it. A symbolic link is judged by what it points to (``stat``), as every reader follows it.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot check {path}: {exc.strerror}"
+    if info.st_uid not in (os.geteuid(), 0):
+        return (f"{path} belongs to another user (uid {info.st_uid}); run `chown {os.geteuid()} {path}` as root, "
+                f"or run coophub as its owner")
+    bits, fix = rule
+    if not info.st_mode & bits:
+        return None
+    what = "readable or writable" if bits & (stat.S_IRGRP | stat.S_IROTH) else "writable"
+    return f"{path} is {what} by other users (mode {stat.S_IMODE(info.st_mode):o}); run `chmod {fix} {path}`"
+
+
+def check_home_files(path: Path) -> None:
+    """Refuse a home whose directory, key, token, config, database or blobs others could change (or read, for
+    the key and token).
+
+    Raises:
+        HomeError: the first unsafe part, with the chmod that fixes it.
+    """
+    for name, rule in _RULES.items():
+        reason = unsafe_reason(path if name == "." else path / name, rule)
+        if reason is not None:
+            raise HomeError(reason)
 
 
 def default_home() -> Path:
@@ -185,8 +237,9 @@ class Home:
             raise HomeError(str(exc)) from None
 
     @classmethod
-    def create(cls, path: Path, name: str, *, region: str = "", url: str = "") -> Home:
-        """Create a new hub home with a fresh key and token.
+    def create(cls, path: Path, name: str, *, region: str = "", url: str = "", seed: bytes | None = None) -> Home:
+        """Create a new hub home with a fresh key (or the key whose 32-byte ``seed`` is given: a restore) and a
+        fresh token, every file 0600 and every directory 0700.
 
         Raises:
             HomeError: the directory already holds a hub, or cannot be created.
@@ -197,14 +250,19 @@ class Home:
         if not name.strip():
             raise HomeError("--name must not be empty")
         try:
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = HubKey.generate()
+            if path.is_dir() and any(path.iterdir()):
+                check_home_files(path)  # a directory already in use is not re-moded behind its owner's back
+            else:
+                path.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.chmod(0o700)  # an empty directory made with the umask's 0755 (or 0777) becomes private
+            key = HubKey.generate() if seed is None else HubKey.from_seed(seed)
             token = secrets.token_urlsafe(32)
             _write_private(path / "hub.key", key.seed())
             _write_private(path / "api.token", token.encode() + b"\n")
             config = HubConfig(name=name.strip(), region=region, url=url)
-            (path / "config.toml").write_text(config.to_toml(), encoding="utf-8")
+            _write_private(path / "config.toml", config.to_toml().encode("utf-8"))
             (path / "blobs").mkdir(exist_ok=True, mode=0o700)
+            (path / "blobs").chmod(0o700)
         except OSError as exc:
             raise HomeError(f"cannot create hub home {path}: {exc.strerror}") from None
         return cls(path, key, config, token)
@@ -214,16 +272,15 @@ class Home:
         """Open an existing home, refusing one that is missing, unreadable or unsafe.
 
         Raises:
-            HomeError: no hub there, a key readable by others, or an unreadable/corrupt file.
+            HomeError: no hub there, a part others could change or read (:func:`check_home_files`), or an
+                unreadable/corrupt file.
         """
         path = path.expanduser()
         key_path = path / "hub.key"
         if not key_path.exists():
             raise HomeError(f"no hub at {path}; create one with `coophub init --name NAME --home {path}`")
+        check_home_files(path)
         try:
-            mode = key_path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise HomeError(f"{key_path} is readable by other users; run `chmod 600 {key_path}`")
             seed = key_path.read_bytes()
             token = (path / "api.token").read_text(encoding="utf-8").strip()
             config = HubConfig.from_toml((path / "config.toml").read_text(encoding="utf-8"))
@@ -243,20 +300,28 @@ class Home:
         """
         tmp = self.config_path.with_suffix(".toml.tmp")
         text = _merge_toml(self.config_path, self.config)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()  # left by a crash; O_EXCL below must create it afresh with mode 0600
+        _write_private(tmp, text.encode("utf-8"))
         os.replace(tmp, self.config_path)
 
+    def check_database(self) -> None:
+        """Refuse to open an existing hub whose database is gone: SQLite would create an empty one, and the hub
+        would start as a new, empty hub without a word (``coophub init`` creates the database).
+
+        Raises:
+            HomeError: hub.sqlite3 is missing.
+        """
+        if not self.db_path.exists():
+            raise HomeError(f"{self.db_path} is missing; put the database back, or rebuild this hub from its key "
+                            "with `coophub restore` (docs/operations.md)")
+
     def running_url(self) -> str | None:
-        """The URL of a `coophub serve` running on this home, if its serve.json names a live process."""
-        try:
-            info = json.loads(self.serve_path.read_text(encoding="utf-8"))
-            os.kill(int(info["pid"]), 0)
-            return str(info["url"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        """The URL of a `coophub serve` running on this home: only when serve.json is safe, names a live
+        process, and the server at its URL proves it holds this home's token (hub.serve_proof); else None."""
+        from .serve_proof import verified_url
+
+        return verified_url(self)
 
 
 def _merge_toml(path: Path, config: HubConfig) -> str:

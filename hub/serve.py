@@ -1,8 +1,9 @@
 """`coophub serve`: run one hub's HTTP API, web pages and gossip until SIGTERM or SIGINT.
 
-At startup the hub writes ``HOME/serve.json`` (its URL and pid, atomically) so that CLI commands on the same
-home publish through it and what they publish is gossiped at once; a clean shutdown removes the file. After a
-crash the stale file names a dead pid, which :meth:`hub.home.Home.running_url` ignores.
+At startup the hub writes ``HOME/serve.json`` (its URL and pid, atomically, mode 0600) so that CLI commands on
+the same home publish through it and what they publish is gossiped at once; a clean shutdown removes the file.
+The CLI sends the token only to a hub that answers hub.serve_proof's challenge; after a crash the stale file
+names a dead pid (or a port someone else now holds), which :meth:`hub.home.Home.running_url` ignores.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub import serve_proof
 from hub.app import make_app
+from hub.bounds import BoundedRunner, fit_to_fd_limit
 from hub.home import Home, HomeError
 from hub.logs import ACCESS_LOG_FORMAT
 from hub.store import Store
@@ -50,7 +53,10 @@ def local_url(host: str, port: int) -> str:
 def write_serve_file(path: Path, url: str) -> None:
     """Write serve.json atomically (temporary file, fsync, rename), so a reader never sees half of it."""
     tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # left by a crash; O_EXCL below creates it afresh, 0600, never through a planted link
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump({"url": url, "pid": os.getpid()}, f)
         f.flush()
         os.fsync(f.fileno())
@@ -73,15 +79,18 @@ def _serve_file_ctx(home: Home) -> object:
 
 
 async def _serve(home: Home, store: Store, host: str, port: int, access_log: bool = False) -> None:
-    app = make_app(home, store)
+    app = make_app(home, store, limits=store.limits)
     app.cleanup_ctx.append(_serve_file_ctx(home))  # type: ignore[arg-type]
-    runner = web.AppRunner(app, access_log=logging.getLogger("coophub.access") if access_log else None,
+    serving: dict[str, str] = {}  # the URL written to serve.json, once bound (hub.serve_proof)
+    serve_proof.add_route(app, home, serving)
+    # Connections are bounded (hub.bounds): caps in all and per address, header timeout, header sizes.
+    runner = BoundedRunner(app, access_log=logging.getLogger("coophub.access") if access_log else None,
                            access_log_format=ACCESS_LOG_FORMAT, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     with _signals() as stop:
         try:
-            await _listen(home, runner, host, port)
+            await _listen(home, runner, host, port, serving)
             await stop.wait()
             log.info("stopping")
         finally:
@@ -90,7 +99,7 @@ async def _serve(home: Home, store: Store, host: str, port: int, access_log: boo
             await runner.cleanup()
 
 
-async def _listen(home: Home, runner: web.AppRunner, host: str, port: int) -> None:
+async def _listen(home: Home, runner: web.AppRunner, host: str, port: int, serving: dict[str, str]) -> None:
     """Bind, write serve.json and log the URL.
 
     Raises:
@@ -107,6 +116,7 @@ async def _listen(home: Home, runner: web.AppRunner, host: str, port: int) -> No
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     bound = _bound_port(runner, port)
     url = local_url(host, bound)
+    serving["url"] = url
     write_serve_file(home.serve_path, url)
     log.info("hub %s (%s) serving %s from %s", home.hub_id, home.config.name, url, home.path)
 
@@ -147,7 +157,9 @@ def run_hub(home: Home, host: str | None = None, port: int | None = None, *, acc
         raise ServeError(f"a hub is already running on {home.path} at {running}; stop it first")
     host = host or home.config.host or "127.0.0.1"
     port = home.config.port if port is None else port
-    limits = home.limits()
+    # The connection cap must fit under the open-file limit; what is enforced is what is published.
+    limits = fit_to_fd_limit(home.limits())
+    home.check_database()
     store = Store(home.db_path, limits=limits, blobs_dir=home.blobs_dir, association=home.association)
     try:
         asyncio.run(_serve(home, store, host, port, access_log))

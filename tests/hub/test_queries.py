@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -227,3 +229,42 @@ def test_member_peer_urls_come_from_members_current_profiles(store: Store) -> No
     assert store.is_eligible(applicant.public) and not store.is_member(applicant.public)
     urls = store.member_peer_urls()
     assert sorted(urls) == ["https://one.example", "https://zero-2.example", "https://zero.example"]
+
+
+@pytest.mark.parametrize("query", [DirectoryQuery(q="care"), DirectoryQuery(region="cardiff"),
+                                   DirectoryQuery(service="care"), DirectoryQuery(open=True),
+                                   DirectoryQuery(open=True, region="cardiff")], ids=repr)
+def test_totals_are_counted_up_to_the_cap_then_say_at_least(loaded: tuple[Store, Sample],
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           query: DirectoryQuery) -> None:
+    import hub.queries
+
+    store, s = loaded
+    found, exact = store.search(query, s.a.now)
+    assert exact >= 1 and not exact.at_least and exact == len(found)  # the sample is under the cap
+    monkeypatch.setattr(hub.queries, "TOTAL_CAP", exact - 1)
+    page = replace(query, limit=max(1, exact - 2))
+    capped_found, capped = store.search(page, s.a.now)
+    if exact - 1 >= page.limit + 1:
+        assert capped == exact - 1 and capped.at_least  # counting stopped at the cap
+    else:
+        assert capped == exact and not capped.at_least  # the cap is raised to just past the page asked for
+    assert capped_found == found[:page.limit]  # the page itself does not change
+    monkeypatch.setattr(hub.queries, "TOTAL_CAP", exact)
+    assert store.search(query, s.a.now)[1] == exact and not store.search(query, s.a.now)[1].at_least
+
+
+def test_a_page_past_the_cap_still_has_a_next_page(loaded: tuple[Store, Sample],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.queries
+
+    store, s = loaded
+    everything, exact = store.search(DirectoryQuery(region="cardiff", limit=50), s.a.now)
+    monkeypatch.setattr(hub.queries, "TOTAL_CAP", 0)
+    found, total = store.search(DirectoryQuery(region="cardiff", limit=1, offset=0), s.a.now)
+    assert found == everything[:1]
+    assert exact >= 2
+    if exact > 2:
+        assert total.at_least and total == 2  # one past the page: "there is a next page"
+    else:
+        assert total == 2 and not total.at_least
