@@ -305,8 +305,9 @@ class HubProcess:
 
 
 async def publish(http: aiohttp.ClientSession, hub: HubProcess, body: dict[str, Any],
-                  timeout_s: float = 10) -> tuple[int, dict[str, Any]]:
-    """POST /api/v1/publish with the hub's token, as `coophub publish` does; (status, JSON answer).
+                  timeout_s: float = 10, headers_out: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """POST /api/v1/publish with the hub's token, as `coophub publish` does; (status, JSON answer). The
+    response's headers are copied into ``headers_out`` if given.
 
     Raises:
         aiohttp.ClientError, asyncio.TimeoutError: no answer (the hub is down or was killed mid-request).
@@ -314,6 +315,8 @@ async def publish(http: aiohttp.ClientSession, hub: HubProcess, body: dict[str, 
     headers = {"Authorization": f"Bearer {hub.token}"}
     async with http.post(f"{hub.url}/api/v1/publish", json=body, headers=headers,
                          timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+        if headers_out is not None:
+            headers_out.update(resp.headers)
         try:
             data = await resp.json(content_type=None)
         except ValueError:
