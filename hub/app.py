@@ -16,6 +16,7 @@ Status codes:
     413 too-large          a request body over limits.max_api_body_bytes (or max_blob_bytes for blobs)
     429 rate-limited       over this address's token bucket without the API token (Retry-After says when)
     503 rate-limited       the hub's own request or body-bytes cap (Retry-After)
+    503 error              the database failed while storing a publish (a full disk): try again (Retry-After)
     422 <ingest reason>    a record the store refused (invalid, too-large, blocked), or that hub.publishing's
                            checks refuse before signing (it would have no effect, or could not be stored yet:
                            not-a-member, missing-reference, ...)
@@ -89,6 +90,9 @@ MAX_QUERY_CHARS = 500
 DIRECTORY_KINDS = ("hub", "guide", "offer")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
+#: Retry-After for a publish the database failed to store: long enough for an operator's disk alert to fire,
+#: short enough that a client retrying loses little once space is back.
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ApiError(RequestError):
@@ -400,6 +404,11 @@ async def post_publish(request: web.Request) -> web.Response:
     # The bytes come from this hub's own user (the token proves it): origin is this hub, so its own profile
     # while it is an applicant is quarantined here rather than deferred (docs/protocol.md §2.3).
     result = (await store.ingest_async([raw], now_ms=now, source="api", origin=home.key.public))[0]
+    if result.status == "refused" and result.reason == "error":
+        # The database failed (a full disk, an I/O error): the record may be fine and was not stored. 503 tells the
+        # client to try again later; a 422 would tell it to drop the record (tests/faults/test_disk_full.py).
+        raise RequestError(503, "error", result.detail or "the database failed",
+                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
     if result.status == "refused":
         raise ApiError(422, result.reason or "invalid", result.detail or "the record was refused")
     if result.status in ("deferred", "quarantined"):

@@ -4,15 +4,17 @@ version; the long ones, marked ``chaos``, run under `make test-chaos` (``-m chao
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from .harness import figures_path
+from .harness import LIVE, figures_path, stop_all
 
 _DESELECTED: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr"):  # an explicit -m decides, e.g. `make test-chaos` passes -m chaos
+    if "chaos" in config.getoption("markexpr"):  # a -m that names chaos decides (`make test-chaos`: -m chaos)
         return
     long = [item for item in items if item.get_closest_marker("chaos") is not None]
     if long:
@@ -28,3 +30,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     path = figures_path()
     if path.exists():
         terminalreporter.write_line(f"tests/faults: figures in {path}")
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_left_running() -> Iterator[None]:
+    """Stop every hub process a test started, whether it passed or failed."""
+    yield
+    hubs, LIVE[:] = list(LIVE), []
+    stop_all(hubs)

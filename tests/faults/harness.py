@@ -51,7 +51,7 @@ SIZES = ["short", pytest.param("long", marks=pytest.mark.chaos)]
 #: Anti-entropy and backoff short enough that a healed link is used again within about a second.
 FAST_LIMITS = {"sync_interval_ms": 300, "backoff_base_ms": 100, "backoff_max_ms": 1000}
 
-START_S = 30.0  # how long a hub may take to start (a loaded 2-core machine, a 10k-record database)
+START_S = 90.0  # how long a hub may take to start: 20 starting at once on a loaded 2-core machine take ~40 s
 
 
 def now_ms() -> int:
@@ -154,10 +154,16 @@ def integrity(db: Path) -> str:
 # -- one hub process -----------------------------------------------------------------------------------------
 
 
+#: Every HubProcess made in this test session; tests/faults/conftest.py stops those still running after each
+#: test, so a failing test leaves no `coophub serve` behind.
+LIVE: list[HubProcess] = []
+
+
 class HubProcess:
     """`coophub serve` over ``home`` as a child process; restartable on the same home and port."""
 
     def __init__(self, home: Home, *, rlimits: dict[int, tuple[int, int]] | None = None) -> None:
+        LIVE.append(self)
         self.home = home
         self.path = home.path
         self.token = home.token
@@ -299,8 +305,9 @@ class HubProcess:
 
 
 async def publish(http: aiohttp.ClientSession, hub: HubProcess, body: dict[str, Any],
-                  timeout_s: float = 10) -> tuple[int, dict[str, Any]]:
-    """POST /api/v1/publish with the hub's token, as `coophub publish` does; (status, JSON answer).
+                  timeout_s: float = 10, headers_out: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """POST /api/v1/publish with the hub's token, as `coophub publish` does; (status, JSON answer). The
+    response's headers are copied into ``headers_out`` if given.
 
     Raises:
         aiohttp.ClientError, asyncio.TimeoutError: no answer (the hub is down or was killed mid-request).
@@ -308,6 +315,8 @@ async def publish(http: aiohttp.ClientSession, hub: HubProcess, body: dict[str, 
     headers = {"Authorization": f"Bearer {hub.token}"}
     async with http.post(f"{hub.url}/api/v1/publish", json=body, headers=headers,
                          timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+        if headers_out is not None:
+            headers_out.update(resp.headers)
         try:
             data = await resp.json(content_type=None)
         except ValueError:

@@ -4,8 +4,9 @@ Two real hubs, A and B, peers of each other on 127.0.0.1. An attacker on 127.0.4
 routes — anti-entropy sessions, pushes of garbage, directory searches — over 64 connections as fast as A
 answers. Meanwhile B publishes guides, which must reach A, and an honest client on 127.0.0.1 reads A's
 ``/fed/v1/info`` and ``/api/v1/status``: every one of its requests must be answered 200 within its timeout, none
-429, since the per-address limit is the attacker's, not the honest peer's — and the attacker must meet that
-limit (429). The honest reads' latency with and without the flood is a figure.
+429 or 503, since the per-address limits are the attacker's, not the honest peer's — and the attacker must meet
+them (429). The hub may shed the attacker's load with 503 and Retry-After, never with a 500. The honest reads'
+latency with and without the flood is a figure.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ async def test_a_flood_from_one_address_leaves_an_honest_peer_unaffected(tmp_pat
                         async with req as resp:
                             await resp.read()
                             attack[str(resp.status)] += 1
+                            if resp.status >= 500 and not resp.headers.get("Retry-After", "").isdigit():
+                                attack["5xx without Retry-After"] += 1
                     except (aiohttp.ClientError, TimeoutError):
                         attack["no answer"] += 1
                         await asyncio.sleep(0.05)
@@ -138,6 +141,7 @@ async def test_a_flood_from_one_address_leaves_an_honest_peer_unaffected(tmp_pat
         peer_guides_lost=0, flood_ended_s_ago=round(time.monotonic() - flood_end, 1))
     assert not honest_bad, f"{len(honest_bad)} honest requests failed: {honest_bad[:5]}"
     assert honest, "the honest client made no request"
-    assert not any(k.startswith("5") for k in attack), f"the flood got 5xx answers: {dict(attack)}"
+    # The hub may shed load with 503 and Retry-After (its own request cap), never answer with a bug's 500.
+    assert "500" not in attack and "5xx without Retry-After" not in attack, f"the flood got 5xx: {dict(attack)}"
     # What keeps the honest peer whole when the flood outruns two cores: the attacker's address is limited.
     assert attack.get("429", 0) > 0, f"the flood from one address was never limited: {dict(attack)}"
