@@ -336,9 +336,10 @@ def apply_batch(conn: sqlite3.Connection, batch: Batch) -> BatchOutcome:
     """
     txn = _Txn(conn, batch.now_ms, batch.limits, batch.expected, batch.isolate)
     txn.prefetch(record for _, record in batch.pending)
-    retried = txn.retry(held.take_due(conn, batch.now_ms, max(1, batch.limits.ingest_batch)))
-    results = {index: txn.one(record, batch.source, batch.origin) for index, record in batch.pending}
-    retried += txn.settle()
+    with derive.membership_deferred(conn):  # recomputed once for the batch's endorsements, not for each
+        retried = txn.retry(held.take_due(conn, batch.now_ms, max(1, batch.limits.ingest_batch)))
+        results = {index: txn.one(record, batch.source, batch.origin) for index, record in batch.pending}
+        retried += txn.settle()
     txn.finish(batch.refusals)
     return BatchOutcome(results, retried)
 
@@ -354,9 +355,10 @@ def retry_due(conn: sqlite3.Connection, now_ms: int, limits: Limits, expected: b
     """
     txn = _Txn(conn, now_ms, limits, expected, isolate)
     due = held.take_due(conn, now_ms, max(1, limits.ingest_batch))
-    results = [txn.one(w.record, w.source, w.origin) for w in due]
-    accepted = [(r, w.source) for r, w in zip(results, due, strict=True) if r.status == "accepted"]
-    accepted += txn.settle()
+    with derive.membership_deferred(conn):
+        results = [txn.one(w.record, w.source, w.origin) for w in due]
+        accepted = [(r, w.source) for r, w in zip(results, due, strict=True) if r.status == "accepted"]
+        accepted += txn.settle()
     txn.finish([])
     return results, accepted
 

@@ -46,9 +46,11 @@ VIEW_LIST_LIMIT = 100  # guides and offers listed on a hub's page, newest first 
 # bm25 column weights: title, summary, body, extra (services, tags, category), regions.
 _BM25 = "bm25(directory_fts, 10.0, 4.0, 1.0, 3.0, 2.0)"
 _TOKEN = re.compile(r"\w+")
-# A text query that matches more entries than this ranks only the newest this many by bm25: ranking costs
-# about 2 µs a match, and a one-word query over a million records can match 300,000 (docs/perf/hub.md).
-RANK_WINDOW = 5_000
+# A text query that matches more entries than this ranks only the newest this many by bm25 (or as many as the
+# page asked for needs): ranking costs 5–10 µs a match, and a one-word query over a million records can match
+# 300,000 (docs/perf/hub.md). 1,000 as the count's cap: "1,000+ results, the best of the newest 1,000 first"
+# (issue 13: 5,000 cost 25 ms a common word at 100k records under load, 1,000 cost 5–12 ms).
+RANK_WINDOW = 1_000
 # With at least this many matches and no text, walking entries newest-first and testing each finds a page
 # sooner than fetching every match through an index and sorting them all.
 SCAN_PLAN_MIN = 1_000
@@ -205,16 +207,18 @@ def _count_fast(conn: sqlite3.Connection, query: DirectoryQuery) -> int:
 
 def _ranked(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: str, limit: int,
             offset: int) -> list[int]:
-    """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer)."""
+    """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer; more when the
+    page asked for lies beyond)."""
+    window = max(RANK_WINDOW, offset + limit)
     where, params = _filters(query, now_ms, scan=True)  # full-text drives; filters are tested per match
     if not where:  # every full-text row is a directory entry: no join (it tripled the cost at 1M records)
         sql = (f"SELECT rid FROM (SELECT rowid AS rid, {_BM25} AS score FROM directory_fts "
-               f"WHERE directory_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_WINDOW}) "
+               f"WHERE directory_fts MATCH ? ORDER BY rowid DESC LIMIT {window}) "
                "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
         return [rid for (rid,) in conn.execute(sql, [text, limit, offset])]
     sql = (f"SELECT rid FROM (SELECT d.rid AS rid, {_BM25} AS score FROM directory_fts JOIN directory d "
            f"ON d.rid = directory_fts.rowid{_where(['directory_fts MATCH ?', *where])} "
-           f"ORDER BY directory_fts.rowid DESC LIMIT {RANK_WINDOW}) "
+           f"ORDER BY directory_fts.rowid DESC LIMIT {window}) "
            "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
     return [rid for (rid,) in conn.execute(sql, [text, *params, limit, offset])]
 

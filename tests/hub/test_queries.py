@@ -173,9 +173,12 @@ def test_a_text_query_ranks_within_the_newest_matches(loaded: tuple[Store, Sampl
     store, s = loaded
     _, total = store.search(DirectoryQuery(q="care"), s.a.now)
     monkeypatch.setattr(hub.queries, "RANK_WINDOW", 1)
-    found, total_windowed = store.search(DirectoryQuery(q="care"), s.a.now)
+    found, total_windowed = store.search(DirectoryQuery(q="care", limit=1), s.a.now)
     assert total_windowed == total == 3  # the count stays exact
     assert [r["id"] for r in found] == [s.applicant.hub_id]  # the newest matching entry only
+    # A page beyond the window widens it to the page's end, so a page the total promises is never empty.
+    assert all(len(store.search(DirectoryQuery(q="care", limit=1, offset=n), s.a.now)[0]) == 1 for n in range(3))
+    assert store.search(DirectoryQuery(q="care", limit=1, offset=3), s.a.now)[0] == []
 
 
 def test_text_with_a_region_matches_the_whole_region_name(loaded: tuple[Store, Sample]) -> None:
