@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser-deps clean messages
+.PHONY: demo test test-chaos bench browser-deps clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP) browser-deps
 	$(PY) -m pytest
+
+# The long fault tests (docs/RELIABILITY.md): kill -9 ×20 during a 10k ingest, 20 hubs partitioned for 60 s, 1e5
+# malformed requests… `make test` runs each scenario's short version. Replay one with COOPHUB_TEST_SEED=<seed>.
+test-chaos: $(STAMP)
+	$(PY) -m pytest tests/faults -m chaos -p no:cacheprovider -s
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -16,6 +16,7 @@ BENCHMARKS: list[str] = [
     "sim_bench",
     "negentropy_bench",
     "fed_bench",
+    "burst_bench",
     "governance_bench",
     "scale_bench",
 ]

@@ -97,6 +97,25 @@ def cmd_peers_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_peers_remove(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    url = check_url(args.url, "URL").rstrip("/")
+    configured = [u for u in home.config.peers if u.rstrip("/") == url]
+    with open_store(home) as store:
+        saved = store.delete_peer(url)
+    if not configured and not saved:
+        raise CliError(_("%(url)s is not a peer of this hub") % {"url": url},
+                       _("see the peers with `coophub peers list`"))
+    if configured:
+        home.config.peers[:] = [u for u in home.config.peers if u.rstrip("/") != url]
+        home.save_config()
+    if args.json:
+        emit_json({"url": url, "removed": True, "peers": home.config.peers})
+    else:
+        emit(_("removed %(url)s") % {"url": url})
+    return 0
+
+
 def _peer_rows(home: Home, store: Store) -> list[dict[str, Any]]:
     saved = {str(p["url"]).rstrip("/"): p for p in store.list_peers()}
     urls = list(dict.fromkeys([u.rstrip("/") for u in home.config.peers] + sorted(saved)))
@@ -363,7 +382,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--user", metavar="USER", help="the system user the hub runs as (default: the current user)")
     p.set_defaults(func=cmd_systemd_unit)
-    peers = sub.add_parser("peers", help="add or list peers", description="Add or list this hub's peers.")
+    peers = sub.add_parser("peers", help="add, remove or list peers",
+                           description="Add, remove or list this hub's peers.")
     peers_sub = peers.add_subparsers(dest="peers_command", required=True, metavar="COMMAND")
     p = peers_sub.add_parser(
         "add",
@@ -373,6 +393,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("url", metavar="URL", help="another hub's URL")
     p.set_defaults(func=cmd_peers_add)
+    p = peers_sub.add_parser(
+        "remove",
+        parents=[common],
+        help="remove a peer from config.toml and forget its saved state",
+        description="Remove a peer URL from config.toml and forget what this hub saved about it. A URL that a "
+        "member's profile names may be learnt again later.",
+    )
+    p.add_argument("url", metavar="URL", help="the peer's URL, as `coophub peers list` shows it")
+    p.set_defaults(func=cmd_peers_remove)
     p = peers_sub.add_parser(
         "list",
         parents=[common],

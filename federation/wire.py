@@ -181,7 +181,7 @@ def parse_cursor(text: str) -> tuple[int, bytes] | None:
         cursor = (int(ms), bytes.fromhex(id_hex))
     except ValueError:
         raise WireError("after: expected <created_ms>.<64 hex id>") from None
-    if len(cursor[1]) != 32 or cursor[0] < 0:
+    if len(cursor[1]) != 32 or not 0 <= cursor[0] < 2**63:  # created_ms is a signed 64-bit SQLite integer
         raise WireError("after: expected <created_ms>.<64 hex id>")
     return cursor
 

@@ -1,10 +1,10 @@
 """The hub's aiohttp application: the JSON API under ``/api/v1/`` (docs/api.md), plus the hooks through which
 the web pages (``hub.web.setup``) and the peer protocol (``federation.driver.setup``) add their routes.
 
-Errors on ``/api/`` become responses in exactly one place, :func:`error_middleware`:
-``{"error": reason, "detail": one line}`` with a 4xx status (STYLE.md: errors become HTTP responses in
-exactly one place). Reasons are the protocol's vocabulary (protocol.errors.REASONS) plus ``unauthorized``,
-``not-found`` and ``method-not-allowed`` for HTTP-level problems.
+Errors on ``/api/`` become responses in exactly one place, the error boundary (hub.boundary, the app's outermost
+middleware, for every route): ``{"error": reason, "detail": one line}`` with a 4xx status. Reasons are the
+protocol's vocabulary (protocol.errors.REASONS) plus ``unauthorized``, ``not-found``, ``method-not-allowed`` and
+``timeout`` for HTTP-level problems. The HTTP bounds (body sizes, rates, timeouts) are hub.bounds'.
 
 Status codes:
     400 invalid            malformed JSON, a bad query parameter, a body that fails its kind's schema
@@ -12,7 +12,11 @@ Status codes:
     404 not-found          unknown record, hub, offer, blob or route
     405 method-not-allowed
     409 missing-reference  publishing before the hub has joined an association
+    408 timeout            the body did not arrive within http_body_timeout_ms (and its minimum rate)
     413 too-large          a request body over limits.max_api_body_bytes (or max_blob_bytes for blobs)
+    429 rate-limited       over this address's token bucket without the API token (Retry-After says when)
+    503 rate-limited       the hub's own request or body-bytes cap (Retry-After)
+    503 error              the database failed while storing a publish (a full disk): try again (Retry-After)
     422 <ingest reason>    a record the store refused (invalid, too-large, blocked), or that hub.publishing's
                            checks refuse before signing (it would have no effect, or could not be stored yet:
                            not-a-member, missing-reference, ...)
@@ -33,9 +37,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.boundary import RequestError, boundary_middleware
+from hub.bounds import BOUNDS_KEY, Bounds, bounds_middleware, check_json_depth
 from hub.home import Home
 from hub.opendata.badges import issue_credential
-from hub.publishing import PublishRefused
 from hub.store import DirectoryQuery, Store
 from protocol import ProtocolError, build_record, parse_hub_id
 from protocol.jsonview import body_from_json, record_to_json
@@ -50,6 +55,7 @@ __all__ = [
     "NOW_KEY",
     "STORE_KEY",
     "ApiError",
+    "RequestError",
     "BlobFetcher",
     "find_blob",
     "hub_param",
@@ -84,23 +90,16 @@ MAX_QUERY_CHARS = 500
 DIRECTORY_KINDS = ("hub", "guide", "offer")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
-_HTTP_REASONS = {
-    400: "invalid",
-    401: "unauthorized",
-    404: "not-found",
-    405: "method-not-allowed",
-    413: "too-large",
-}
+#: Retry-After for a publish the database failed to store: long enough for an operator's disk alert to fire,
+#: short enough that a client retrying loses little once space is back.
+DATABASE_RETRY_AFTER_S = 5
 
 
-class ApiError(Exception):
+class ApiError(RequestError):
     """An API request that cannot be served: ``{"error": reason, "detail": detail}`` with ``status``."""
 
     def __init__(self, status: int, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.reason = reason
-        self.detail = detail
+        super().__init__(status, reason, detail)
 
 
 def _now_ms() -> int:
@@ -119,47 +118,6 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     """A JSON response; bytes anywhere in ``data`` are written as hex."""
     text = json.dumps(data, default=_json_default, ensure_ascii=False)
     return web.Response(text=text, status=status, content_type="application/json")
-
-
-def _error(status: int, reason: str, detail: str) -> web.Response:
-    detail = " ".join(detail.split())[:500]  # one line, bounded
-    response = json_response({"error": reason, "detail": detail}, status)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="coophub"'
-    return response
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error on ``/api/`` into a JSON error response; other paths keep their own handling."""
-    if not request.path.startswith("/api/"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return _error(exc.status, exc.reason, exc.detail)
-    except PublishRefused as exc:
-        return _error(422, exc.reason, str(exc))
-    except ProtocolError as exc:
-        return _error(413 if exc.reason == "too-large" else 400, exc.reason, str(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        reason = _HTTP_REASONS.get(exc.status, "invalid" if exc.status < 500 else "error")
-        return _error(exc.status, reason, _http_detail(exc, request))
-    except Exception:  # a bug: log it with its traceback, answer without one
-        log.exception("internal error serving %s %s", request.method, request.path)
-        return _error(500, "error", "internal error; the hub's log has the details")
-
-
-def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
-    if exc.status == 404:
-        return f"no such API route: {request.path}; see docs/api.md"
-    if exc.status == 405:
-        return f"{request.method} is not allowed on {request.path}"
-    if exc.status == 413:
-        return "request body is too large"
-    return exc.reason or exc.text or "bad request"
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -209,7 +167,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
         raise ApiError(
             413, "too-large", f"request body is {request.content_length} bytes, over the limit of {limit}"
         )
-    body = await request.read()  # bounded by the app's client_max_size
+    body = await request.read()  # read already, within the route's limit (hub.bounds.bounds_middleware)
     if len(body) > limit:
         raise ApiError(413, "too-large", f"request body is {len(body)} bytes, over the limit of {limit}")
     return body
@@ -217,6 +175,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 async def _read_json(request: web.Request, limit: int) -> Any:
     body = await _read_body(request, limit)
+    check_json_depth(body, request.app[LIMITS_KEY].max_json_depth)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -319,7 +278,8 @@ async def get_directory(request: web.Request) -> web.Response:
     query = parse_directory_query(request.query)
     store = request.app[STORE_KEY]
     results, total = await store.read(store.search, query, _now(request))
-    return json_response({"results": results, "total": total})
+    # "total_at_least": counting stopped at hub.queries.TOTAL_CAP matches and there are more (issue 13).
+    return json_response({"results": results, "total": total, "total_at_least": getattr(total, "at_least", False)})
 
 
 async def get_applicants(request: web.Request) -> web.Response:
@@ -444,6 +404,11 @@ async def post_publish(request: web.Request) -> web.Response:
     # The bytes come from this hub's own user (the token proves it): origin is this hub, so its own profile
     # while it is an applicant is quarantined here rather than deferred (docs/protocol.md §2.3).
     result = (await store.ingest_async([raw], now_ms=now, source="api", origin=home.key.public))[0]
+    if result.status == "refused" and result.reason == "error":
+        # The database failed (a full disk, an I/O error): the record may be fine and was not stored. 503 tells the
+        # client to try again later; a 422 would tell it to drop the record (tests/faults/test_disk_full.py).
+        raise RequestError(503, "error", result.detail or "the database failed",
+                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
     if result.status == "refused":
         raise ApiError(422, result.reason or "invalid", result.detail or "the record was refused")
     if result.status in ("deferred", "quarantined"):
@@ -500,20 +465,23 @@ def make_app(
     now_ms: Callable[[], int] | None = None,
     web_pages: bool = True,
     federation: bool = True,
+    limits: Limits | None = None,
 ) -> web.Application:
     """The hub's aiohttp application over an opened home and store.
 
     ``web_pages`` and ``federation`` add the staff pages (``hub.web``) and the peer protocol
     (``federation.driver``) when those modules are installed; tests of the API alone turn them off.
+    ``limits`` are the home's unless given (``coophub serve`` passes them fitted to the open-file limit).
 
     Raises:
         HomeError: the home's limits are malformed.
     """
-    limits = home.limits()
-    # Bodies are checked per route (API, blobs); the app-wide bound is the largest any route accepts, so the
-    # federation routes under /fed/v1 get their own limit (limits.max_fed_body_bytes).
+    limits = limits or home.limits()
+    # Bodies are read and bounded per route by hub.bounds (while they stream in); the app-wide bound is only a
+    # backstop, the largest any route accepts. The error boundary is outermost, so it covers every middleware.
     biggest = max(limits.max_api_body_bytes, limits.max_blob_bytes, limits.max_fed_body_bytes)
-    app = web.Application(middlewares=[error_middleware], client_max_size=biggest)
+    app = web.Application(middlewares=[boundary_middleware, bounds_middleware], client_max_size=biggest)
+    app[BOUNDS_KEY] = Bounds(limits, home.token)
     app[HOME_KEY] = home
     app[STORE_KEY] = store
     app[LIMITS_KEY] = limits
@@ -523,6 +491,7 @@ def make_app(
     from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
 
     metrics.setup(app)
+    app[metrics.COLLECTORS_KEY].append(app[BOUNDS_KEY].metric_families)
     if web_pages:
         _optional_setup("hub.web", app)
         _optional_setup("hub.aid_web", app)

@@ -26,9 +26,11 @@ author's guide. Records of eligible non-members (a sponsored applicant, an ex-me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgpack
@@ -39,7 +41,8 @@ from protocol.credit import Booking, LimitAt, Position, limit_from_charter, repl
 from . import governance
 
 __all__ = [
-    "apply", "credit_limits", "load_charter", "load_record", "load_records", "record_from_raw", "refresh_credit",
+    "apply", "credit_limits", "load_charter", "load_record", "load_records", "membership_deferred",
+    "record_from_raw", "refresh_credit",
     "refresh_membership",
 ]
 
@@ -195,9 +198,7 @@ def _revocation(conn: sqlite3.Connection, record: Record, rid: int) -> None:
         conn.execute("UPDATE attestations SET revoked_ms = ? WHERE id = ? AND "
                      "(revoked_ms IS NULL OR revoked_ms > ?)", (record.created_ms, target, record.created_ms))
     elif kind == "endorsement":
-        charter = load_charter(conn)
-        if charter is not None:
-            refresh_membership(conn, charter)
+        _membership_changed(conn)
     elif kind in ("guide", "offer"):
         conn.execute(f"UPDATE {kind}s SET revoked = 1 WHERE id = ?", (target,))
         _unlist(conn, target)
@@ -208,9 +209,47 @@ def _nothing(conn: sqlite3.Connection, record: Record, rid: int) -> None:
 
 
 def _endorsement(conn: sqlite3.Connection, record: Record, rid: int) -> None:
+    _membership_changed(conn)
+
+
+# Membership is recomputed from every endorsement (protocol.membership), so recomputing it for each endorsement
+# of a batch made ingesting an association's history O(members²): 178 endorsements/s at 990 members
+# (docs/performance.md, governance). Inside :func:`membership_deferred` it is recomputed once, at the end.
+_deferral = threading.local()
+
+
+def _membership_changed(conn: sqlite3.Connection) -> None:
+    if getattr(_deferral, "conn", None) is conn:
+        _deferral.dirty = True
+        return
     charter = load_charter(conn)
     if charter is not None:
         refresh_membership(conn, charter)
+
+
+@contextlib.contextmanager
+def membership_deferred(conn: sqlite3.Connection) -> Iterator[None]:
+    """Within the block, endorsements and their revocations stored through ``conn`` (in this thread) mark
+    membership for one recomputation when the block ends, instead of recomputing it each time.
+
+    Same final state as recomputing each time: nothing stored in between depends on the members table except
+    the directory's member flags and association reviews, which the recomputation refreshes for every hub
+    whose membership changed (hub.ingest relies on this; tests/hub/test_convergence.py compares orders).
+    On an exception nothing is recomputed: the caller rolls the transaction back.
+    """
+    if getattr(_deferral, "conn", None) is not None:  # nested: the outer block recomputes
+        yield
+        return
+    _deferral.conn, _deferral.dirty = conn, False
+    try:
+        yield
+        dirty = _deferral.dirty
+    finally:
+        _deferral.conn, _deferral.dirty = None, False
+    if dirty:
+        charter = load_charter(conn)
+        if charter is not None:
+            refresh_membership(conn, charter)
 
 
 # -- time credits (docs/protocol.md §6.6) ---------------------------------------------------------------------

@@ -143,6 +143,11 @@ class Batch:
     origin: bytes | None = None
     isolate: bool = False  # a savepoint per record (the slow path, after a failure in this batch)
 
+    @property
+    def write_weight(self) -> int:
+        """Its share of a group-committed transaction (hub.db.Writer): the records it checks."""
+        return len(self.pending) + len(self.refusals)
+
 
 @dataclass
 class BatchOutcome:
@@ -173,6 +178,19 @@ class _Txn:
         # Whether anything is deferred or quarantined at all: most transactions skip those lookups entirely.
         self.waiting = conn.execute("SELECT EXISTS (SELECT 1 FROM deferred) OR EXISTS "
                                     "(SELECT 1 FROM quarantine)").fetchone()[0] == 1
+        # Ids known not stored when this transaction began (prefetch): one IN query per batch instead of a
+        # lookup per record; ids stored since are taken out as they are stored.
+        self.absent: set[bytes] = set()
+
+    def prefetch(self, records: Iterable[Record]) -> None:
+        """Look up at once which of ``records`` are stored, so :meth:`one` need not ask for each."""
+        ids = [r.id for r in records]
+        found: set[bytes] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update(row[0] for row in self.conn.execute(
+                f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        self.absent = set(ids) - found
 
     def _is_eligible(self, hub: bytes) -> bool:
         if hub in self.eligible:
@@ -188,7 +206,9 @@ class _Txn:
 
     def one(self, record: Record, source: str, origin: bytes | None) -> IngestResult:
         conn = self.conn
-        if conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone():
+        if record.id in self.absent:
+            self.absent.discard(record.id)  # a second copy (retried from deferred) is looked up again
+        elif conn.execute("SELECT 1 FROM records WHERE id = ?", (record.id,)).fetchone():
             return IngestResult(record.id_hex, "duplicate", None, None)  # another process stored it meanwhile
         if self.waiting and record.kind == "profile" and held.in_quarantine(conn, record.id):
             if not self._is_eligible(record.author):
@@ -239,6 +259,7 @@ class _Txn:
                 return _refused("error", detail, record.id_hex)
             self.conn.execute("RELEASE one")
         self.added[record.kind] += 1
+        self.absent.discard(record.id)
         if record.kind == "charter":
             self.charter = record
         if self.waiting:
@@ -314,9 +335,11 @@ def apply_batch(conn: sqlite3.Connection, batch: Batch) -> BatchOutcome:
         sqlite3.Error: the database failed; the caller's transaction rolls everything back.
     """
     txn = _Txn(conn, batch.now_ms, batch.limits, batch.expected, batch.isolate)
-    retried = txn.retry(held.take_due(conn, batch.now_ms, max(1, batch.limits.ingest_batch)))
-    results = {index: txn.one(record, batch.source, batch.origin) for index, record in batch.pending}
-    retried += txn.settle()
+    txn.prefetch(record for _, record in batch.pending)
+    with derive.membership_deferred(conn):  # recomputed once for the batch's endorsements, not for each
+        retried = txn.retry(held.take_due(conn, batch.now_ms, max(1, batch.limits.ingest_batch)))
+        results = {index: txn.one(record, batch.source, batch.origin) for index, record in batch.pending}
+        retried += txn.settle()
     txn.finish(batch.refusals)
     return BatchOutcome(results, retried)
 
@@ -332,9 +355,10 @@ def retry_due(conn: sqlite3.Connection, now_ms: int, limits: Limits, expected: b
     """
     txn = _Txn(conn, now_ms, limits, expected, isolate)
     due = held.take_due(conn, now_ms, max(1, limits.ingest_batch))
-    results = [txn.one(w.record, w.source, w.origin) for w in due]
-    accepted = [(r, w.source) for r, w in zip(results, due, strict=True) if r.status == "accepted"]
-    accepted += txn.settle()
+    with derive.membership_deferred(conn):
+        results = [txn.one(w.record, w.source, w.origin) for w in due]
+        accepted = [(r, w.source) for r, w in zip(results, due, strict=True) if r.status == "accepted"]
+        accepted += txn.settle()
     txn.finish([])
     return results, accepted
 
@@ -447,14 +471,19 @@ def _gather(pool: decoding.DecodePool, size: int,
     return ok
 
 
+#: Batches queued at the writer ahead of the one it writes: the writer commits the batches it finds queued in
+#: one transaction (hub.db.Writer's group commit), so a large call costs one COMMIT per ~2,000 records.
+WRITE_AHEAD = 4
+
+
 def _pipeline(ctx: _Context, chunks: Iterator[tuple[list[tuple[int, Record]], list[Refused]]]) -> None:
-    """Submit each chunk as it is decoded, with at most two batches in flight (one writing, one queued)."""
+    """Submit each chunk as it is decoded, with at most WRITE_AHEAD + 1 batches in flight."""
     inflight: deque[tuple[Batch, Future[BatchOutcome]]] = deque()
     for pending, refused in chunks:
         if pending or refused:
             batch = ctx.batch(pending, refused)
             inflight.append((batch, ctx.submit(apply_batch, batch)))
-        while len(inflight) > 1:
+        while len(inflight) > WRITE_AHEAD:
             _collect(ctx, *inflight.popleft())
     while inflight:
         _collect(ctx, *inflight.popleft())

@@ -34,8 +34,8 @@ from .derive import load_charter, load_record, load_records
 from .pagedata import SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
 
 __all__ = [
-    "DirectoryQuery", "SearchCache", "attachment", "counts", "fts_query", "get_membership", "guide_view",
-    "hub_view", "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
+    "DirectoryQuery", "SearchCache", "TOTAL_CAP", "Total", "attachment", "counts", "fts_query", "get_membership",
+    "guide_view", "hub_view", "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
@@ -46,12 +46,32 @@ VIEW_LIST_LIMIT = 100  # guides and offers listed on a hub's page, newest first 
 # bm25 column weights: title, summary, body, extra (services, tags, category), regions.
 _BM25 = "bm25(directory_fts, 10.0, 4.0, 1.0, 3.0, 2.0)"
 _TOKEN = re.compile(r"\w+")
-# A text query that matches more entries than this ranks only the newest this many by bm25: ranking costs
-# about 2 µs a match, and a one-word query over a million records can match 300,000 (docs/perf/hub.md).
-RANK_WINDOW = 5_000
+# A text query that matches more entries than this ranks only the newest this many by bm25 (or as many as the
+# page asked for needs): ranking costs 5–10 µs a match, and a one-word query over a million records can match
+# 300,000 (docs/perf/hub.md). 1,000 as the count's cap: "1,000+ results, the best of the newest 1,000 first"
+# (issue 13: 5,000 cost 25 ms a common word at 100k records under load, 1,000 cost 5–12 ms).
+RANK_WINDOW = 1_000
 # With at least this many matches and no text, walking entries newest-first and testing each finds a page
 # sooner than fetching every match through an index and sorting them all.
-SCAN_PLAN_MIN = 2_000
+SCAN_PLAN_MIN = 1_000
+# Totals are counted up to this many matches (or to the end of the page asked for, if further): a common word
+# matches hundreds of thousands of entries at 1M records, and counting them all was most of what the slowest
+# searches cost (docs/performance.md, issue 13). Beyond it a total says "at least" (Total.at_least).
+TOTAL_CAP = 1_000
+
+
+class Total(int):
+    """A search's number of matches; ``at_least``: counting stopped there, and there are more.
+
+    An int, so that code which only shows or compares the number keeps working; JSON writes it as a number.
+    """
+
+    at_least: bool
+
+    def __new__(cls, value: int, at_least: bool = False) -> Total:
+        out = super().__new__(cls, value)
+        out.at_least = at_least
+        return out
 
 
 @dataclass(frozen=True)
@@ -85,17 +105,20 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
     their indexes (a unary ``+``), and walks entries in the order asked for instead, testing each.
     """
     plus = "+" if scan else ""
+    # With a region, its index drives (a region holds a small share of the entries); SQLite would otherwise
+    # walk every entry of the kind and test the region for each (5x slower counting open offers + region).
+    k = "+" if query.region and not scan and query.kind != "hub" else ""  # hubs are few: kind drives then
     where: list[str] = []
     params: list[Any] = []
     if query.kind:
-        where.append("d.kind = ?")
+        where.append(f"{k}d.kind = ?")
         params.append(query.kind)
     if query.region:
         where.append(f"{plus}d.rid IN (SELECT rid FROM directory_region WHERE region = ?)")
         params.append(query.region.strip().lower())
     if query.service:
         # A substring of a hub's service names and categories, or an offer's category (guides have none).
-        where.append("d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
+        where.append(f"{k}d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
         params.append(query.service.strip().lower())
     if query.mark:
         where.append(f"{plus}d.author IN (SELECT subject FROM attestations WHERE scheme = ? "
@@ -104,11 +127,11 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
         params += [query.mark, now_ms, now_ms, now_ms]
     if query.open:
         # Tested per entry (a primary-key probe), not materialised: most offers may be open.
-        where.append("d.kind = 'offer' AND EXISTS (SELECT 1 FROM offers o WHERE o.id = d.key AND "
+        where.append(f"{k}d.kind = 'offer' AND EXISTS (SELECT 1 FROM offers o WHERE o.id = d.key AND "
                      "o.close_id IS NULL AND o.revoked = 0 AND o.deadline >= ?)")
         params.append(now_ms)
     if query.reviewed:
-        where.append("d.kind = 'guide' AND d.key IN (SELECT guide FROM reviewed_guides)")
+        where.append(f"{k}d.kind = 'guide' AND d.key IN (SELECT guide FROM reviewed_guides)")
     return where, params
 
 
@@ -139,12 +162,12 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
         # Let full-text narrow by region too (a doclist merge, not a probe per match); the exact region
         # filter below still decides, since a phrase can also match part of a longer region name.
         text = f'({text}) AND regions : "{" ".join(w[:MAX_TOKEN_CHARS] for w in words)}"'
-    total = _count(conn, query, now_ms, text)
     limit, offset = max(0, min(query.limit, MAX_LIMIT)), max(0, query.offset)
+    total = _count(conn, query, now_ms, text, max(TOTAL_CAP, offset + limit + 1))
     if text:
         rids = _ranked(conn, query, now_ms, text, limit, offset)
     else:
-        rids = _newest(conn, query, now_ms, limit, offset, scan=total >= SCAN_PLAN_MIN)
+        rids = _newest(conn, query, now_ms, limit, offset, scan=total.at_least or total >= SCAN_PLAN_MIN)
     rows = _page_rows(conn, rids, text)
     if key is not None and cache is not None:
         cache.put(key, (total, rids, rows))
@@ -152,30 +175,31 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
     return [page.result(rows[rid]) for rid in rids], total
 
 
-def _count(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: str) -> int:
+def _count(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: str, cap: int) -> Total:
+    """The number of matches, counted up to ``cap`` (then ``at_least``); kept counts are exact at any size."""
     where, params = _filters(query, now_ms)
     if text:
         if not where:  # every full-text row is a directory entry: no join needed
-            return int(conn.execute("SELECT count(*) FROM directory_fts WHERE directory_fts MATCH ?",
-                                    (text,)).fetchone()[0])
-        source = "directory_fts JOIN directory d ON d.rid = directory_fts.rowid"
-        where, params = ["directory_fts MATCH ?", *where], [text, *params]
-    elif not (query.region or query.service or query.mark or query.reviewed):
-        return _count_fast(conn, query, now_ms)
-    else:
-        source = "directory d"
-    return int(conn.execute(f"SELECT count(*) FROM {source}{_where(where)}", params).fetchone()[0])
-
-
-def _count_fast(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) -> int:
-    """Counts that need no scan of the directory: kept per kind, or open offers from their partial index
-    (every offer that is not revoked is listed, so the two sets are the same).
-    """
-    if query.open:
+            sql, params = "SELECT 1 FROM directory_fts WHERE directory_fts MATCH ?", [text]
+        else:
+            sql = (f"SELECT 1 FROM directory_fts JOIN directory d ON d.rid = directory_fts.rowid"
+                   f"{_where(['directory_fts MATCH ?', *where])}")
+            params = [text, *params]
+    elif query.open and not (query.region or query.service or query.mark or query.reviewed):
         if query.kind not in (None, "offer"):
-            return 0
-        return int(conn.execute("SELECT count(*) FROM offers WHERE close_id IS NULL AND revoked = 0 AND "
-                                "deadline >= ?", (now_ms,)).fetchone()[0])
+            return Total(0)
+        # Every offer that is not revoked is listed, so open offers are counted from their partial index.
+        sql, params = "SELECT 1 FROM offers WHERE close_id IS NULL AND revoked = 0 AND deadline >= ?", [now_ms]
+    elif not (query.region or query.service or query.mark or query.reviewed):
+        return Total(_count_fast(conn, query))
+    else:
+        sql = f"SELECT 1 FROM directory d{_where(where)}"
+    n = int(conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, cap + 1]).fetchone()[0])
+    return Total(cap, at_least=True) if n > cap else Total(n)
+
+
+def _count_fast(conn: sqlite3.Connection, query: DirectoryQuery) -> int:
+    """Entries per kind, kept by hub.derive: exact at any size, without a scan."""
     kinds = [query.kind] if query.kind else list(KINDS)
     return int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM directory_counts WHERE kind IN "
                             f"({','.join('?' * len(kinds))})", kinds).fetchone()[0])
@@ -183,16 +207,18 @@ def _count_fast(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int) ->
 
 def _ranked(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int, text: str, limit: int,
             offset: int) -> list[int]:
-    """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer)."""
+    """The page by bm25 among the newest RANK_WINDOW matches (all of them, when there are fewer; more when the
+    page asked for lies beyond)."""
+    window = max(RANK_WINDOW, offset + limit)
     where, params = _filters(query, now_ms, scan=True)  # full-text drives; filters are tested per match
     if not where:  # every full-text row is a directory entry: no join (it tripled the cost at 1M records)
         sql = (f"SELECT rid FROM (SELECT rowid AS rid, {_BM25} AS score FROM directory_fts "
-               f"WHERE directory_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_WINDOW}) "
+               f"WHERE directory_fts MATCH ? ORDER BY rowid DESC LIMIT {window}) "
                "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
         return [rid for (rid,) in conn.execute(sql, [text, limit, offset])]
     sql = (f"SELECT rid FROM (SELECT d.rid AS rid, {_BM25} AS score FROM directory_fts JOIN directory d "
            f"ON d.rid = directory_fts.rowid{_where(['directory_fts MATCH ?', *where])} "
-           f"ORDER BY directory_fts.rowid DESC LIMIT {RANK_WINDOW}) "
+           f"ORDER BY directory_fts.rowid DESC LIMIT {window}) "
            "ORDER BY score, rid DESC LIMIT ? OFFSET ?")
     return [rid for (rid,) in conn.execute(sql, [text, *params, limit, offset])]
 

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from hub import serve_proof
 from hub.app import make_app
+from hub.bounds import BoundedRunner, fit_to_fd_limit
 from hub.home import Home, HomeError
 from hub.logs import ACCESS_LOG_FORMAT
 from hub.store import Store
@@ -78,11 +79,12 @@ def _serve_file_ctx(home: Home) -> object:
 
 
 async def _serve(home: Home, store: Store, host: str, port: int, access_log: bool = False) -> None:
-    app = make_app(home, store)
+    app = make_app(home, store, limits=store.limits)
     app.cleanup_ctx.append(_serve_file_ctx(home))  # type: ignore[arg-type]
     serving: dict[str, str] = {}  # the URL written to serve.json, once bound (hub.serve_proof)
     serve_proof.add_route(app, home, serving)
-    runner = web.AppRunner(app, access_log=logging.getLogger("coophub.access") if access_log else None,
+    # Connections are bounded (hub.bounds): caps in all and per address, header timeout, header sizes.
+    runner = BoundedRunner(app, access_log=logging.getLogger("coophub.access") if access_log else None,
                            access_log_format=ACCESS_LOG_FORMAT, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
@@ -155,7 +157,8 @@ def run_hub(home: Home, host: str | None = None, port: int | None = None, *, acc
         raise ServeError(f"a hub is already running on {home.path} at {running}; stop it first")
     host = host or home.config.host or "127.0.0.1"
     port = home.config.port if port is None else port
-    limits = home.limits()
+    # The connection cap must fit under the open-file limit; what is enforced is what is published.
+    limits = fit_to_fd_limit(home.limits())
     home.check_database()
     store = Store(home.db_path, limits=limits, blobs_dir=home.blobs_dir, association=home.association)
     try:

@@ -390,6 +390,10 @@ class Store:
         """
         self._writer.call(_upsert_peer, url, json.dumps(data, sort_keys=True), int(time.time() * 1000))
 
+    def delete_peer(self, url: str) -> bool:
+        """Forget a saved peer (an operator's ``peers remove``); True when there was one."""
+        return bool(self._writer.call(_delete_peer, url))
+
     def put_blob(self, data: bytes, expected: bytes | None = None) -> bytes:
         """Store a blob; returns its SHA-256. ``expected``: the hash it must have (a blob fetched by hash).
 
@@ -446,6 +450,10 @@ def _chunks(ids: list[bytes]) -> Iterable[list[bytes]]:
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _delete_peer(conn: sqlite3.Connection, url: str) -> int:
+    return conn.execute("DELETE FROM peers WHERE url = ?", (url,)).rowcount
 
 
 def _upsert_peer(conn: sqlite3.Connection, url: str, data: str, now_ms: int) -> None:

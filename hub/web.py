@@ -205,6 +205,8 @@ async def directory(request: web.Request) -> web.Response:
                           if code in SERVICE_CATEGORIES),
         max_text=MAX_TEXT,
         total=total,
+        # Counting stops at queries.TOTAL_CAP matches: "1,000+" then (hub.queries.Total).
+        total_text=view.number(total) + ("+" if getattr(total, "at_least", False) else ""),
         first=first,
         last=last,
         results=[view.result_view(r, names, schemes, languages) for r in results],

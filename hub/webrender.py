@@ -5,8 +5,9 @@ hub.web's handlers call :func:`render`; :func:`page_middleware` wraps every page
 - it chooses the language (``?lang=cy`` — then remembered in a cookie —, else the cookie, else
   ``Accept-Language``, else English) and activates it with the hub's time zone for the request
   (hub.i18n), and says so in ``Content-Language`` with ``Vary: Accept-Language, Cookie``;
-- it turns every error into an HTML page in that language, in one place: an unknown id is a friendly 404 page,
-  a bad query parameter a 400 page, a bug a 500 page without a traceback (the log has it).
+- it turns every error into an HTML page in that language: an unknown id is a friendly 404 page, a bad query
+  parameter a 400 page, a bug a 500 page without a traceback showing the error id of the one log line about it
+  (statuses and error ids are hub.boundary's, the one error boundary; this only renders them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from markupsafe import Markup
 from hub import i18n
 from hub import webview as view
 from hub.app import HOME_KEY, STORE_KEY
+from hub.boundary import RequestError, classify, report_unexpected
 from hub.i18n import N_
 from hub.i18n import gettext as _
 from hub.markdown import render_markdown
@@ -68,14 +70,12 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class PageError(Exception):
+class PageError(RequestError):
     """A page that cannot be shown; becomes an HTML error page with ``status``."""
 
     def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
+        super().__init__(status, "not-found" if status == 404 else "invalid", detail)
         self.title = title
-        self.detail = detail
 
 
 # -- rendering -----------------------------------------------------------------------------------------------
@@ -210,8 +210,14 @@ async def _page_or_error(request: web.Request, handler: Handler) -> web.StreamRe
         else:
             title, detail = _("Something went wrong"), exc.reason or _("Bad request.")
         return await _error_page(request, exc.status, title, detail)
-    except Exception:  # a bug: log it with its traceback, answer without one
-        log.exception("internal error serving %s %s", request.method, request.path)
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+        raise  # the client went away; the error boundary (hub.boundary) lets it go quietly
+    except Exception as exc:
+        failure = classify(exc, request)  # the one mapping of exceptions to statuses (hub.boundary)
+        if failure is not None:
+            return await _error_page(request, failure.status, _("Something went wrong"), failure.detail)
+        # A bug: one log line with an id, and the id on the page for the volunteer to look up.
+        error_id = report_unexpected(request, exc)
         return await _error_page(
             request,
             500,
@@ -219,5 +225,5 @@ async def _page_or_error(request: web.Request, handler: Handler) -> web.StreamRe
             _(
                 "The page could not be shown. The hub's log has the details for its "
                 "volunteer; please try again later."
-            ),
+            ) + f" [{error_id}]",
         )

@@ -139,15 +139,35 @@ def base_terms(charter: Record) -> CharterTerms:
 def terms_at(charter: Record, amendments: Iterable[Amendment], at_ms: int) -> CharterTerms:
     """The terms in force at ``at_ms``: the charter's, then every amendment with ``effective_ms <= at_ms``
     applied in (effective_ms, record id) order. Order-independent in its input, like every derived rule."""
-    body: dict[str, Any] = dict(charter.body)
     since, applied = charter.created_ms, []
     for amendment in sorted(amendments, key=lambda a: (a.effective_ms, a.record_id)):
         if amendment.effective_ms > at_ms:
             break
-        body.update(amendment.changes)
         since = amendment.effective_ms
-        applied.append(amendment.record_id)
-    return _terms_from_body(body, since, tuple(applied))
+        applied.append(amendment)
+    # The same terms are asked for again and again (each mark on a directory page asks for the terms at its
+    # creation: ~60 times a page, 3 ms of a 4 ms page at 100k records): keyed by the charter's id (its bytes'
+    # hash) and each applied amendment's id and canonical changes, a hit is the same computation's answer.
+    key = (charter.id, since, tuple((a.record_id, _packed(a.changes)) for a in applied))
+    terms = _TERMS.get(key)
+    if terms is None:
+        body: dict[str, Any] = dict(charter.body)
+        for amendment in applied:
+            body.update(amendment.changes)
+        terms = _terms_from_body(body, since, tuple(a.record_id for a in applied))
+        if len(_TERMS) >= 256:
+            _TERMS.clear()
+        _TERMS[key] = terms
+    return terms
+
+
+_TERMS: dict[tuple[Any, ...], CharterTerms] = {}
+
+
+def _packed(changes: Mapping[str, Any]) -> bytes:
+    import msgpack
+
+    return msgpack.packb(changes, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def terms_before(charter: Record, amendments: Iterable[Amendment], at_ms: int) -> CharterTerms:

@@ -62,6 +62,7 @@ def _checksum(public: bytes) -> bytes:
     return hashlib.sha256(b"coophub-hub-id" + public).digest()[:_CHECKSUM_BYTES]
 
 
+@lru_cache(maxsize=8192)  # pages and views name the same hubs again and again; base32 in Python is ~30 µs
 def format_hub_id(public: bytes) -> str:
     """The text form of a 32-byte public key."""
     text = base64.b32encode(public + _checksum(public)).decode("ascii").rstrip("=").lower()

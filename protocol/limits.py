@@ -80,6 +80,41 @@ class Limits:
     # the detail is sampled, as with syslog's "last message repeated N times".
     refused_sources: int = 64
     refused_examples: int = 100
+    # --- HTTP bounds (docs/protocol.md "HTTP bounds"; enforced by hub/bounds.py, each proved by
+    # tests/hub/test_bounds.py). Every route, /api, /fed and the pages alike. ---
+
+    # Open connections in all and from one client address (an IPv6 /64 counts as one address). nginx's
+    # worker_connections defaults to 512; its limit_conn is usually set to 10-20 per address, and a peer or the
+    # CLI needs a handful. Over the total, the hub closes an idle connection of the address holding the most, else
+    # the newcomer, at once: it never stops accepting. Lowered at start to fit under the open-file limit.
+    http_max_connections: int = 512
+    http_max_connections_per_address: int = 32
+    # A request's line and headers must arrive within this long of the connection opening or of the previous
+    # reply, else the connection is closed (slowloris). Apache's mod_reqtimeout allows header=20 s; nginx's
+    # client_header_timeout is 60 s.
+    http_header_timeout_ms: int = 20 * SECONDS
+    # A request body must arrive within this long plus one second per http_body_min_rate_bytes_per_s received,
+    # else 408 (Apache's mod_reqtimeout: body=20, MinRate=500 bytes/s; ours is for 8 MiB blobs on a slow line).
+    http_body_timeout_ms: int = 20 * SECONDS
+    http_body_min_rate_bytes_per_s: int = 16 * KIB
+    # The request target (URL) and each header's value, in bytes, and the number of header lines: nginx's
+    # large_client_header_buffers are 8 KiB (aiohttp's max_line_size is 8,190); Apache's LimitRequestFields is 100.
+    http_max_header_line_bytes: int = 8190
+    http_max_headers: int = 100
+    # Requests being handled at once; beyond it 503 with Retry-After. Apache's MaxRequestWorkers defaults to 256.
+    http_max_requests_in_flight: int = 256
+    # Request body bytes held at once over all requests (a declared length is reserved before it is read, a
+    # chunked body its route's limit), like libp2p's resource manager's memory scope: 60 slow 7 MiB uploads
+    # cannot hold 432 MiB. Beyond it 503 with Retry-After.
+    http_max_inflight_body_bytes: int = 64 * MIB
+    # A token bucket per client address for requests without the API token: up to http_rate_burst at once,
+    # refilled at http_rate_per_s; beyond it 429 with Retry-After. nginx's limit_req takes rate= and burst= the
+    # same way; a peer syncing every 5 s and pushing new records needs a few a second.
+    http_rate_burst: int = 200
+    http_rate_per_s: int = 50
+    # Nesting depth of a JSON request body (objects and arrays). A publish body needs max_depth + 1; serde_json
+    # stops at 128 and Jackson at 500 (StreamReadConstraints); Python's json would hit a RecursionError.
+    max_json_depth: int = 32
 
 
 DEFAULT_LIMITS = Limits()

@@ -480,6 +480,9 @@ _COUNT_UNITS = {
     "push_fanout": "peers", "peer_score_start": "points", "peer_score_invalid_cost": "points",
     "peer_score_drop_at": "points", "max_deferred_records": "records", "max_deferred_per_source": "records",
     "max_quarantine_profiles": "profiles", "refused_sources": "sources", "refused_examples": "refusals",
+    "http_max_connections": "connections", "http_max_connections_per_address": "connections",
+    "http_max_headers": "header lines", "http_max_requests_in_flight": "requests", "http_rate_burst": "requests",
+    "max_json_depth": "levels",
 }
 
 
@@ -496,6 +499,10 @@ def _unit(name: str, value: int) -> str:
         return f"{value:,} ms" + (f" ({value / 1000:g} s)" if value >= 1000 else "")
     if name.endswith("_per_hour"):
         return f"{value} per hour"
+    if name.endswith("_bytes_per_s"):
+        return f"{value:,} bytes per second"
+    if name.endswith("_per_s"):
+        return f"{value:,} requests per second"
     return f"{value:,} {_COUNT_UNITS.get(name, '')}".rstrip()
 
 

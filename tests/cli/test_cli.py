@@ -437,6 +437,7 @@ def test_bad_input_one_line_and_nothing_changes(assoc: Association, tmp_path: Pa
         "join nothex --peer http://127.0.0.1:9",
         f"join {'cd' * 32} --peer http://127.0.0.1:9",
         "peers add ftp://example.org",
+        "peers remove http://127.0.0.1:9",
         "init --name Twice",
         "serve --port 99999",
         "frobnicate",

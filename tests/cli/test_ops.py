@@ -85,3 +85,33 @@ def test_a_bad_log_setting_is_one_line(tmp_path: Path) -> None:
                       encoding="utf-8")
     result = coophub("status", home=home)
     assert result.returncode == 1 and "log_format" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_peers_remove_keeps_comments_and_forgets_the_saved_peer(tmp_path: Path) -> None:
+    from hub.home import Home
+    from hub.store import Store
+    from tests.cli.test_cli import assert_one_error_line
+
+    home = tmp_path / "h"
+    ok("init", "--name", "Pruned Care", home=home)
+    config = home / "config.toml"
+    config.write_text("# the operator's note\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    ok("peers", "add", "http://127.0.0.1:9001", home=home)
+    ok("peers", "add", "http://127.0.0.1:9002", home=home)
+    h = Home.open(home)
+    store = Store(h.db_path, limits=h.limits(), blobs_dir=h.blobs_dir)
+    try:
+        store.upsert_peer("http://127.0.0.1:9001", {"score": 40, "state": "failing"})
+        store.upsert_peer("http://127.0.0.1:9003", {"score": 100, "state": "healthy", "source": "profile"})
+    finally:
+        store.close()
+    assert ok("peers", "remove", "http://127.0.0.1:9001/", home=home) == "removed http://127.0.0.1:9001"
+    ok("peers", "remove", "http://127.0.0.1:9003", home=home)  # a discovered peer: forgotten, config untouched
+    text = config.read_text(encoding="utf-8")
+    assert text.startswith("# the operator's note\n")
+    assert "9001" not in text and "http://127.0.0.1:9002" in text
+    listed = json.loads(ok("--json", "peers", "list", home=home))["peers"]
+    assert [p["url"] for p in listed] == ["http://127.0.0.1:9002"]
+    # removing again is an error that says how to see the peers, and changes nothing
+    assert_one_error_line(coophub("peers", "remove", "http://127.0.0.1:9001", home=home), ("remove twice",))
+    assert config.read_text(encoding="utf-8") == text

@@ -76,3 +76,73 @@ def test_read_pool_reuses_and_closes(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.ProgrammingError):
         first.execute("SELECT 1")  # closed
 
+
+
+def _queued_behind_a_slow_job(writer: Writer, jobs: list) -> list:
+    """Submit ``jobs`` while the writer is inside a first job, so that they queue behind it; return futures."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(c: sqlite3.Connection) -> str:
+        c.execute("INSERT INTO t VALUES (0)")
+        inside.set()
+        release.wait(10)
+        return "first"
+
+    futures = [writer.submit(slow)]
+    assert inside.wait(10)
+    futures += [writer.submit(job) for job in jobs]
+    release.set()
+    return futures
+
+
+def test_queued_jobs_share_one_commit_and_a_failing_one_is_rolled_back_alone(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    setup = connect(path)
+    setup.execute("CREATE TABLE t (x INTEGER)")
+    setup.close()
+    writer = Writer(path)
+    try:
+        def insert(x: int):
+            return lambda c: c.execute("INSERT INTO t VALUES (?)", (x,)).rowcount
+
+        def half_then_fail(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO t VALUES (99)")
+            raise KeyError("boom")
+
+        futures = _queued_behind_a_slow_job(writer, [insert(1), half_then_fail, insert(2)])
+        assert [f.result() for f in (futures[0], futures[1], futures[3])] == ["first", 1, 1]
+        with pytest.raises(KeyError):
+            futures[2].result()
+        assert (writer.commits, writer.jobs) == (1, 4)  # one transaction for the four
+        reader = connect(path, readonly=True)
+        assert sorted(x for (x,) in reader.execute("SELECT x FROM t")) == [0, 1, 2]  # 99 rolled back
+        reader.close()
+    finally:
+        writer.close()
+
+
+def test_when_the_database_ends_a_grouped_transaction_the_other_jobs_run_alone(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    setup = connect(path)
+    setup.execute("CREATE TABLE t (x INTEGER)")
+    setup.close()
+    writer = Writer(path)
+    try:
+        def aborts(c: sqlite3.Connection) -> None:  # as a full disk would: the whole transaction is gone
+            c.execute("INSERT INTO t VALUES (99)")
+            c.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+
+        futures = _queued_behind_a_slow_job(
+            writer, [lambda c: c.execute("INSERT INTO t VALUES (1)").rowcount, aborts,
+                     lambda c: c.execute("INSERT INTO t VALUES (2)").rowcount])
+        assert futures[0].result() == "first" and futures[1].result() == 1 and futures[3].result() == 1
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            futures[2].result()
+        reader = connect(path, readonly=True)
+        assert sorted(x for (x,) in reader.execute("SELECT x FROM t")) == [0, 1, 2]  # rerun, then committed
+        reader.close()
+    finally:
+        writer.close()

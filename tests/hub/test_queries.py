@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,9 +173,12 @@ def test_a_text_query_ranks_within_the_newest_matches(loaded: tuple[Store, Sampl
     store, s = loaded
     _, total = store.search(DirectoryQuery(q="care"), s.a.now)
     monkeypatch.setattr(hub.queries, "RANK_WINDOW", 1)
-    found, total_windowed = store.search(DirectoryQuery(q="care"), s.a.now)
+    found, total_windowed = store.search(DirectoryQuery(q="care", limit=1), s.a.now)
     assert total_windowed == total == 3  # the count stays exact
     assert [r["id"] for r in found] == [s.applicant.hub_id]  # the newest matching entry only
+    # A page beyond the window widens it to the page's end, so a page the total promises is never empty.
+    assert all(len(store.search(DirectoryQuery(q="care", limit=1, offset=n), s.a.now)[0]) == 1 for n in range(3))
+    assert store.search(DirectoryQuery(q="care", limit=1, offset=3), s.a.now)[0] == []
 
 
 def test_text_with_a_region_matches_the_whole_region_name(loaded: tuple[Store, Sample]) -> None:
@@ -227,3 +232,42 @@ def test_member_peer_urls_come_from_members_current_profiles(store: Store) -> No
     assert store.is_eligible(applicant.public) and not store.is_member(applicant.public)
     urls = store.member_peer_urls()
     assert sorted(urls) == ["https://one.example", "https://zero-2.example", "https://zero.example"]
+
+
+@pytest.mark.parametrize("query", [DirectoryQuery(q="care"), DirectoryQuery(region="cardiff"),
+                                   DirectoryQuery(service="care"), DirectoryQuery(open=True),
+                                   DirectoryQuery(open=True, region="cardiff")], ids=repr)
+def test_totals_are_counted_up_to_the_cap_then_say_at_least(loaded: tuple[Store, Sample],
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           query: DirectoryQuery) -> None:
+    import hub.queries
+
+    store, s = loaded
+    found, exact = store.search(query, s.a.now)
+    assert exact >= 1 and not exact.at_least and exact == len(found)  # the sample is under the cap
+    monkeypatch.setattr(hub.queries, "TOTAL_CAP", exact - 1)
+    page = replace(query, limit=max(1, exact - 2))
+    capped_found, capped = store.search(page, s.a.now)
+    if exact - 1 >= page.limit + 1:
+        assert capped == exact - 1 and capped.at_least  # counting stopped at the cap
+    else:
+        assert capped == exact and not capped.at_least  # the cap is raised to just past the page asked for
+    assert capped_found == found[:page.limit]  # the page itself does not change
+    monkeypatch.setattr(hub.queries, "TOTAL_CAP", exact)
+    assert store.search(query, s.a.now)[1] == exact and not store.search(query, s.a.now)[1].at_least
+
+
+def test_a_page_past_the_cap_still_has_a_next_page(loaded: tuple[Store, Sample],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.queries
+
+    store, s = loaded
+    everything, exact = store.search(DirectoryQuery(region="cardiff", limit=50), s.a.now)
+    monkeypatch.setattr(hub.queries, "TOTAL_CAP", 0)
+    found, total = store.search(DirectoryQuery(region="cardiff", limit=1, offset=0), s.a.now)
+    assert found == everything[:1]
+    assert exact >= 2
+    if exact > 2:
+        assert total.at_least and total == 2  # one past the page: "there is a next page"
+    else:
+        assert total == 2 and not total.at_least
