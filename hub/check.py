@@ -159,6 +159,15 @@ def _replay(conn: sqlite3.Connection, rows: Iterator[tuple[_Row, Record]], total
     """Insert ``rows`` into an empty ``records`` with their rowids and apply each through hub.derive, as
     hub.ingest._insert did when they arrived; then the counts and the eligible set. Inside the caller's
     transaction."""
+    with derive.membership_deferred(conn):  # once at the end, as ingest does per batch (same final state)
+        _insert_all(conn, rows, total, progress)
+    conn.execute("INSERT INTO kind_counts SELECT kind, count(*) FROM records GROUP BY kind")
+    held.rebuild_eligible(conn)
+    progress("recomputing", total, total)
+
+
+def _insert_all(conn: sqlite3.Connection, rows: Iterator[tuple[_Row, Record]], total: int,
+                progress: Progress) -> None:
     done = 0
     for row, record in rows:
         conn.execute("INSERT INTO records (rowid, id, kind, author, created_ms, ref, received_ms, raw) "
@@ -169,9 +178,6 @@ def _replay(conn: sqlite3.Connection, rows: Iterator[tuple[_Row, Record]], total
         done += 1
         if done % _PAGE == 0:
             progress("recomputing", done, total)
-    conn.execute("INSERT INTO kind_counts SELECT kind, count(*) FROM records GROUP BY kind")
-    held.rebuild_eligible(conn)
-    progress("recomputing", done, total)
 
 
 def _parsed(rows: Iterator[_Row]) -> Iterator[tuple[_Row, Record]]:
