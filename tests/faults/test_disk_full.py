@@ -3,7 +3,8 @@
 ``RLIMIT_FSIZE`` on the running hub (set with prlimit(2), no privileges needed for a child we own) makes every
 write past a few KiB of any file fail with EFBIG — SIGXFSZ is ignored, as CPython does by default — which is
 what SQLite sees on a full disk: its WAL append fails mid-transaction. While the limit holds, a publish must be
-answered with a JSON error (never a crash, never a success that is not durable), reads must go on, and once the
+answered 503 with Retry-After and a JSON error (never a crash, never a success that is not durable, never a 4xx
+that tells the client to drop the record), reads must go on, and once the
 limit is lifted the same process must take publishes again, with nothing acknowledged lost and the database
 intact.
 """
