@@ -39,6 +39,28 @@ T = TypeVar("T")
 #: come in their own call, all "accepted", with the source they first arrived from.
 Listener = Callable[[list[IngestResult], str], None]
 _IN_CHUNK = 500  # ids per IN (...) query; SQLite's default limit on parameters is 32,766
+#: After an ingest call of this many records, or a scan of every sync item, free heap goes back to the OS.
+TRIM_AFTER_RECORDS = 500
+
+
+def _malloc_trim() -> Callable[[], None]:
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return lambda: None
+
+    def release() -> None:
+        trim(0)
+
+    return release
+
+
+#: glibc keeps the memory a large call freed (decoded records, FTS5's pending terms, the tuples of a scan) in
+#: its arenas, one per thread that allocated, so a hub's RSS only ever grows; ``malloc_trim(0)`` returns the
+#: free pages (docs/performance.md, issue 13 P8: measured there). A no-op elsewhere.
+release_free_memory = _malloc_trim()
 
 
 class Store:
@@ -134,6 +156,8 @@ class Store:
                        limits=self.limits, expected=self.expected_association)
         finally:
             self.ingest_timings.observe(time.perf_counter() - started, len(raws))
+            if len(raws) >= TRIM_AFTER_RECORDS:
+                release_free_memory()
 
     def retry_due(self, now_ms: int) -> list[IngestResult]:
         """Retry the records deferred as ``future`` whose time has come at ``now_ms`` (and what they wake);
@@ -267,10 +291,13 @@ class Store:
         storage) never holds a million tuples at once: ~150 MB at 1M records (docs/performance.md). Use it
         from one thread, inside the ``with``; then ``sync_items_after(last)`` gives what was stored since.
         """
-        with self._readers.reading() as conn:
-            last = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
-            rows = conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id")
-            yield last, iter(rows)
+        try:
+            with self._readers.reading() as conn:
+                last = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
+                rows = conn.execute("SELECT created_ms, id FROM records ORDER BY created_ms, id")
+                yield last, iter(rows)
+        finally:
+            release_free_memory()
 
     def raws_by_ids(self, ids: Iterable[bytes]) -> list[bytes]:
         """The stored raws among ``ids``, sorted by (created_ms, id); unknown ids are skipped."""
