@@ -34,8 +34,8 @@ from .derive import load_charter, load_record, load_records
 from .pagedata import SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
 
 __all__ = [
-    "DirectoryQuery", "SearchCache", "TOTAL_CAP", "Total", "attachment", "counts", "fts_query", "get_membership", "guide_view",
-    "hub_view", "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
+    "DirectoryQuery", "SearchCache", "TOTAL_CAP", "Total", "attachment", "counts", "fts_query", "get_membership",
+    "guide_view", "hub_view", "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
