@@ -118,7 +118,11 @@ def _filters(query: DirectoryQuery, now_ms: int, *, scan: bool = False) -> tuple
         params.append(query.region.strip().lower())
     if query.service:
         # A substring of a hub's service names and categories, or an offer's category (guides have none).
-        where.append(f"{k}d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
+        if scan:  # many matches: tested per entry while walking newest first
+            where.append(f"{k}d.kind IN ('hub', 'offer') AND instr(d.match, ?) > 0")
+        else:  # found in the covering index (migration 6), not by reading every hub's and offer's row
+            where.append("d.rid IN (SELECT rid FROM directory INDEXED BY directory_kind_match "
+                         "WHERE kind IN ('hub', 'offer') AND instr(match, ?) > 0)")
         params.append(query.service.strip().lower())
     if query.mark:
         where.append(f"{plus}d.author IN (SELECT subject FROM attestations WHERE scheme = ? "
