@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ import pytest
 from hub.home import Home
 from hub.store import Store
 from protocol import Record, build_record
+
+# The fault tests poll and stamp time as the federation tests do (re-exported for them).
+from tests.federation.network import eventually as eventually
+from tests.federation.network import now_ms as now_ms
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("COOPHUB_TEST_SEED") or random.SystemRandom().randrange(2**32))
@@ -52,10 +56,6 @@ SIZES = ["short", pytest.param("long", marks=pytest.mark.chaos)]
 FAST_LIMITS = {"sync_interval_ms": 300, "backoff_base_ms": 100, "backoff_max_ms": 1000}
 
 START_S = 90.0  # how long a hub may take to start: 20 starting at once on a loaded 2-core machine take ~40 s
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def announce_seed(scenario: str) -> random.Random:
@@ -322,21 +322,6 @@ async def publish(http: aiohttp.ClientSession, hub: HubProcess, body: dict[str, 
         except ValueError:
             data = {"unparsed": (await resp.text())[:200]}
         return resp.status, data if isinstance(data, dict) else {"unparsed": data}
-
-
-async def eventually(check: Callable[[], Awaitable[str | None]] | Callable[[], str | None], what: str,
-                     deadline_s: float, poll_s: float = 0.1) -> float:
-    """Poll ``check`` (a function or a coroutine function) until it returns None; the seconds it took.
-    ``check`` returns what is still missing, which the failure message quotes."""
-    start = time.monotonic()
-    missing: str | None = "not checked yet"
-    while time.monotonic() - start < deadline_s:
-        result = check()
-        missing = await result if asyncio.iscoroutine(result) else result  # type: ignore[assignment]
-        if missing is None:
-            return time.monotonic() - start
-        await asyncio.sleep(poll_s)
-    raise AssertionError(f"after {deadline_s:.0f} s, {what}: {missing}")
 
 
 def stop_all(hubs: Iterable[HubProcess]) -> list[int | None]:

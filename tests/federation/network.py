@@ -56,8 +56,8 @@ def now_ms() -> int:
 
 
 async def eventually(check: Callable[[], Awaitable[str | None]] | Callable[[], str | None],
-                     what: str, deadline_s: float = DEADLINE_S) -> float:
-    """Poll ``check`` every 50 ms until it returns None (done); return the seconds it took.
+                     what: str, deadline_s: float = DEADLINE_S, poll_s: float = POLL_S) -> float:
+    """Poll ``check`` every ``poll_s`` until it returns None (done); return the seconds it took.
 
     ``check`` returns a short description of what is still missing, which the failure message quotes.
     """
@@ -68,7 +68,7 @@ async def eventually(check: Callable[[], Awaitable[str | None]] | Callable[[], s
         missing = await result if asyncio.iscoroutine(result) else result  # type: ignore[assignment]
         if missing is None:
             return time.monotonic() - start
-        await asyncio.sleep(POLL_S)
+        await asyncio.sleep(poll_s)
     raise AssertionError(f"after {deadline_s:.0f} s, {what}: still missing {missing}")
 
 
