@@ -97,6 +97,9 @@ class Federation:
         await self.save_peers()
         if self.client is not None:
             await self.client.session.close()
+            # Closed transports release their sockets on the loop's next turn (aiohttp's "graceful shutdown"):
+            # give it that turn, or a loop closed right after leaves them to the garbage collector, unclosed.
+            await asyncio.sleep(0)
 
     def traffic(self) -> dict[str, int]:
         """Counters since start: requests this hub served (``served_*``) and made (``requests``, ``bytes_out``,

@@ -174,6 +174,7 @@ class Hub:
         if self.runner is not None:
             runner, self.runner = self.runner, None
             await runner.cleanup()
+            await asyncio.sleep(0)  # the server's closed transports release their sockets on the next turn
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
