@@ -334,9 +334,17 @@ class Proxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A connection accepted just before the close has a handler task that has not run yet (so is not in
+        # _tasks): give such tasks a turn, cancel whatever runs, until none is left.
+        while True:
+            await asyncio.sleep(0)
+            tasks = list(self._tasks)
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # closed transports release their sockets on the loop's next turn
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -346,6 +354,8 @@ class Proxy:
             await self._serve(reader, writer)
         finally:
             self._tasks.discard(task)
+            if not writer.is_closing():
+                writer.close()  # cancelled before _serve closed it (e.g. while connecting upstream)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut_off:
