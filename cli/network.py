@@ -1,7 +1,8 @@
 """CLI commands that talk to peers: the first catch-up of ``coophub join`` and ``coophub sync``.
 
-Both use federation's own code (``federation.client.PeerClient``, ``federation.driver.catch_up`` and
-``Federation.sync_with``), so records arrive through the store's one ingest path exactly as they do in
+Both use federation's own code (``federation.client.PeerClient`` over authenticated peer sessions,
+``federation.driver.catch_up`` and ``Federation.sync_with``),
+so records arrive through the store's one ingest path exactly as they do in
 ``coophub serve``; the CLI only adds a progress bar. They work whether or not ``serve`` runs on the same home:
 SQLite's locking serialises the two writers.
 """
@@ -43,7 +44,12 @@ async def _client(home: Home) -> AsyncIterator[Any]:
     from federation.client import PeerClient
 
     async with aiohttp.ClientSession() as session:
-        yield PeerClient(session, home.limits(), home.config.url.rstrip("/"))
+        client = PeerClient(session, home.limits(), home.config.url.rstrip("/"), key=home.key,
+                            association=home.association)
+        try:
+            yield client
+        finally:
+            await client.close()
 
 
 def check_peer(home: Home, peer: str) -> PeerCheck:
@@ -53,7 +59,7 @@ def check_peer(home: Home, peer: str) -> PeerCheck:
 
     async def ask() -> PeerCheck:
         async with _client(home) as client:
-            info = await client.info(peer)
+            info = await client.public_info(peer)
         return PeerCheck(info.association.hex(), info.records)
 
     try:
@@ -111,7 +117,6 @@ def _sync_one(home: Home, peer: str, show: bool) -> dict[str, Any]:
     """One anti-entropy session (or a catch-up, for a hub with no records yet) with ``peer``."""
     import aiohttp
 
-    from federation.client import PeerClient
     from federation.driver import Federation
 
     async def run(update: Callable[[int, int], None]) -> dict[str, Any]:
@@ -119,7 +124,7 @@ def _sync_one(home: Home, peer: str, show: bool) -> dict[str, Any]:
             fed = Federation(home, store, home.limits())
             fed.peers.add(peer, fed.now_ms())
             async with aiohttp.ClientSession() as session:
-                fed.client = PeerClient(session, home.limits(), fed.public_url)
+                fed.client = fed.make_client(session)
                 ticker = asyncio.create_task(_tick(fed, update))
                 try:
                     before = await store.read(store.count)
@@ -128,6 +133,7 @@ def _sync_one(home: Home, peer: str, show: bool) -> dict[str, Any]:
                     after = await store.read(store.count)
                 finally:
                     ticker.cancel()
+                    await fed.client.close()
                 await fed.save_peers()
             state = fed.peers.get(peer)
         return {

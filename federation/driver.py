@@ -1,8 +1,12 @@
-"""The one module that does federation I/O: drives the sans-IO core (peers, gossip, sync) over aiohttp.
+"""The one module that runs federation for a hub: drives the sans-IO core (peers, gossip, sync, session) over
+aiohttp.
 
-``setup(app)`` is called by ``hub.app.make_app``; it adds the ``/fed/v1`` routes and a background task that
-pushes new records at once and runs anti-entropy with a random peer every ``sync_interval_ms`` (±25 %).
-Records from peers enter through ``Store.ingest_async`` like every other record (STYLE.md "One way in").
+``setup(app)`` is called by ``hub.app.make_app``; it adds ``/fed/v1/session`` (authenticated peer sessions,
+``federation/transport.py``) and ``/fed/v1/info``, and a background task that pushes new records at once
+(announced ids coalesced for ``session_batch_ms``), runs anti-entropy with a random peer every
+``sync_interval_ms`` (±25 %), retries deferred records whose time has come, and picks up peers an operator
+added or removed in config.toml within a second. Records from peers enter through ``Store.ingest_async`` like
+every other record (STYLE.md "One way in"), with the session's proven hub as their ``origin``.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -24,12 +29,16 @@ from aiohttp import web
 from protocol.errors import ProtocolError
 from protocol.limits import Limits
 
+from . import peering
+from . import session as sx
+from .catchup import catch_up
 from .client import PeerClient, PeerUnavailable
 from .gossip import Gossip, PeerDropped, PushAction
 from .negentropy import Storage
-from .peers import CONTACTABLE_STATES, PeerTable
+from .peers import CONTACTABLE_STATES, PENALISED_REASONS, PeerTable
 from .routes import add_routes
 from .sync import Done, Fetch, Offer, SendReconcile, SyncSession
+from .transport import PeerConn
 from .wire import WireError
 
 __all__ = ["FED_KEY", "Federation", "catch_up", "setup"]
@@ -38,6 +47,11 @@ log = logging.getLogger("coophub.federation")
 #: Peers asked for one missing blob, one after another: the guide's author first, then healthy peers. A blob
 #: is asked of a few peers only, so one download request costs this hub a bounded number of requests.
 BLOB_PEERS_TRIED = 4
+#: (peer, record id) pairs whose record that peer sent and we refused as an objective fault: never fetched
+#: from that peer again (a bounded LRU; an evicted pair costs one more fetch, scored again).
+REFUSED_SKIP_CAPACITY = 10_000
+#: How often config.toml is re-read for peers an operator added or removed (`coophub peers add/remove`).
+CONFIG_POLL_S = 1.0
 FED_KEY: web.AppKey[Federation] = web.AppKey("federation", t=object)  # type: ignore[arg-type]
 
 
@@ -66,6 +80,13 @@ class Federation:
         self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
         self._wake = asyncio.Event()
         self._skip: set[bytes] = set()  # ids refused as blocked; skipped until membership changes
+        self._refused: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # see REFUSED_SKIP_CAPACITY
+        self._ingesting: Counter[bytes] = Counter()  # ids of records receive() is ingesting right now
+        self._outbox: dict[str, dict[bytes, None]] = {}  # peer -> ids to announce, coalesced
+        self._flushing: set[str] = set()
+        self.replay = sx.ReplayCache(2 * limits.max_future_skew_ms)
+        self._config_mtime = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._members = -1
         self._profiles = -1
         self._stopped = False
@@ -73,6 +94,7 @@ class Federation:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         now = self.now_ms()
         for row in await self.store.read(self.store.list_peers):
             self._restore_peer(row, now)
@@ -80,9 +102,25 @@ class Federation:
             with contextlib.suppress(ValueError):
                 self.peers.add(url.rstrip("/"), now)
         await self.discover_from_profiles()
-        self.client = PeerClient(aiohttp.ClientSession(), self.limits, self.public_url)
+        self.client = self.make_client(aiohttp.ClientSession())
         self.store.add_listener(self._on_ingested)
         self._spawn(self._sync_loop())
+        self._spawn(self._config_loop())
+
+    def make_client(self, http: aiohttp.ClientSession) -> PeerClient:
+        """The peer client of this hub: its key and association proven in every handshake, this federation
+        answering the requests peers make over sessions we dialed."""
+        return PeerClient(http, self.limits, self.public_url, key=self.home.key, association=self._association,
+                          handler=functools.partial(peering.serve, self), expect=self._expected_key,
+                          on_open=functools.partial(peering.on_open, self),
+                          now_ms=self.now_ms)
+
+    def _association(self) -> bytes | None:
+        association: bytes | None = self.store.expected_association or self.store.association_id()
+        return association
+
+    def _expected_key(self, url: str) -> bytes | None:
+        return self.peers.get(url).hub_id if url in self.peers else None
 
     async def stop(self) -> None:
         """Stop all federation traffic and save the peer table; safe to call twice."""
@@ -96,6 +134,7 @@ class Federation:
                 await task
         await self.save_peers()
         if self.client is not None:
+            await self.client.close()
             await self.client.session.close()
             # Closed transports release their sockets on the loop's next turn (aiohttp's "graceful shutdown"):
             # give it that turn, or a loop closed right after leaves them to the garbage collector, unclosed.
@@ -105,7 +144,8 @@ class Federation:
         """Counters since start: requests this hub served (``served_*``) and made (``requests``, ``bytes_out``,
         ``bytes_in``), records pushed and received, anti-entropy sessions and their Negentropy bytes."""
         made = {"requests": self.client.requests, "bytes_out": self.client.bytes_out,
-                "bytes_in": self.client.bytes_in} if self.client is not None else {}
+                "bytes_in": self.client.bytes_in, "sessions_opened": self.client.sessions_opened,
+                "sessions": self.client.open_peers()} if self.client else {}
         return {**dict(sorted(self.stats.items())), **made}
 
     async def drain(self, timeout_s: float) -> None:
@@ -165,6 +205,47 @@ class Federation:
         self.peers.add(url.rstrip("/"), self.now_ms())
         self._wake.set()
 
+    async def remove_peer(self, url: str) -> None:
+        """An operator removed a peer while serving: close its session and forget it."""
+        url = url.rstrip("/")
+        if url in self.peers:
+            self.peers.remove(url)
+        conn = self.client.conns.get(url) if self.client else None
+        if conn is not None:
+            await conn.close("going-away", "the operator removed this peer")
+
+    async def _config_loop(self) -> None:
+        """Apply `coophub peers add` / `peers remove` (edits of config.toml) within a second, no restart."""
+        from hub.home import HubConfig
+
+        path = self.home.config_path
+        with contextlib.suppress(OSError):
+            self._config_mtime = path.stat().st_mtime
+        configured = {u.rstrip("/") for u in self.home.config.peers}
+        while True:
+            await asyncio.sleep(CONFIG_POLL_S)
+            if self.client is not None:
+                self.stats["sessions_duplicate_closed"] += await self.client.close_idle_duplicates(self.now_ms())
+            try:
+                mtime = path.stat().st_mtime
+                if mtime == self._config_mtime:
+                    continue
+                self._config_mtime = mtime
+                config = HubConfig.from_toml(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:  # a half-written or broken file: keep what we have
+                log.info("config.toml not re-read: %s", exc)
+                continue
+            now = {u.rstrip("/") for u in config.peers}
+            for url in sorted(now - configured):
+                with contextlib.suppress(ValueError):
+                    self.add_peer(url)
+                    log.info("peer %s added by the operator", url)
+            for url in sorted(configured - now):
+                await self.remove_peer(url)
+                log.info("peer %s removed by the operator", url)
+            configured = now
+            self.home.config.peers = list(config.peers)
+
     # -- the negentropy snapshot -----------------------------------------------------------------------------
 
     async def sync_storage(self) -> Storage:
@@ -198,19 +279,35 @@ class Federation:
     def _dropped(self, peer: str) -> bool:
         return peer in self.peers and self.peers.get(peer).state == "dropped"
 
-    def note_inbound(self, sender: str) -> None:
-        if sender and sender in self.peers:
-            self.peers.record_success(sender, self.now_ms())
+    # -- sessions (federation/peering.py) ---------------------------------------------------------------------
+
+    async def accept_session(self, request: web.Request) -> web.StreamResponse:
+        return await peering.accept_session(self, request)
+
+    def note_inbound(self, conn: PeerConn) -> None:
+        peering.note_inbound(self, conn)
+
+    async def wanted(self, ids: list[bytes]) -> list[bytes]:
+        return await peering.wanted(self, ids)
+
+    async def receive_push(self, conn: PeerConn, raws: list[bytes]) -> list[Any]:
+        return await peering.receive_push(self, conn, raws)
 
     async def receive(self, source: str, raws: list[bytes], *, relay: bool = True,
-                      score: bool = True) -> list[Any]:
+                      score: bool = True, origin: bytes | None = None) -> list[Any]:
         """Ingest records from a peer, score the peer, relay what was new, and learn peers from profiles.
 
-        ``score`` is False for inbound pushes, whose ``source`` is the unauthenticated ``from`` field
-        (``Gossip.on_records_received``); their refusals are still counted per source by the store.
+        ``source`` is the peer-table key of the session they came over, so the peer is scored for objective
+        faults only (``PeerTable.record_outcomes``); ``origin`` is its proven hub key (quarantine decides on it).
         """
         now = self.now_ms()
-        results = await self.store.ingest_async(raws, now_ms=now, source=source)
+        ids = [hashlib.sha256(raw).digest() for raw in raws]
+        self._ingesting.update(ids)
+        try:
+            results = await self.store.ingest_async(raws, now_ms=now, source=source, origin=origin)
+        finally:
+            self._ingesting.subtract(ids)
+            self._ingesting += Counter()  # drop zero counts
         outcomes = []
         for result in results:
             rid = bytes.fromhex(result.id) if result.id else b""
@@ -219,6 +316,10 @@ class Federation:
             outcomes.append((rid, outcome))
             if outcome == "blocked" and rid:
                 self._skip.add(rid)
+            elif outcome in PENALISED_REASONS and rid:
+                self._refused[(source, rid)] = None
+                if len(self._refused) > REFUSED_SKIP_CAPACITY:
+                    self._refused.popitem(last=False)
         self.stats["records_in"] += sum(1 for _, o in outcomes if o == "accepted")
         actions = self.gossip.on_records_received(source, outcomes, now, relay=relay, score=score)
         self._run_actions(actions)
@@ -227,14 +328,31 @@ class Federation:
         return list(results)
 
     def _on_ingested(self, results: Iterable[Any], source: str) -> None:
-        """Store listener: records this hub published (API, CLI through serve, import) are pushed at once."""
-        if source not in ("local", "api", "import"):
+        """Store listener: records this hub published (API, CLI through serve, import) are pushed at once, and
+        so are deferred records the store took in later (their reference arrived, or their time came).
+        ``Store.retry_due`` runs in a worker thread and calls listeners there: hop to the event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is not None and not self._stopped:
+                self._loop.call_soon_threadsafe(self._on_ingested, list(results), source)
             return
         now = self.now_ms()
+        local = source in ("local", "api", "import")
+        fresh = False
         for result in results:
-            if result.status == "accepted" and result.id:
-                self._run_actions(self.gossip.on_local_record(bytes.fromhex(result.id), now))
-        self._spawn(self._after_accept())
+            if result.status != "accepted" or not result.id:
+                continue
+            rid = bytes.fromhex(result.id)
+            if local:
+                self._run_actions(self.gossip.on_local_record(rid, now))
+                fresh = True
+            elif rid not in self._ingesting:  # not the batch receive() relays itself: a retried record
+                self.stats["deferred_landed"] += 1
+                self._run_actions(self.gossip.on_records_received(source, [(rid, "accepted")], now, score=False))
+                fresh = True
+        if fresh:
+            self._spawn(self._after_accept())
 
     async def _after_accept(self) -> None:
         counts = await self.store.read(self.store.counts)
@@ -259,10 +377,38 @@ class Federation:
     def _run_actions(self, actions: Iterable[Any]) -> None:
         for action in actions:
             if isinstance(action, PushAction):
-                self._spawn(self._push(action.peer, list(action.record_ids)))
+                self._queue_push(action.peer, action.record_ids)
             elif isinstance(action, PeerDropped):
                 log.warning("dropped peer %s: score %d after invalid records", action.peer, action.score)
                 self.stats["peers_dropped"] += 1
+                conn = self.client.conns.get(action.peer) if self.client else None
+                if conn is not None:
+                    self._spawn(conn.close("dropped", "your score ran out after invalid records"))
+
+    def _queue_push(self, peer: str, ids: Iterable[bytes]) -> None:
+        """Coalesce ids for ``peer``: one announce per ``session_batch_ms`` (or per ``push_batch`` ids)."""
+        box = self._outbox.setdefault(peer, {})
+        box.update(dict.fromkeys(ids))
+        if peer not in self._flushing:
+            self._flushing.add(peer)
+            self._spawn(self._flush(peer))
+
+    async def _flush(self, peer: str) -> None:
+        try:
+            await asyncio.sleep(self.limits.session_batch_ms / 1000)
+            while self._outbox.get(peer):
+                box = self._outbox[peer]
+                ids = list(box)[:self.limits.push_batch]
+                for i in ids:
+                    del box[i]
+                await self._push(peer, ids)
+        finally:
+            self._flushing.discard(peer)
+            if not self._outbox.get(peer):
+                self._outbox.pop(peer, None)
+            elif not self._stopped:  # queued while the last push ran
+                self._flushing.add(peer)
+                self._spawn(self._flush(peer))
 
     async def _push(self, peer: str, ids: list[bytes], *, announce: bool = True) -> None:
         """Announce ids, then send only the records the peer wants (PRODUCT.md §3: only what it lacks)."""
@@ -337,6 +483,7 @@ class Federation:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
+            await self.retry_deferred()
             peer = self.peers.choose_sync_peer(self.now_ms())
             if peer is None:
                 continue
@@ -346,26 +493,34 @@ class Federation:
                 log.exception("anti-entropy with %s failed", peer.url)
             await self.save_peers()
 
+    async def retry_deferred(self) -> None:
+        """Store the deferred records whose time has come (``Store.retry_due``); they are relayed like news."""
+        try:
+            await asyncio.to_thread(self.store.retry_due, self.now_ms())
+        except RuntimeError:  # the store closed under us (shutdown)
+            return
+
     async def sync_with(self, peer: str) -> Done | None:
-        """One anti-entropy session with ``peer``; a new hub pages through the peer's records instead."""
+        """One anti-entropy session with ``peer``; a new hub pages through the peer's records instead.
+
+        The session's handshake proved the peer's key and association, so no ``info`` round trip is made."""
         assert self.client is not None
         now = self.now_ms()
         try:
-            info = await self.client.info(peer)
-            self.peers.set_hub_id(peer, info.hub)
             own = await self.store.read(self.store.association_id)
             if own is None:
                 await catch_up(self.client, self.store, peer, self.limits, now_ms=self.now_ms)
                 self.peers.record_success(peer, self.now_ms())
                 return None
-            if info.association and info.association != own:
-                log.warning("peer %s belongs to another association; dropping it", peer)
-                self.peers.record_outcomes(peer, ["invalid"] * 100, now)
-                return None
             done = await self._session(peer)
         except (PeerUnavailable, WireError) as exc:
             log.info("anti-entropy with %s failed: %s", peer, exc)
-            self.peers.record_failure(peer, self.now_ms())
+            if getattr(exc, "close_reason", "") == "wrong-association" and peer in self.peers:
+                log.warning("peer %s belongs to another association; dropping it", peer)
+                self.peers.record_outcomes(peer, ["invalid"] * 100, now)
+                return None
+            if peer in self.peers:
+                self.peers.record_failure(peer, self.now_ms())
             return None
         self.peers.record_success(peer, self.now_ms())
         if done is not None:
@@ -383,7 +538,9 @@ class Federation:
             if isinstance(action, SendReconcile):
                 pending.extend(session.on_reply(await self.client.sync(peer, action.msg)))
             elif isinstance(action, Fetch):
-                ids = [i for i in action.record_ids if i not in self._skip]
+                ids = [i for i in action.record_ids if i not in self._skip and (peer, i) not in self._refused]
+                held = await self.store.read(self.store.held, ids) if ids else set()
+                ids = [i for i in ids if i not in held]  # deferred or quarantined here: waiting, not lacking
                 if ids:
                     await self.receive(peer, await self.client.fetch(peer, ids), relay=action.relay)
                 if self._dropped(peer):
@@ -394,43 +551,6 @@ class Federation:
             elif isinstance(action, Done):
                 return action
         return None
-
-
-async def catch_up(client: PeerClient, store: Any, peer: str, limits: Limits, *,
-                   now_ms: Callable[[], int] = _now_ms,
-                   progress: Callable[[int, int], None] | None = None) -> int:
-    """Stream every record of ``peer`` in (created_ms, id) pages of ``limits.fetch_batch`` and ingest them.
-
-    For a new or long-offline hub this is cheaper than reconciliation: no id lists, one request per page.
-    ``progress(done, total)`` is called after each page (the CLI draws a bar with it). Returns records accepted.
-    Bounded: at most ``total / fetch_batch + 10`` pages, so a peer that keeps growing cannot hold us forever.
-
-    Raises:
-        PeerUnavailable, WireError: the peer failed or sent a malformed page.
-    """
-    info = await client.info(peer)
-    total = max(info.records, 1)
-    after: tuple[int, bytes] | None = None
-    accepted = done = 0
-    # The charter first, by id: every other record is checked against it, and pages come in creation-time
-    # order, where a record from a hub whose clock runs slow (or an archive imported later) may sort first.
-    expected = getattr(store, "expected_association", None)
-    if expected is not None and await store.read(store.charter) is None:
-        charter = await client.fetch(peer, [expected])
-        if charter:
-            results = await store.ingest_async(charter, now_ms=now_ms(), source=peer)
-            accepted += sum(1 for r in results if r.status == "accepted")
-    for _ in range(total // max(limits.fetch_batch, 1) + 10):
-        raws, after = await client.page(peer, after, limits.fetch_batch)
-        if raws:
-            results = await store.ingest_async(raws, now_ms=now_ms(), source=peer)
-            accepted += sum(1 for r in results if r.status == "accepted")
-            done += len(raws)
-        if progress is not None:
-            progress(done, total)
-        if after is None:
-            break
-    return accepted
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -109,6 +109,9 @@ class PeerState:
     refused: dict[str, int] = field(default_factory=dict)
     bytes_in: int = 0
     bytes_out: int = 0
+    #: The authenticated session with the peer: "" (none yet), "out:member" / "in:applicant" (open: who
+    #: dialed, and the role the responder gave), or "closed:<reason>" (docs/protocol.md §8 close reasons).
+    session: str = ""
 
 
 class PeerTable:

@@ -1,16 +1,19 @@
-"""Messages of the peer protocol under ``/fed/v1/`` (docs/federation.md), encoded as msgpack maps.
+"""Bodies of the peer protocol's requests and replies (docs/protocol.md §8), msgpack maps.
 
-Sans-IO: functions turn bytes into checked messages and back. Every decoder is bounded by the body size the
-HTTP layer already enforced and by explicit count limits, and raises :class:`WireError` (reason ``invalid`` or
-``too-large``) for anything else — never msgpack's own exceptions.
+Sans-IO: functions turn bytes (or the decoded body of a session frame, ``*_from``) into checked messages and
+back. Every decoder is bounded by the frame size the transport already enforced and by explicit count limits,
+and raises :class:`WireError` (reason ``invalid`` or ``too-large``) for anything else — never msgpack's own
+exceptions. Requests travel in an authenticated session (``federation/session.py``):
 
-    GET  /fed/v1/info               -> Info            who I am, my association and limits (like NIP-11)
-    POST /fed/v1/announce  Announce -> Want            "I have these ids" -> "send me these"
-    POST /fed/v1/push      Push     -> PushResults     records, each answered accepted/duplicate/refused
-    POST /fed/v1/sync      bytes    -> bytes           one Negentropy v1 message each way
-    POST /fed/v1/fetch     Fetch    -> Records         records by id
-    GET  /fed/v1/records?after=&limit= -> Page         streamed catch-up in (created_ms, id) order
-    GET  /fed/v1/blobs/{sha256 hex} -> bytes           guide attachments by hash
+    info      {}                      -> Info          who I am, my association and limits (like NIP-11)
+    announce  {"ids"}                 -> {"ids"}       "I have these ids" -> "send me these"
+    push      {"records"}             -> {"results"}   records, each answered accepted/duplicate/refused/...
+    sync      bin                     -> bin           one Negentropy v1 message each way
+    fetch     {"ids"}                 -> {"records"}   records by id
+    page      {"after", "limit"}      -> {"records", "last"}   catch-up in (created_ms, id) order
+    blob      {"hash"}                -> {"data"}      guide attachments by hash
+
+``GET /fed/v1/info`` (the same Info) stays public, read-only HTTP.
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ __all__ = [
     "decode_push_results",
     "decode_records",
     "encode",
+    "ids_from",
+    "info_from",
+    "page_from",
+    "page_request_from",
     "parse_cursor",
+    "push_results_from",
+    "records_from",
 ]
 
 CONTENT_TYPE = "application/msgpack"
@@ -119,7 +128,10 @@ class PushResult:
 
 def decode_push_results(data: bytes, limits: Limits) -> list[PushResult]:
     """``{"results": [[id, status, reason], ...]}``; an undecodable record's id is empty bytes."""
-    message = _decode_map(data, "push results")
+    return _push_results(_decode_map(data, "push results"), limits)
+
+
+def _push_results(message: dict[str, Any], limits: Limits) -> list[PushResult]:
     rows = message.get("results", [])
     if not isinstance(rows, list) or len(rows) > limits.fetch_batch:
         raise WireError("results: expected a bounded list")
@@ -142,7 +154,10 @@ class Info:
 
 
 def decode_info(data: bytes) -> Info:
-    message = _decode_map(data, "info")
+    return _info(_decode_map(data, "info"))
+
+
+def _info(message: dict[str, Any]) -> Info:
     hub, association = message.get("hub"), message.get("association", b"")
     if message.get("version") != WIRE_VERSION:
         raise WireError(f"info: peer speaks wire version {message.get('version')!r}, we speak {WIRE_VERSION}")
@@ -156,16 +171,13 @@ def decode_info(data: bytes) -> Info:
 
 def decode_page(data: bytes, limits: Limits) -> tuple[list[bytes], tuple[int, bytes] | None]:
     """A catch-up page: ``{"records": [...], "last": [created_ms, id] | []}``; ``last`` empty at the end."""
-    message = _decode_map(data, "page")
+    return _page(_decode_map(data, "page"), limits)
+
+
+def _page(message: dict[str, Any], limits: Limits) -> tuple[list[bytes], tuple[int, bytes] | None]:
     records = _bytes_list(message.get("records", []), "records", limits.fetch_batch,
                           max_size=limits.max_record_bytes)
-    last = message.get("last", [])
-    if last == []:
-        return records, None
-    if (not isinstance(last, list) or len(last) != 2 or not isinstance(last[0], int)
-            or not isinstance(last[1], bytes) or len(last[1]) != 32):
-        raise WireError("page: last is [created_ms, id]")
-    return records, (last[0], last[1])
+    return records, _cursor(message.get("last", []), "page: last")
 
 
 def parse_cursor(text: str) -> tuple[int, bytes] | None:
@@ -188,3 +200,58 @@ def parse_cursor(text: str) -> tuple[int, bytes] | None:
 
 def format_cursor(cursor: tuple[int, bytes]) -> str:
     return f"{cursor[0]}.{cursor[1].hex()}"
+
+
+# -- bodies of session frames (already decoded msgpack values) ----------------------------------------------
+
+
+def _as_map(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WireError(f"{what}: expected a map")
+    return value
+
+
+def ids_from(value: Any, limits: Limits, *, what: str = "ids") -> list[bytes]:
+    """``{"ids": [32-byte ids]}``, at most ``fetch_batch``.
+
+    Raises:
+        WireError, TooLargeError: malformed, or too many ids.
+    """
+    return _bytes_list(_as_map(value, what).get("ids", []), what, limits.fetch_batch, size=32)
+
+
+def records_from(value: Any, limits: Limits, *, what: str = "records") -> list[bytes]:
+    """``{"records": [canonical record bytes]}``, at most ``fetch_batch``, each within ``max_record_bytes``."""
+    return _bytes_list(_as_map(value, what).get("records", []), what, limits.fetch_batch,
+                       max_size=limits.max_record_bytes)
+
+
+def push_results_from(value: Any, limits: Limits) -> list[PushResult]:
+    return _push_results(_as_map(value, "push results"), limits)
+
+
+def page_from(value: Any, limits: Limits) -> tuple[list[bytes], tuple[int, bytes] | None]:
+    return _page(_as_map(value, "page"), limits)
+
+
+def page_request_from(value: Any, limits: Limits) -> tuple[tuple[int, bytes] | None, int]:
+    """``{"after": [created_ms, id] | [], "limit": n}`` -> (cursor, limit clamped to 1..fetch_batch)."""
+    message = _as_map(value, "page")
+    after, limit = message.get("after", []), message.get("limit", limits.fetch_batch)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise WireError("page: limit is an integer")
+    cursor = _cursor(after, "page: after")
+    return cursor, max(1, min(limit, limits.fetch_batch))
+
+
+def info_from(value: Any) -> Info:
+    return _info(_as_map(value, "info"))
+
+
+def _cursor(last: Any, what: str) -> tuple[int, bytes] | None:
+    if last == []:
+        return None
+    if (not isinstance(last, list) or len(last) != 2 or not isinstance(last[0], int)
+            or not isinstance(last[1], bytes) or len(last[1]) != 32 or not 0 <= last[0] < 2**63):
+        raise WireError(f"{what} is [created_ms, id] or []")
+    return last[0], last[1]

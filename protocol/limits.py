@@ -115,6 +115,27 @@ class Limits:
     # Nesting depth of a JSON request body (objects and arrays). A publish body needs max_depth + 1; serde_json
     # stops at 128 and Jackson at 500 (StreamReadConstraints); Python's json would hit a RecursionError.
     max_json_depth: int = 32
+    # --- peer sessions (docs/protocol.md §8.1, PRODUCT.md §3.1) ---
+    # Announced ids are coalesced for this long (or until push_batch of them) before one announce frame goes
+    # out: a burst of 100 records becomes one frame per peer, not 100. Nagle's algorithm waits up to 200 ms;
+    # gossipsub's heartbeat is 1 s; 5 ms is below any human notice.
+    session_batch_ms: int = 5 * MS
+    # Request bytes one session may have sent and not yet had answered; more waits (back-pressure). Two
+    # maximal bodies: a catch-up page in flight while the next is asked for.
+    session_inflight_bytes: int = 16 * MIB
+    # Requests from one peer handled at once; the next frame is not read until one finishes, so a peer that
+    # floods waits on its own socket (TCP back-pressure), like HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS.
+    session_concurrency: int = 4
+    # Per-peer quotas on what it sends us: records per second (a catch-up of 100k records at this rate takes
+    # 20 s) and frame bytes per second (about 10× a burst of 100 × 1 KB guides). Over quota, the driver waits
+    # before reading the peer's next frame; records over the records quota are refused as rate-limited (never
+    # scored). Nostr relays such as strfry rate-limit per connection the same way.
+    peer_records_per_s: int = 5_000
+    peer_bytes_per_s: int = 16 * MIB
+    # Sessions a hub accepts at once (members and applicants together), and how long a handshake may take.
+    # An association of hundreds of hubs with a fan-out of 4 needs a few dozen.
+    max_sessions: int = 256
+    session_handshake_ms: int = 10 * SECONDS
 
 
 DEFAULT_LIMITS = Limits()

@@ -6,8 +6,9 @@ listening socket on a random free port. All hubs run in the test's event loop (s
 instances), which is fast and lets a test reach into a hub's :class:`~federation.driver.Federation`.
 
 Also here: :class:`Proxy`, a cuttable TCP forwarder used to partition a network for real (the only links
-between two halves go through it), :class:`HostilePeer`, a fake hub that speaks ``/fed/v1`` but serves
-tampered records and blobs, and :func:`eventually`, the one way these tests wait: a bounded poll.
+between two halves go through it), :class:`HostilePeer`, a fake hub that speaks the peer session but
+serves tampered records and blobs, :func:`push_raw` (a push over a session opened with any key), and
+:func:`eventually`, the one way these tests wait: a bounded poll.
 
 Limits are short (:data:`FAST_LIMITS`) and reach every part of a hub through config.toml's ``[limits]``:
 ``Home.limits()`` feeds ``Store(limits=...)``, which the federation driver reads.
@@ -29,13 +30,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from federation import wire
+from federation import session, transport, wire
+from federation.client import PeerClient
 from federation.driver import FED_KEY, Federation
 from federation.negentropy import Negentropy, Storage
 from hub.app import make_app
 from hub.home import Home
 from hub.store import Store
-from protocol import HubKey, Record, build_record, format_hub_id
+from protocol import DEFAULT_LIMITS, HubKey, Record, build_record, format_hub_id
 
 __all__ = [
     "DEADLINE_S", "FAST_LIMITS", "HostilePeer", "Hub", "Network", "Proxy", "eventually", "guide_body",
@@ -367,6 +369,11 @@ class Proxy:
         except OSError:
             await _close(writer)
             return
+        if self.cut_off:  # cut while we connected upstream: a persistent session must not slip through
+            self.refused += 1
+            await _close(writer)
+            await _close(up_writer)
+            return
         self.forwarded += 1
         self._writers |= {writer, up_writer}
         try:
@@ -397,8 +404,9 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 @dataclass
 class HostilePeer:
-    """A fake hub that speaks /fed/v1 for ``association`` but holds only ``forged`` records (tampered bytes),
-    and answers every blob request with the wrong bytes. Counts the requests it gets."""
+    """A fake hub that speaks the peer session for ``association`` (a real handshake with its own key) but
+    holds only ``forged`` records (tampered bytes), and answers every blob request with the wrong bytes.
+    Counts the requests it gets by op, and the sessions opened to it (``requests["session"]``)."""
 
     forged: list[bytes]
     association: bytes
@@ -406,6 +414,7 @@ class HostilePeer:
     requests: dict[str, int] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = None
+    _conns: list[Any] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -421,11 +430,7 @@ class HostilePeer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/fed/v1/info", self._info)
-        app.router.add_post("/fed/v1/sync", self._sync)
-        app.router.add_post("/fed/v1/fetch", self._fetch)
-        app.router.add_post("/fed/v1/announce", self._announce)
-        app.router.add_post("/fed/v1/push", self._push)
-        app.router.add_get("/fed/v1/blobs/{digest}", self._blob)
+        app.router.add_get("/fed/v1/session", self._session)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = _listening_socket()
@@ -433,47 +438,53 @@ class HostilePeer:
         await web.SockSite(self._runner, sock).start()
 
     async def close(self) -> None:
+        for conn in self._conns:
+            await conn.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
     def _seen(self, name: str) -> None:
         self.requests[name] = self.requests.get(name, 0) + 1
 
-    @staticmethod
-    def _reply(message: dict[str, Any]) -> web.Response:
-        return web.Response(body=wire.encode(message), content_type=wire.CONTENT_TYPE)
+    def _info_body(self) -> dict[str, Any]:
+        return {"version": wire.WIRE_VERSION, "hub": self.key.public, "association": self.association,
+                "url": self.url, "records": len(self.forged), "limits": {}}
 
     async def _info(self, request: web.Request) -> web.Response:
         self._seen("info")
-        return self._reply({"version": wire.WIRE_VERSION, "hub": self.key.public,
-                            "association": self.association, "url": self.url, "records": len(self.forged),
-                            "limits": {}})
+        return web.Response(body=wire.encode(self._info_body()), content_type=wire.CONTENT_TYPE)
 
-    async def _sync(self, request: web.Request) -> web.Response:
-        self._seen("sync")
-        # Negentropy over the forged records' (created_ms, id): the receiver finds ids it lacks, fetches them.
-        items = [(_created_ms(raw), hashlib.sha256(raw).digest()) for raw in self.forged]
-        reply = Negentropy(Storage(items), 60 * 1024).reconcile(await request.read())
-        return web.Response(body=reply, content_type=wire.NEGENTROPY_CONTENT_TYPE)
+    async def _session(self, request: web.Request) -> web.StreamResponse:
+        async def admit(est: session.Established) -> str:
+            return "member"
 
-    async def _fetch(self, request: web.Request) -> web.Response:
-        self._seen("fetch")
-        message = wire._decode_map(await request.read(), "fetch")
-        wanted = set(message.get("ids", []))
-        return self._reply({"records": [r for r in self.forged if hashlib.sha256(r).digest() in wanted]})
+        ws, conn = await transport.accept(request, self.key, self.association, DEFAULT_LIMITS,
+                                          session.ReplayCache(600_000), admit, self._serve)
+        if conn is not None:
+            self._seen("session")
+            self._conns.append(conn)
+            await conn.run()
+        return ws
 
-    async def _announce(self, request: web.Request) -> web.Response:
-        self._seen("announce")
-        return self._reply({"ids": []})
-
-    async def _push(self, request: web.Request) -> web.Response:
-        self._seen("push")
-        return self._reply({"results": []})
-
-    async def _blob(self, request: web.Request) -> web.Response:
-        self._seen("blob")
-        return web.Response(body=b"these are not the bytes you are looking for",
-                            content_type="application/octet-stream")
+    async def _serve(self, conn: Any, op: str, body: Any) -> Any:
+        self._seen(op)
+        if op == "info":
+            return self._info_body()
+        if op == "sync":
+            # Negentropy over the forged records' (created_ms, id): the receiver finds ids it lacks, fetches
+            # them.
+            items = [(_created_ms(raw), hashlib.sha256(raw).digest()) for raw in self.forged]
+            return Negentropy(Storage(items), 60 * 1024).reconcile(body)
+        if op == "fetch":
+            wanted = set(body.get("ids", []))
+            return {"records": [r for r in self.forged if hashlib.sha256(r).digest() in wanted]}
+        if op == "announce":
+            return {"ids": []}
+        if op == "push":
+            return {"results": []}
+        if op == "blob":
+            return {"data": b"these are not the bytes you are looking for"}
+        return {"records": [], "last": []}
 
 
 def _created_ms(raw: bytes) -> int:
@@ -482,11 +493,23 @@ def _created_ms(raw: bytes) -> int:
     return int(msgpack.unpackb(raw, raw=False)[3])
 
 
-async def push_raw(http: aiohttp.ClientSession, to: Hub, raws: list[bytes], sender: str) -> list[list[Any]]:
-    """POST /fed/v1/push as a peer would; returns [[id, status, reason], ...]."""
-    body = wire.encode({"from": sender, "records": raws})
-    async with http.post(f"{to.url}/fed/v1/push", data=body,
-                         headers={"Content-Type": wire.CONTENT_TYPE}) as resp:
-        assert resp.status == 200, await resp.text()
-        rows = wire._decode_map(await resp.read(), "results")["results"]
-        return [[bytes(i).hex(), s, r] for i, s, r in rows]
+async def push_raw(to: Hub, raws: list[bytes], key: HubKey, association: bytes | None = None) -> list[list[Any]]:
+    """Push records to ``to`` over a peer session opened with ``key`` (a real handshake), as a peer would;
+    returns [[id hex, status, reason], ...]."""
+    association = association or (to.net.charter.id if to.net.charter is not None else bytes(32))
+    async with aiohttp.ClientSession() as http:
+        client = PeerClient(http, DEFAULT_LIMITS, "", key=key, association=association)
+        try:
+            results = await client.push(to.url, raws)
+        finally:
+            await client.close()
+    return [[r.id.hex(), r.status, r.reason] for r in results]
+
+
+async def open_session(to: Hub, key: HubKey, association: bytes | None = None) -> tuple[Any, Any]:
+    """A session to ``to`` opened with ``key``: (the PeerClient, its aiohttp session); close both."""
+    association = association or (to.net.charter.id if to.net.charter is not None else bytes(32))
+    http = aiohttp.ClientSession()
+    client = PeerClient(http, DEFAULT_LIMITS, "", key=key, association=association)
+    await client.conn(to.url)
+    return client, http

@@ -38,6 +38,7 @@ PROVERS: dict[str, Prover] = {}
 #: Fields proved by an existing test below HTTP: "path::test" (the test must exist and mention the field).
 _PEERS = "tests/federation/test_peers.py::"
 _RULE = "tests/hub/test_storage_rule.py::"
+_SESSIONS = "tests/federation/test_session_network.py::"
 ELSEWHERE: dict[str, str] = {
     "max_depth": "tests/protocol/test_encoding.py::test_pack_refuses_nesting_beyond_max_depth",
     "ingest_batch": "tests/hub/test_ingest.py::test_large_calls_are_split_into_batches",
@@ -55,6 +56,14 @@ ELSEWHERE: dict[str, str] = {
     "max_deferred_per_source": _RULE + "test_deferred_records_stay_within_their_caps_under_a_flood",
     "max_quarantine_profiles": _RULE + "test_quarantine_stays_within_its_caps_under_a_flood",
     "max_quarantine_bytes": _RULE + "test_quarantine_stays_within_its_caps_under_a_flood",
+    # Peer sessions (federation/session.py, federation/transport.py), proved between real hubs.
+    "session_batch_ms": _SESSIONS + "test_a_burst_is_batched_per_peer_and_one_session_carries_it",
+    "session_inflight_bytes": _SESSIONS + "test_session_concurrency_and_session_inflight_bytes_hold_back_a_flood",
+    "session_concurrency": _SESSIONS + "test_session_concurrency_and_session_inflight_bytes_hold_back_a_flood",
+    "peer_records_per_s": _SESSIONS + "test_records_over_the_per_peer_quota_are_rate_limited_not_scored",
+    "peer_bytes_per_s": "tests/federation/test_session.py::test_a_token_bucket_spreads_a_burst_at_its_rate",
+    "max_sessions": _SESSIONS + "test_max_sessions_and_session_handshake_ms_bound_what_a_stranger_holds",
+    "session_handshake_ms": _SESSIONS + "test_max_sessions_and_session_handshake_ms_bound_what_a_stranger_holds",
 }
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +170,7 @@ async def _fed_body(tmp_path: Path) -> None:
         for path in ("/fed/v1/push", "/fed/v1/no-such-route"):
             for send in (lambda b: b, _chunked):
                 status, data = await hub.json("POST", path, data=send(b"\x00" * 2000))
-                assert status in (400, 404, 405), data
+                assert status in (400, 404, 405, 410), data  # 410: the old peer routes (use the session)
                 status, data = await hub.json("POST", path, data=send(b"\x00" * 2001))
                 assert (status, data["error"]) == (413, "too-large"), data
 
@@ -263,20 +272,19 @@ async def _fetch_batch(tmp_path: Path) -> None:
     assert len(wire.decode_push(wire.encode({"from": "", "records": [b"r"] * 5}), limits)[1]) == 5
     with pytest.raises(TooLargeError):
         wire.decode_push(wire.encode({"from": "", "records": [b"r"] * 6}), limits)
-    async with live_hub(tmp_path, {"fetch_batch": 5}) as hub:
-        status, _, _ = await hub.request("POST", "/fed/v1/fetch", data=wire.encode({"from": "", "ids": ids[:5]}))
-        assert status == 200
-        status, data = await hub.json("POST", "/fed/v1/fetch", data=wire.encode({"from": "", "ids": ids}))
-        assert (status, data["error"]) == (413, "too-large"), data
+    # The same bounds on the bodies of session frames (docs/protocol.md §8), which is how peers send them now.
+    assert wire.ids_from({"ids": ids[:5]}, limits, what="fetch") == ids[:5]
+    with pytest.raises(TooLargeError):
+        wire.ids_from({"ids": ids}, limits, what="fetch")
+    with pytest.raises(TooLargeError):
+        wire.records_from({"records": [b"r"] * 6}, limits)
 
 
 @proves("refused_sources", "refused_examples")
 async def _refusals_log(tmp_path: Path) -> None:
     async with live_hub(tmp_path, {"refused_sources": 5, "refused_examples": 7}) as hub:
-        for i in range(20):
-            body = wire.encode({"from": f"http://liar-{i}.example", "records": [b"\x93garbage-%d" % i]})
-            status, _, _ = await hub.request("POST", "/fed/v1/push", data=body)
-            assert status == 200
+        for i in range(20):  # what members' sessions pushed (each peer's refusals counted under its source)
+            await hub.store.ingest_async([b"\x93garbage-%d" % i], now_ms=_now_ms(), source=f"http://liar-{i}.example")
         summary = hub.store.refused_summary()
         sources = {r["source"] for r in summary}
         assert len(sources - {"other"}) == 5 and "other" in sources
@@ -289,10 +297,8 @@ async def _refusals_log(tmp_path: Path) -> None:
 async def test_the_network_page_stays_small_under_3000_garbage_pushes(tmp_path: Path) -> None:
     """Issue 9: 3,000 garbage pushes made 3,003 refusal rows and a 1.9 MB /network page."""
     async with live_hub(tmp_path, {"http_rate_burst": 10_000, "http_rate_per_s": 10_000}) as hub:
-        for i in range(3000):
-            body = wire.encode({"from": f"http://liar-{i}.example", "records": [b"\x93garbage-%d" % i]})
-            status, _, _ = await hub.request("POST", "/fed/v1/push", data=body)
-            assert status == 200
+        for i in range(3000):  # what peers' sessions pushed, each refusal under its source
+            await hub.store.ingest_async([b"\x93garbage-%d" % i], now_ms=_now_ms(), source=f"http://liar-{i}.example")
         status, _, page = await hub.request("GET", "/network")
         assert status == 200
         assert len(hub.store.refused_summary()) <= hub.limits.refused_sources + 1
@@ -387,8 +393,8 @@ async def _body_timeout(tmp_path: Path) -> None:
                 raw.close()
 
         # 20 bytes every 50 ms (400 bytes/s, twice the minimum rate) for 1.5 s: well past the base timeout,
-        # kept alive by its rate; then refused only for its content.
-        assert await post(20, 30, 0.05, 600) == 400
+        # kept alive by its rate; then read whole and refused (410: the old peer route says to use the session).
+        assert await post(20, 30, 0.05, 600) == 410
         # 5 bytes every 100 ms (50 bytes/s, a quarter of the minimum): 408 once the deadline passes.
         assert await post(5, 100, 0.1, 500) == 408
         # A body that stops: 408.
@@ -466,7 +472,7 @@ async def _body_bytes(tmp_path: Path) -> None:
         held.pop().close()  # type: ignore[attr-defined]
         await asyncio.sleep(0.1)
         status, _, _ = await hub.request("POST", "/fed/v1/push", data=b"\x00" * 400)
-        assert status == 400  # read, then refused for its content
+        assert status == 410  # read, then refused: the old route says to use the session
         for raw in held:
             raw.close()  # type: ignore[attr-defined]
 

@@ -1,0 +1,153 @@
+"""The session half of :class:`~federation.driver.Federation`: accepting peer sessions, deciding what each
+proven peer may do, filing sessions in the peer table, and the requests only a session can make. Functions of
+the Federation (``fed``), kept apart so the driver module stays small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from protocol.identity import format_hub_id
+
+from . import session as sx
+from .routes import own_profile, serve_request
+from .transport import PeerConn, accept
+
+if TYPE_CHECKING:
+    from .driver import Federation
+
+__all__ = ["accept_session", "admit", "note_inbound", "on_open", "receive_push", "serve", "wanted"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A push result made without ingest (an applicant's record that is not its own profile, or over quota)."""
+
+    id: str
+    status: str
+    reason: str | None
+
+
+# -- sessions --------------------------------------------------------------------------------------------
+
+async def accept_session(fed: Federation, request: web.Request) -> web.StreamResponse:
+    """``GET /fed/v1/session``: the responder's handshake, then serve the session until it closes."""
+    open_now = fed.client.open_sessions() if fed.client else 0
+    if fed._stopped or fed.client is None or open_now >= fed.limits.max_sessions:
+        raise web.HTTPServiceUnavailable(text='{"error": "error", "detail": "too many peer sessions, or the '
+                                              'hub is stopping; try again later"}',
+                                         content_type="application/json")
+    ws, conn = await accept(request, fed.home.key, fed._association(), fed.limits, fed.replay,
+                            functools.partial(admit, fed), functools.partial(serve, fed), now_ms=fed.now_ms)
+    if conn is None:
+        fed.stats["sessions_refused"] += 1
+        return ws
+    fed.stats["sessions_accepted"] += 1
+    conn.key = inbound_key(fed, conn)
+    fed.client.attach(conn)
+    mark_session(fed, conn, "in")
+    try:
+        await conn.run()
+    finally:
+        session_closed(fed, conn)
+    return ws
+
+async def admit(fed: Federation, est: sx.Established) -> str:
+    """The role of a proven peer: refused if we dropped it, "member" if it is eligible, else "applicant"."""
+    for peer in fed.peers:
+        if peer.hub_id == est.peer and peer.state == "dropped":
+            raise sx.SessionRefused("dropped", "this hub dropped yours after invalid records")
+    eligible = await fed.store.read(fed.store.is_eligible, est.peer)
+    return "member" if eligible else "applicant"
+
+def inbound_key(fed: Federation, conn: PeerConn) -> str:
+    """The peer-table key of an inbound session: the entry whose hub id it proved, else a new entry
+    ``session:<hub id>`` (a member's, so it can be scored, pushed to and dropped while the session lasts).
+
+    The URL the initiator claims is never dialed on its word: it may be one a partition or a proxy does
+    not route, or another hub's; URLs to dial come from the operator and from members' signed profiles.
+    """
+    for peer in fed.peers:
+        if peer.hub_id == conn.peer:
+            return peer.url
+    key = f"session:{format_hub_id(conn.peer)}"
+    if conn.role == "member" and key not in fed.peers:
+        fed.peers.discover(key, fed.now_ms(), hub_id=conn.peer)
+    return key
+
+async def on_open(fed: Federation, conn: PeerConn) -> None:
+    """A session we dialed is up: decide what the peer may ask of us (member or applicant), remember the
+    key it proved, and read its frames in the background."""
+    conn.role = "member" if await fed.store.read(fed.store.is_eligible, conn.peer) else "applicant"
+    if conn.key in fed.peers:
+        fed.peers.set_hub_id(conn.key, conn.peer)
+        alias = f"session:{format_hub_id(conn.peer)}"
+        if alias in fed.peers and alias != conn.key:  # it reached us first; now we know its URL
+            old = fed.peers.get(alias)
+            if old.state == "dropped":
+                fed.peers.get(conn.key).state = "dropped"
+            fed.peers.remove(alias)
+    mark_session(fed, conn, "out")
+    fed._spawn(run_conn(fed, conn))
+
+async def run_conn(fed: Federation, conn: PeerConn) -> None:
+    try:
+        await conn.run()
+    finally:
+        session_closed(fed, conn)
+
+def mark_session(fed: Federation, conn: PeerConn, direction: str) -> None:
+    if conn.key in fed.peers:
+        peer = fed.peers.get(conn.key)
+        peer.session = f"{direction}:{conn.role}"
+        if peer.state != "dropped":
+            fed.peers.record_success(conn.key, fed.now_ms())
+
+def session_closed(fed: Federation, conn: PeerConn) -> None:
+    if fed.client is not None:
+        fed.client.detach(conn)
+    if conn.key in fed.peers and (fed.client is None or conn.key not in fed.client.conns):
+        fed.peers.get(conn.key).session = f"closed:{conn.close_reason}" if conn.close_reason else "closed"
+
+async def serve(fed: Federation, conn: PeerConn, op: str, body: Any) -> Any:
+    return await serve_request(fed, conn, op, body)
+
+def note_inbound(fed: Federation, conn: PeerConn) -> None:
+    if conn.key in fed.peers and fed.peers.get(conn.key).state != "dropped":
+        fed.peers.record_success(conn.key, fed.now_ms())
+
+async def wanted(fed: Federation, ids: list[bytes]) -> list[bytes]:
+    """Of announced ids, those this hub neither stores nor holds (deferred or quarantined)."""
+    have = await fed.store.read(fed.store.have, ids)
+    rest = [i for i in ids if i not in have]
+    held = await fed.store.read(fed.store.held, rest) if rest else set()
+    return [i for i in rest if i not in held]
+
+async def receive_push(fed: Federation, conn: PeerConn, raws: list[bytes]) -> list[Any]:
+    """Records a proven peer pushed: within its records quota; an applicant's only if its own profile."""
+    admitted = conn.records_quota.take(len(raws), fed.now_ms())
+    results: list[Any] = [None] * len(raws)
+    ingest: list[tuple[int, bytes]] = []
+    for index, raw in enumerate(raws):
+        rid = hashlib.sha256(raw).hexdigest()
+        if index >= admitted:
+            results[index] = _Refusal(rid, "refused", "rate-limited")
+        elif conn.role != "member" and not own_profile(raw, conn.peer):
+            results[index] = _Refusal(rid, "refused", "blocked")
+        else:
+            ingest.append((index, raw))
+    if ingest:
+        scored = conn.key in fed.peers
+        got = await fed.receive(conn.key, [raw for _, raw in ingest], score=scored, origin=conn.peer)
+        for (index, _), result in zip(ingest, got, strict=True):
+            results[index] = result
+    refused = sum(1 for r in results if isinstance(r, _Refusal))
+    if refused:
+        fed.stats["push_refused_at_session"] += refused
+    return results
+
