@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from protocol.limits import Limits
 
 from .client import PeerClient
+from .store_api import FederationStore
 
 __all__ = ["catch_up"]
 
@@ -17,7 +17,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def catch_up(client: PeerClient, store: Any, peer: str, limits: Limits, *,
+async def catch_up(client: PeerClient, store: FederationStore, peer: str, limits: Limits, *,
                    now_ms: Callable[[], int] = _now_ms,
                    progress: Callable[[int, int], None] | None = None) -> int:
     """Stream every record of ``peer`` in (created_ms, id) pages of ``limits.fetch_batch`` and ingest them.

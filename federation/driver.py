@@ -2,11 +2,13 @@
 aiohttp.
 
 ``setup(app)`` is called by ``hub.app.make_app``; it adds ``/fed/v1/session`` (authenticated peer sessions,
-``federation/transport.py``) and ``/fed/v1/info``, and a background task that pushes new records at once
-(announced ids coalesced for ``session_batch_ms``), runs anti-entropy with a random peer every
-``sync_interval_ms`` (±25 %), retries deferred records whose time has come, and picks up peers an operator
-added or removed in config.toml within a second. Records from peers enter through ``Store.ingest_async`` like
-every other record (STYLE.md "One way in"), with the session's proven hub as their ``origin``.
+``federation/transport.py``) and ``/fed/v1/info``. Every decision is :class:`~federation.node.FederationNode`'s
+(pushes at once, announced ids coalesced for ``session_batch_ms``; anti-entropy with a random peer every
+``sync_interval_ms`` ±25 %; retrying deferred records; peers an operator adds or removes in config.toml): this
+module feeds it events — records stored, push and sync results, sessions, a timer at the node's next
+deadline, config.toml re-read every second — and performs its actions. Records from peers enter through
+``Store.ingest_async`` like every other record (STYLE.md "One way in"), with the session's proven hub as
+their ``origin``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import hashlib
 import logging
 import random
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -33,10 +35,23 @@ from . import peering
 from . import session as sx
 from .catchup import catch_up
 from .client import PeerClient, PeerUnavailable
-from .gossip import Gossip, PeerDropped, PushAction
 from .negentropy import Storage
-from .peers import CONTACTABLE_STATES, PENALISED_REASONS, PeerTable
+from .node import (
+    ClosePeer,
+    DiscoverPeers,
+    DropPeer,
+    FederationNode,
+    NodeAction,
+    RefreshMembership,
+    RetryDeferred,
+    SavePeers,
+    SendAnnounce,
+    SendRecords,
+    StartSync,
+)
+from .peers import PeerTable
 from .routes import add_routes
+from .store_api import FederationStore
 from .sync import Done, Fetch, Offer, SendReconcile, SyncSession
 from .transport import PeerConn
 from .wire import WireError
@@ -47,11 +62,9 @@ log = logging.getLogger("coophub.federation")
 #: Peers asked for one missing blob, one after another: the guide's author first, then healthy peers. A blob
 #: is asked of a few peers only, so one download request costs this hub a bounded number of requests.
 BLOB_PEERS_TRIED = 4
-#: (peer, record id) pairs whose record that peer sent and we refused as an objective fault: never fetched
-#: from that peer again (a bounded LRU; an evicted pair costs one more fetch, scored again).
-REFUSED_SKIP_CAPACITY = 10_000
 #: How often config.toml is re-read for peers an operator added or removed (`coophub peers add/remove`).
 CONFIG_POLL_S = 1.0
+_catch_up = catch_up  # sync_with's parameter of that name shadows it
 FED_KEY: web.AppKey[Federation] = web.AppKey("federation", t=object)  # type: ignore[arg-type]
 
 
@@ -60,9 +73,14 @@ def _now_ms() -> int:
 
 
 class Federation:
-    """One hub's federation state: its peer table, push gossip and the sessions it runs."""
+    """One hub's federation: the I/O around its :class:`~federation.node.FederationNode`.
 
-    def __init__(self, home: Any, store: Any, limits: Limits, *, rng: random.Random | None = None,
+    Every decision — whom to push to and when, when to reconcile or catch up and with whom, what to skip,
+    scoring and dropping — is the node's; this class turns network, store and timer events into node events
+    and performs the actions the node returns, nothing else.
+    """
+
+    def __init__(self, home: Any, store: FederationStore, limits: Limits, *, rng: random.Random | None = None,
                  now_ms: Callable[[], int] = _now_ms) -> None:
         self.home = home
         self.store = store
@@ -70,26 +88,26 @@ class Federation:
         self.now_ms = now_ms
         self.public_url: str = home.config.url.rstrip("/")
         self.rng = rng or random.Random()
-        self.peers = PeerTable(limits, self.rng, self_urls=[self.public_url] if self.public_url else [])
-        self.gossip = Gossip(self.peers, limits)
-        self.client: PeerClient | None = None
         self.stats: Counter[str] = Counter()
+        self.node = FederationNode(limits, self.rng, self_urls=[self.public_url] if self.public_url else [],
+                                   stats=self.stats)
+        self.client: PeerClient | None = None
         self._storage: tuple[int, Storage] | None = None  # (the last row it includes, the storage)
         self._storage_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
-        self._wake = asyncio.Event()
-        self._skip: set[bytes] = set()  # ids refused as blocked; skipped until membership changes
-        self._refused: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # see REFUSED_SKIP_CAPACITY
         self._ingesting: Counter[bytes] = Counter()  # ids of records receive() is ingesting right now
-        self._outbox: dict[str, dict[bytes, None]] = {}  # peer -> ids to announce, coalesced
-        self._flushing: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0
         self.replay = sx.ReplayCache(2 * limits.max_future_skew_ms)
         self._config_mtime = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._members = -1
-        self._profiles = -1
         self._stopped = False
+
+    @property
+    def peers(self) -> PeerTable:
+        """The node's peer table (``coophub peers list``, status, metrics and tests read it)."""
+        return self.node.peers
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -98,13 +116,12 @@ class Federation:
         now = self.now_ms()
         for row in await self.store.read(self.store.list_peers):
             self._restore_peer(row, now)
-        for url in self.home.config.peers:
-            with contextlib.suppress(ValueError):
-                self.peers.add(url.rstrip("/"), now)
+        self._act(self.node.configured(self.home.config.peers, now))
         await self.discover_from_profiles()
+        self.node.joined = await self.store.read(self.store.association_id) is not None
         self.client = self.make_client(aiohttp.ClientSession())
         self.store.add_listener(self._on_ingested)
-        self._spawn(self._sync_loop())
+        self._act(self.node.start(now))
         self._spawn(self._config_loop())
 
     def make_client(self, http: aiohttp.ClientSession) -> PeerClient:
@@ -127,6 +144,9 @@ class Federation:
         if self._stopped:
             return
         self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -149,11 +169,18 @@ class Federation:
         return {**dict(sorted(self.stats.items())), **made}
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait up to ``timeout_s`` for the pushes and fetches already started (a one-shot `coophub sync`);
-        the sync loop is never among them unless :meth:`start` ran."""
-        pending = [t for t in self._tasks if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
+        """Wait up to ``timeout_s`` for the pushes and fetches already started or queued (a one-shot
+        `coophub sync`); the anti-entropy schedule is never among them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (remaining := deadline - loop.time()) > 0:
+            pending = [t for t in self._tasks if not t.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=remaining)
+            elif self.node.pushes_pending():
+                await asyncio.sleep(min(remaining, max(self.limits.session_batch_ms, 1) / 1000))
+            else:
+                return
 
     def metric_families(self) -> list[Any]:
         """Peers by health state and score, for ``GET /metrics`` (hub.metrics calls it at scrape time)."""
@@ -188,7 +215,7 @@ class Federation:
                 return
             peer = self.peers.get(url)
         for name in ("score", "state", "last_contact_ms", "last_sync_ms", "lag", "records_received",
-                     "bytes_in", "bytes_out", "refused"):
+                     "bytes_in", "bytes_out", "refused", "drop_reason"):
             if name in row and row[name] is not None:
                 setattr(peer, name, row[name])
         if isinstance(row.get("hub_id"), str) and row["hub_id"]:
@@ -201,18 +228,18 @@ class Federation:
             await self.store.read(self.store.upsert_peer, peer.url, data)
 
     def add_peer(self, url: str) -> None:
-        """An operator added a peer while serving: try it at once."""
-        self.peers.add(url.rstrip("/"), self.now_ms())
-        self._wake.set()
+        """An operator added a peer while serving: try it at once.
+
+        Raises:
+            ValueError: ``url`` is empty or this hub's own.
+        """
+        self._act(self.node.peer_added(url, self.now_ms()))
 
     async def remove_peer(self, url: str) -> None:
         """An operator removed a peer while serving: close its session and forget it."""
-        url = url.rstrip("/")
-        if url in self.peers:
-            self.peers.remove(url)
-        conn = self.client.conns.get(url) if self.client else None
-        if conn is not None:
-            await conn.close("going-away", "the operator removed this peer")
+        for action in self.node.peer_removed(url):
+            if isinstance(action, ClosePeer):
+                await self._close(action.peer, "going-away", "the operator removed this peer")
 
     async def _config_loop(self) -> None:
         """Apply `coophub peers add` / `peers remove` (edits of config.toml) within a second, no restart."""
@@ -221,7 +248,6 @@ class Federation:
         path = self.home.config_path
         with contextlib.suppress(OSError):
             self._config_mtime = path.stat().st_mtime
-        configured = {u.rstrip("/") for u in self.home.config.peers}
         while True:
             await asyncio.sleep(CONFIG_POLL_S)
             if self.client is not None:
@@ -235,16 +261,77 @@ class Federation:
             except (OSError, ValueError) as exc:  # a half-written or broken file: keep what we have
                 log.info("config.toml not re-read: %s", exc)
                 continue
-            now = {u.rstrip("/") for u in config.peers}
-            for url in sorted(now - configured):
-                with contextlib.suppress(ValueError):
-                    self.add_peer(url)
-                    log.info("peer %s added by the operator", url)
-            for url in sorted(configured - now):
-                await self.remove_peer(url)
-                log.info("peer %s removed by the operator", url)
-            configured = now
+            log.info("config.toml re-read: peers %s", ", ".join(config.peers) or "none")
+            await self._apply(self.node.configured(config.peers, self.now_ms()))
             self.home.config.peers = list(config.peers)
+
+    # -- performing the node's actions -----------------------------------------------------------------------
+
+    def _act(self, actions: Iterable[NodeAction]) -> None:
+        """Perform actions in the background, then re-arm the node's timer."""
+        for action in actions:
+            self._perform(action)
+        self._arm()
+
+    async def _apply(self, actions: Iterable[NodeAction]) -> None:
+        """Like :meth:`_act`, but the store reads the node asked for are done before returning (a receive
+        that stored a new profile has learnt its peer URLs when it returns)."""
+        for action in actions:
+            if isinstance(action, RefreshMembership):
+                await self._refresh_membership()
+            elif isinstance(action, DiscoverPeers):
+                await self.discover_from_profiles()
+            else:
+                self._perform(action)
+        self._arm()
+
+    def _perform(self, action: NodeAction) -> None:
+        if isinstance(action, SendAnnounce):
+            self._spawn(self._push(action.peer, list(action.record_ids), announce=True))
+        elif isinstance(action, SendRecords):
+            self._spawn(self._push(action.peer, list(action.record_ids), announce=False))
+        elif isinstance(action, StartSync):
+            self._spawn(self._scheduled_sync(action))
+        elif isinstance(action, RetryDeferred):
+            self._spawn(self.retry_deferred(action.now_ms))
+        elif isinstance(action, DropPeer):
+            log.warning("dropped peer %s (%s): score %d", action.peer, action.reason, action.score)
+            self._spawn(self._close(action.peer, "dropped", "your score ran out after invalid records"
+                                    if action.reason == "score" else f"dropped: {action.reason}"))
+        elif isinstance(action, ClosePeer):
+            self._spawn(self._close(action.peer, "going-away", "the operator removed this peer"))
+        elif isinstance(action, RefreshMembership):
+            self._spawn(self._refresh_membership())
+        elif isinstance(action, DiscoverPeers):
+            self._spawn(self.discover_from_profiles())
+        elif isinstance(action, SavePeers):
+            self._spawn(self.save_peers())
+
+    def _arm(self) -> None:
+        """Call the node's :meth:`~FederationNode.tick` at its next deadline (one timer, moved earlier when a
+        new deadline comes before it)."""
+        deadline = self.node.next_deadline_ms()
+        if deadline is None or self._stopped:
+            return
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer_at = deadline
+        self._timer = loop.call_later(max(0, deadline - self.now_ms()) / 1000, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._act(self.node.tick(self.now_ms()))
+
+    async def _close(self, peer: str, reason: str, detail: str) -> None:
+        conn = self.client.conns.get(peer) if self.client else None
+        if conn is not None:
+            await conn.close(reason, detail)
 
     # -- the negentropy snapshot -----------------------------------------------------------------------------
 
@@ -274,11 +361,6 @@ class Federation:
         with self.store.sync_items_stream() as (last, rows):
             return last, Storage(rows)
 
-    # -- records in ------------------------------------------------------------------------------------------
-
-    def _dropped(self, peer: str) -> bool:
-        return peer in self.peers and self.peers.get(peer).state == "dropped"
-
     # -- sessions (federation/peering.py) ---------------------------------------------------------------------
 
     async def accept_session(self, request: web.Request) -> web.StreamResponse:
@@ -295,7 +377,7 @@ class Federation:
 
     async def receive(self, source: str, raws: list[bytes], *, relay: bool = True,
                       score: bool = True, origin: bytes | None = None) -> list[Any]:
-        """Ingest records from a peer, score the peer, relay what was new, and learn peers from profiles.
+        """Ingest records from a peer and tell the node what became of each (it scores, relays, skips).
 
         ``source`` is the peer-table key of the session they came over, so the peer is scored for objective
         faults only (``PeerTable.record_outcomes``); ``origin`` is its proven hub key (quarantine decides on it).
@@ -308,23 +390,8 @@ class Federation:
         finally:
             self._ingesting.subtract(ids)
             self._ingesting += Counter()  # drop zero counts
-        outcomes = []
-        for result in results:
-            rid = bytes.fromhex(result.id) if result.id else b""
-            outcome = "accepted" if result.status == "accepted" else (
-                "duplicate" if result.status == "duplicate" else (result.reason or "invalid"))
-            outcomes.append((rid, outcome))
-            if outcome == "blocked" and rid:
-                self._skip.add(rid)
-            elif outcome in PENALISED_REASONS and rid:
-                self._refused[(source, rid)] = None
-                if len(self._refused) > REFUSED_SKIP_CAPACITY:
-                    self._refused.popitem(last=False)
-        self.stats["records_in"] += sum(1 for _, o in outcomes if o == "accepted")
-        actions = self.gossip.on_records_received(source, outcomes, now, relay=relay, score=score)
-        self._run_actions(actions)
-        if any(o == "accepted" for _, o in outcomes):
-            await self._after_accept()
+        outcomes = [(bytes.fromhex(r.id) if r.id else b"", _outcome(r)) for r in results]
+        await self._apply(self.node.records_received(source, outcomes, now, relay=relay, score=score))
         return list(results)
 
     def _on_ingested(self, results: Iterable[Any], source: str) -> None:
@@ -337,85 +404,29 @@ class Federation:
             if self._loop is not None and not self._stopped:
                 self._loop.call_soon_threadsafe(self._on_ingested, list(results), source)
             return
-        now = self.now_ms()
-        local = source in ("local", "api", "import")
-        fresh = False
-        for result in results:
-            if result.status != "accepted" or not result.id:
-                continue
-            rid = bytes.fromhex(result.id)
-            if local:
-                self._run_actions(self.gossip.on_local_record(rid, now))
-                fresh = True
-            elif rid not in self._ingesting:  # not the batch receive() relays itself: a retried record
-                self.stats["deferred_landed"] += 1
-                self._run_actions(self.gossip.on_records_received(source, [(rid, "accepted")], now, score=False))
-                fresh = True
-        if fresh:
-            self._spawn(self._after_accept())
+        accepted = [bytes.fromhex(r.id) for r in results if r.status == "accepted" and r.id]
+        if source in ("local", "api", "import"):
+            self._act(self.node.local_stored(accepted, self.now_ms()))
+        else:  # not the batch receive() reports itself: records retried from deferred
+            self._act(self.node.records_landed(source, [i for i in accepted if i not in self._ingesting],
+                                               self.now_ms()))
 
-    async def _after_accept(self) -> None:
+    async def _refresh_membership(self) -> None:
         counts = await self.store.read(self.store.counts)
-        members, profiles = counts.get("members", 0), counts.get("profile", 0)
-        if members != self._members:
-            self._skip.clear()  # membership changed: refused records may now be accepted
-        if (members, profiles) != (self._members, self._profiles):
-            # A new member, or a new profile (which may name new peer URLs): in an association whose members
-            # are all founders, membership never changes, and peers are learnt from profiles alone.
-            self._members, self._profiles = members, profiles
-            await self.discover_from_profiles()
+        await self._apply(self.node.membership(counts.get("members", 0), counts.get("profile", 0)))
 
     async def discover_from_profiles(self) -> None:
         """Learn peer URLs from the current profiles of members (PRODUCT.md §3)."""
-        now = self.now_ms()
-        for url in await self.store.read(self.store.member_peer_urls):
-            with contextlib.suppress(ValueError):
-                self.peers.discover(url.rstrip("/"), now)
+        urls = await self.store.read(self.store.member_peer_urls)
+        self._act(self.node.discovered(urls, self.now_ms()))
 
     # -- records out -----------------------------------------------------------------------------------------
-
-    def _run_actions(self, actions: Iterable[Any]) -> None:
-        for action in actions:
-            if isinstance(action, PushAction):
-                self._queue_push(action.peer, action.record_ids)
-            elif isinstance(action, PeerDropped):
-                log.warning("dropped peer %s: score %d after invalid records", action.peer, action.score)
-                self.stats["peers_dropped"] += 1
-                conn = self.client.conns.get(action.peer) if self.client else None
-                if conn is not None:
-                    self._spawn(conn.close("dropped", "your score ran out after invalid records"))
-
-    def _queue_push(self, peer: str, ids: Iterable[bytes]) -> None:
-        """Coalesce ids for ``peer``: one announce per ``session_batch_ms`` (or per ``push_batch`` ids)."""
-        box = self._outbox.setdefault(peer, {})
-        box.update(dict.fromkeys(ids))
-        if peer not in self._flushing:
-            self._flushing.add(peer)
-            self._spawn(self._flush(peer))
-
-    async def _flush(self, peer: str) -> None:
-        try:
-            await asyncio.sleep(self.limits.session_batch_ms / 1000)
-            while self._outbox.get(peer):
-                box = self._outbox[peer]
-                ids = list(box)[:self.limits.push_batch]
-                for i in ids:
-                    del box[i]
-                await self._push(peer, ids)
-        finally:
-            self._flushing.discard(peer)
-            if not self._outbox.get(peer):
-                self._outbox.pop(peer, None)
-            elif not self._stopped:  # queued while the last push ran
-                self._flushing.add(peer)
-                self._spawn(self._flush(peer))
 
     async def _push(self, peer: str, ids: list[bytes], *, announce: bool = True) -> None:
         """Announce ids, then send only the records the peer wants (PRODUCT.md §3: only what it lacks)."""
         assert self.client is not None
-        if self._dropped(peer):
-            return  # dropped after this push was planned (an Offer of the session that dropped it)
         before = self.client.bytes_out
+        delivered = False
         try:
             want = ids
             if announce:
@@ -425,10 +436,14 @@ class Federation:
                 raws = await self.store.read(self.store.raws_by_ids, want)
                 await self.client.push(peer, raws)
                 self.stats["push_records"] += len(raws)
-            self.gossip.on_push_result(peer, ids, True, self.now_ms(), bytes_out=self.client.bytes_out - before)
+            delivered = True
         except (PeerUnavailable, WireError) as exc:
             log.info("push to %s failed: %s", peer, exc)
-            self.gossip.on_push_result(peer, ids, False, self.now_ms(), bytes_out=self.client.bytes_out - before)
+        finally:
+            # Reported even when something else went wrong: the node sends a peer one announce at a time.
+            if not self._stopped:
+                self._act(self.node.push_finished(peer, ids, delivered, self.now_ms(), announced=announce,
+                                                  bytes_out=self.client.bytes_out - before))
 
     # -- blobs on demand -------------------------------------------------------------------------------------
 
@@ -450,26 +465,21 @@ class Federation:
 
     async def _fetch_blob(self, digest: bytes, author: bytes) -> bytes | None:
         assert self.client is not None
-        peers = sorted((p for p in self.peers if p.state in CONTACTABLE_STATES),
-                       key=lambda p: (p.hub_id != author, p.state != "healthy"))
-        for peer in peers[:BLOB_PEERS_TRIED]:
+        for url in self.node.blob_peers(author, BLOB_PEERS_TRIED):
             try:
-                data = await self.client.blob(peer.url, digest)
+                data = await self.client.blob(url, digest)
             except PeerUnavailable as exc:
-                log.info("blob %s not fetched from %s: %s", digest.hex()[:12], peer.url, exc)
+                log.info("blob %s not fetched from %s: %s", digest.hex()[:12], url, exc)
                 continue
             if hashlib.sha256(data).digest() != digest:
-                # The name is the hash, so the peer provably sent the wrong bytes: refused, and it costs score
-                # like an invalid record (we dialed it, so the sender is known).
-                log.warning("peer %s sent a blob that does not match its hash %s", peer.url, digest.hex())
+                log.warning("peer %s sent a blob that does not match its hash %s", url, digest.hex())
                 self.stats["blobs_refused"] += 1
-                if self.peers.record_outcomes(peer.url, ["invalid"], self.now_ms()):
-                    self._run_actions([PeerDropped(peer.url, peer.score)])
+                self._act(self.node.blob_mismatch(url, self.now_ms()))
                 continue
             try:
                 await self.store.read(self.store.put_blob, data, digest)
             except (ProtocolError, ValueError, OSError) as exc:  # over max_blob_bytes, or the disk failed
-                log.warning("blob %s fetched from %s not stored: %s", digest.hex()[:12], peer.url, exc)
+                log.warning("blob %s fetched from %s not stored: %s", digest.hex()[:12], url, exc)
                 return None
             self.stats["blobs_fetched"] += 1
             return data
@@ -477,59 +487,51 @@ class Federation:
 
     # -- anti-entropy ----------------------------------------------------------------------------------------
 
-    async def _sync_loop(self) -> None:
-        while True:
-            delay = self.peers.next_sync_delay_ms() / 1000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
-            await self.retry_deferred()
-            peer = self.peers.choose_sync_peer(self.now_ms())
-            if peer is None:
-                continue
-            try:
-                await self.sync_with(peer.url)
-            except Exception:  # a bug must not stop federation for good; log it and try again next round
-                log.exception("anti-entropy with %s failed", peer.url)
-            await self.save_peers()
+    async def _scheduled_sync(self, action: StartSync) -> None:
+        try:
+            await self.sync_with(action.peer, catch_up=action.catch_up)
+        except Exception:  # a bug must not stop federation for good; log it and try again next round
+            log.exception("anti-entropy with %s failed", action.peer)
 
-    async def retry_deferred(self) -> None:
+    async def retry_deferred(self, now_ms: int | None = None) -> None:
         """Store the deferred records whose time has come (``Store.retry_due``); they are relayed like news."""
         try:
-            await asyncio.to_thread(self.store.retry_due, self.now_ms())
+            await asyncio.to_thread(self.store.retry_due, self.now_ms() if now_ms is None else now_ms)
         except RuntimeError:  # the store closed under us (shutdown)
             return
 
-    async def sync_with(self, peer: str) -> Done | None:
-        """One anti-entropy session with ``peer``; a new hub pages through the peer's records instead.
+    async def sync_with(self, peer: str, *, catch_up: bool | None = None) -> Done | None:
+        """One anti-entropy session with ``peer``; a hub with no charter yet pages through the peer's records
+        instead (``catch_up``; None: decide from the store). The node hears how it ended.
 
         The session's handshake proved the peer's key and association, so no ``info`` round trip is made."""
         assert self.client is not None
-        now = self.now_ms()
+        ok, done, close_reason = False, None, ""
+        need_ids: list[bytes] = []
         try:
-            own = await self.store.read(self.store.association_id)
-            if own is None:
-                await catch_up(self.client, self.store, peer, self.limits, now_ms=self.now_ms)
-                self.peers.record_success(peer, self.now_ms())
-                return None
-            done = await self._session(peer)
+            if catch_up is None:
+                catch_up = await self.store.read(self.store.association_id) is None
+            if catch_up:
+                await _catch_up(self.client, self.store, peer, self.limits, now_ms=self.now_ms)
+                self.node.joined = await self.store.read(self.store.association_id) is not None
+            else:
+                done, need_ids = await self._session(peer)
+            ok = True
         except (PeerUnavailable, WireError) as exc:
             log.info("anti-entropy with %s failed: %s", peer, exc)
-            if getattr(exc, "close_reason", "") == "wrong-association" and peer in self.peers:
+            close_reason = getattr(exc, "close_reason", "")
+            if close_reason == "wrong-association":
                 log.warning("peer %s belongs to another association; dropping it", peer)
-                self.peers.record_outcomes(peer, ["invalid"] * 100, now)
-                return None
-            if peer in self.peers:
-                self.peers.record_failure(peer, self.now_ms())
-            return None
-        self.peers.record_success(peer, self.now_ms())
+        finally:
+            if not self._stopped:
+                self._act(self.node.sync_finished(peer, self.now_ms(), ok=ok, need=done.need if done else None,
+                                                  need_ids=need_ids, close_reason=close_reason))
         if done is not None:
-            self.peers.record_sync(peer, self.now_ms(), need=done.need)
             self.stats["sync_bytes"] += done.bytes_sent + done.bytes_received
             self.stats["sync_sessions"] += 1
         return done
 
-    async def _session(self, peer: str) -> Done | None:
+    async def _session(self, peer: str) -> tuple[Done | None, list[bytes]]:
         assert self.client is not None
         session = SyncSession(await self.sync_storage(), self.limits)
         pending = session.start()
@@ -538,19 +540,25 @@ class Federation:
             if isinstance(action, SendReconcile):
                 pending.extend(session.on_reply(await self.client.sync(peer, action.msg)))
             elif isinstance(action, Fetch):
-                ids = [i for i in action.record_ids if i not in self._skip and (peer, i) not in self._refused]
+                ids = self.node.fetch_filter(peer, action.record_ids)
                 held = await self.store.read(self.store.held, ids) if ids else set()
                 ids = [i for i in ids if i not in held]  # deferred or quarantined here: waiting, not lacking
                 if ids:
                     await self.receive(peer, await self.client.fetch(peer, ids), relay=action.relay)
-                if self._dropped(peer):
-                    return None  # its records cost it its place: send it nothing more, not even our offer
+                if self.node.is_dropped(peer):
+                    return None, []  # its records cost it its place: send it nothing more, not even our offer
             elif isinstance(action, Offer):
-                # The session proved the peer lacks these: send them without announcing first.
-                self._spawn(self._push(peer, list(action.record_ids), announce=False))
+                self._act(self.node.offer(peer, action.record_ids))
             elif isinstance(action, Done):
-                return action
-        return None
+                return action, session.need
+        return None, []
+
+
+def _outcome(result: Any) -> str:
+    """What the node is told of one ingest result: "accepted", "duplicate", or the refusal/deferral reason."""
+    if result.status in ("accepted", "duplicate"):
+        return str(result.status)
+    return str(result.reason or "invalid")
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

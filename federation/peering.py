@@ -102,24 +102,19 @@ async def run_conn(fed: Federation, conn: PeerConn) -> None:
         session_closed(fed, conn)
 
 def mark_session(fed: Federation, conn: PeerConn, direction: str) -> None:
-    if conn.key in fed.peers:
-        peer = fed.peers.get(conn.key)
-        peer.session = f"{direction}:{conn.role}"
-        if peer.state != "dropped":
-            fed.peers.record_success(conn.key, fed.now_ms())
+    fed.node.session_opened(conn.key, direction, conn.role, fed.now_ms())
 
 def session_closed(fed: Federation, conn: PeerConn) -> None:
     if fed.client is not None:
         fed.client.detach(conn)
-    if conn.key in fed.peers and (fed.client is None or conn.key not in fed.client.conns):
-        fed.peers.get(conn.key).session = f"closed:{conn.close_reason}" if conn.close_reason else "closed"
+    if fed.client is None or conn.key not in fed.client.conns:  # its last session with us
+        fed.node.session_closed(conn.key, conn.close_reason or "")
 
 async def serve(fed: Federation, conn: PeerConn, op: str, body: Any) -> Any:
     return await serve_request(fed, conn, op, body)
 
 def note_inbound(fed: Federation, conn: PeerConn) -> None:
-    if conn.key in fed.peers and fed.peers.get(conn.key).state != "dropped":
-        fed.peers.record_success(conn.key, fed.now_ms())
+    fed.node.inbound_contact(conn.key, fed.now_ms())
 
 async def wanted(fed: Federation, ids: list[bytes]) -> list[bytes]:
     """Of announced ids, those this hub neither stores nor holds (deferred or quarantined)."""

@@ -13,7 +13,10 @@ data")::
      │             │               ▲  │
      └────fail─────┴─────fail──────┘  │fail (backoff doubles, up to Limits.backoff_max_ms)
     any state ──exhausted (score ≤ peer_score_drop_at)──▶ dropped ──add (operator)──▶ new
+    any state ──drop (wrong association, a blob that fails its hash…)──▶ dropped
 
+Dropping is an explicit event of that table (:meth:`PeerTable.drop`), with its reason kept in
+:attr:`PeerState.drop_reason`; :class:`~federation.node.FederationNode` turns it into a ``DropPeer`` action.
 A dropped peer is never chosen again and never re-added from a profile; only an operator's explicit
 :meth:`PeerTable.add` revives it. Refusal reasons follow ``protocol.errors.REASONS``: only ``invalid`` and
 ``too-large`` cost score — ``missing-reference`` means "retry once the referenced record arrives" and
@@ -49,10 +52,10 @@ ACCEPTED = "accepted"
 #: state -> {event: next state}. An event missing from a state's row leaves the state unchanged: a late reply
 #: from a dropped peer ("ok") must not revive it.
 HEALTH_TRANSITIONS: dict[str, dict[str, str]] = {
-    "new": {"ok": "healthy", "fail": "failing", "exhausted": "dropped", "add": "new"},
-    "healthy": {"ok": "healthy", "fail": "failing", "exhausted": "dropped", "add": "healthy"},
+    "new": {"ok": "healthy", "fail": "failing", "exhausted": "dropped", "drop": "dropped", "add": "new"},
+    "healthy": {"ok": "healthy", "fail": "failing", "exhausted": "dropped", "drop": "dropped", "add": "healthy"},
     # An operator re-adding a failing peer means "try it now": back to new, backoff cleared.
-    "failing": {"ok": "healthy", "fail": "failing", "exhausted": "dropped", "add": "new"},
+    "failing": {"ok": "healthy", "fail": "failing", "exhausted": "dropped", "drop": "dropped", "add": "new"},
     "dropped": {"add": "new"},
 }
 HEALTH_STATES = frozenset(HEALTH_TRANSITIONS)
@@ -112,6 +115,8 @@ class PeerState:
     #: The authenticated session with the peer: "" (none yet), "out:member" / "in:applicant" (open: who
     #: dialed, and the role the responder gave), or "closed:<reason>" (docs/protocol.md §8 close reasons).
     session: str = ""
+    #: Why the peer was dropped ("score", "wrong-association", …); "" while it is not dropped.
+    drop_reason: str = ""
 
 
 class PeerTable:
@@ -184,6 +189,7 @@ class PeerTable:
         before = peer.state
         peer.state = next_health(peer.state, "add")
         if before != peer.state:
+            peer.drop_reason = ""
             peer.score = self._limits.peer_score_start
             peer.failures = 0
             peer.next_attempt_ms = now_ms
@@ -305,7 +311,25 @@ class PeerTable:
         peer.score -= cost
         if peer.score > self._limits.peer_score_drop_at:
             return False
-        peer.state = next_health(peer.state, "exhausted")
+        return self._drop(peer, "exhausted", "score")
+
+    def drop(self, url: str, reason: str) -> bool:
+        """Drop the peer for a fault other than its score (``reason``, e.g. "wrong-association"); True when
+        this call dropped it (False: it was dropped already). Only an operator's :meth:`add` revives it.
+
+        Raises:
+            UnknownPeerError: ``url`` is not in the table.
+            ValueError: ``reason`` is empty.
+        """
+        if not reason:
+            raise ValueError("a drop needs a reason")
+        return self._drop(self.get(url), "drop", reason)
+
+    def _drop(self, peer: PeerState, event: str, reason: str) -> bool:
+        if peer.state == "dropped":
+            return False
+        peer.state = next_health(peer.state, event)
+        peer.drop_reason = reason
         return True
 
     def record_sync(self, url: str, now_ms: int, *, need: int) -> None:

@@ -1,0 +1,455 @@
+"""The federation node of one hub (sans-IO): every decision federation makes, with events and ``now`` in and
+actions out.
+
+The node owns the peer table (:class:`~federation.peers.PeerTable`: health, backoff, score, dropping), push
+gossip (:class:`~federation.gossip.Gossip`: which peers to push to, never the one a record came from), the
+per-peer outbox that coalesces announced ids for ``Limits.session_batch_ms`` (or ``push_batch`` ids), the
+anti-entropy schedule (when to reconcile, and with whom; catch up instead while this hub has no charter), the
+skip sets (ids refused as ``blocked``, skipped until membership changes; (peer, id) pairs refused as an
+objective fault, never fetched from that peer again) and the peers an operator configured. It never does I/O
+and never reads the clock: the driver (``federation/driver.py``, aiohttp) and the simulation
+(``federation/sim.py``) feed it the same events and perform the same actions, so what the simulation
+measures is what production runs.
+
+Events (methods, each taking ``now_ms`` where time matters) and the actions they return::
+
+    start / tick                -> SendAnnounce (an outbox is due), RetryDeferred + StartSync (a sync is due)
+    local_stored                -> (queued; SendAnnounce at the next tick after session_batch_ms)
+    records_received            -> DropPeer (score ran out), RefreshMembership (something was accepted)
+    records_landed              -> RefreshMembership (deferred records the store took in later are relayed)
+    push_finished               -> SendAnnounce (the rest of that peer's outbox, at once)
+    sync_finished               -> DropPeer (wrong association), SavePeers (a scheduled round ended)
+    offer                       -> SendRecords (the session proved the peer lacks them)
+    membership                  -> DiscoverPeers (a member or a profile was added)
+    configured / peer_added / peer_removed -> ClosePeer (the operator removed it)
+    blob_mismatch               -> DropPeer
+    session_opened / session_closed / inbound_contact  (peer-table bookkeeping, no action)
+
+The driver calls :meth:`FederationNode.tick` at :meth:`FederationNode.next_deadline_ms` (a timer), and
+reports the end of every action it performed (``push_finished``, ``sync_finished``), so nothing here waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from protocol.errors import DEFERRED_REASONS
+from protocol.limits import Limits
+
+from .gossip import DEFAULT_SEEN_CAPACITY, Gossip, GossipAction, PeerDropped, PushAction
+from .peers import ACCEPTED, CONTACTABLE_STATES, PENALISED_REASONS, PeerTable
+
+__all__ = [
+    "REFUSED_SKIP_CAPACITY",
+    "ClosePeer",
+    "DiscoverPeers",
+    "DropPeer",
+    "FederationNode",
+    "NodeAction",
+    "RefreshMembership",
+    "RetryDeferred",
+    "SavePeers",
+    "SendAnnounce",
+    "SendRecords",
+    "StartSync",
+]
+
+#: (peer, record id) pairs whose record that peer sent and we refused as an objective fault: never fetched
+#: from that peer again (a bounded LRU; an evicted pair costs one more fetch, scored again).
+REFUSED_SKIP_CAPACITY = 10_000
+#: Ids refused as ``blocked`` (an applicant's records, a blocked author), skipped in fetches until membership
+#: changes; bounded so a peer offering millions of them cannot grow it without limit.
+BLOCKED_SKIP_CAPACITY = 10_000
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class SendAnnounce:
+    """Announce these ids (at most ``Limits.push_batch``) to ``peer`` and push the records it wants; report
+    the result with :meth:`FederationNode.push_finished` (``announced=True``)."""
+
+    peer: str
+    record_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecords:
+    """Push these records to ``peer`` without announcing: an anti-entropy session proved it lacks them."""
+
+    peer: str
+    record_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartSync:
+    """Run one anti-entropy session with ``peer`` (``catch_up``: page through its records instead, while this
+    hub has no charter); report the end with :meth:`FederationNode.sync_finished`."""
+
+    peer: str
+    catch_up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDeferred:
+    """Retry the records the store deferred whose time has come at ``now_ms`` (``Store.retry_due``)."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DropPeer:
+    """``peer`` was dropped (``reason``: "score" after invalid records, "wrong-association", …): close its
+    session with close reason "dropped" and send it nothing more."""
+
+    peer: str
+    reason: str
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePeer:
+    """The operator removed ``peer``: close its session ("going-away")."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshMembership:
+    """Records were stored: read the store's member and profile counts and report them with
+    :meth:`FederationNode.membership`."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverPeers:
+    """Membership or profiles changed: read the peer URLs of members' profiles and report them with
+    :meth:`FederationNode.discovered`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavePeers:
+    """Save the peer table (after each scheduled anti-entropy round)."""
+
+
+NodeAction = (SendAnnounce | SendRecords | StartSync | RetryDeferred | DropPeer | ClosePeer | RefreshMembership
+              | DiscoverPeers | SavePeers)
+
+
+class FederationNode:
+    """Everything one hub decides about federation, over in-memory state only."""
+
+    def __init__(self, limits: Limits, rng: random.Random, *, self_urls: Iterable[str] = (),
+                 seen_capacity: int = DEFAULT_SEEN_CAPACITY, stats: Counter[str] | None = None) -> None:
+        """Create a node with an empty peer table; nothing is scheduled until :meth:`start`.
+
+        ``stats`` is the counter the node adds its figures to (the driver shares one with its own).
+
+        Raises:
+            ValueError: ``seen_capacity`` is below 1 or ``limits.push_batch`` is 0.
+        """
+        self.limits = limits
+        self.rng = rng
+        self.peers = PeerTable(limits, rng, self_urls=self_urls)
+        self.gossip = Gossip(self.peers, limits, seen_capacity=seen_capacity)
+        self.stats: Counter[str] = Counter() if stats is None else stats
+        #: Whether this hub has a charter: until it has, a sync is a catch-up (paging), not a reconciliation.
+        self.joined = True
+        self._skip: OrderedDict[bytes, None] = OrderedDict()  # see BLOCKED_SKIP_CAPACITY
+        self._refused: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # see REFUSED_SKIP_CAPACITY
+        self._outbox: dict[str, dict[bytes, None]] = {}  # peer -> ids to announce, coalesced, in order
+        self._flush_at: dict[str, int] = {}  # peer -> when its outbox is announced
+        self._pushing: set[str] = set()  # peers with an announce in flight (one at a time per peer)
+        self._next_sync_ms: int | None = None
+        self._syncing: str | None = None
+        self._members = -1
+        self._profiles = -1
+        self._configured: list[str] | None = None
+
+    # -- time ------------------------------------------------------------------------------------------------
+
+    def start(self, now_ms: int, *, first_sync_ms: int | None = None) -> list[NodeAction]:
+        """Begin the anti-entropy schedule: the first round one jittered interval from now (or at
+        ``first_sync_ms``, the simulation's random phase)."""
+        self._next_sync_ms = now_ms + self.peers.next_sync_delay_ms() if first_sync_ms is None else first_sync_ms
+        return []
+
+    def next_deadline_ms(self) -> int | None:
+        """When :meth:`tick` next has something to do (None: nothing is scheduled)."""
+        times = list(self._flush_at.values())
+        if self._next_sync_ms is not None and self._syncing is None:
+            times.append(self._next_sync_ms)
+        return min(times) if times else None
+
+    def tick(self, now_ms: int) -> list[NodeAction]:
+        """Time passed: announce the outboxes that are due, and start the anti-entropy round if it is due
+        (retrying deferred records first, whether or not a peer can be contacted)."""
+        actions: list[NodeAction] = []
+        for peer in [p for p, t in self._flush_at.items() if t <= now_ms]:
+            del self._flush_at[peer]
+            actions.extend(self._next_batch(peer))
+        if self._syncing is None and self._next_sync_ms is not None and self._next_sync_ms <= now_ms:
+            actions.append(RetryDeferred(now_ms))
+            chosen = self.peers.choose_sync_peer(now_ms)
+            if chosen is None:
+                self._next_sync_ms = now_ms + self.peers.next_sync_delay_ms()
+            else:
+                self._syncing = chosen.url
+                actions.append(StartSync(chosen.url, catch_up=not self.joined))
+        return actions
+
+    # -- records in ------------------------------------------------------------------------------------------
+
+    def local_stored(self, record_ids: Iterable[bytes], now_ms: int) -> list[NodeAction]:
+        """This hub stored records it published (API, CLI, import): push them to ``push_fanout`` peers."""
+        actions: list[GossipAction] = []
+        ids = list(record_ids)
+        for record_id in ids:
+            actions.extend(self.gossip.on_local_record(record_id, now_ms))
+        out = self._gossip_actions(actions, now_ms)
+        if ids:
+            out.append(RefreshMembership())  # a profile published here may name new peer URLs
+        return out
+
+    def records_received(self, peer: str, outcomes: Iterable[tuple[bytes, str]], now_ms: int, *,
+                         relay: bool = True, score: bool = True) -> list[NodeAction]:
+        """Records from ``peer`` were ingested: ``outcomes`` pairs each id with "accepted", "duplicate" or the
+        reason ingest refused or deferred it (``protocol.errors.REASONS``).
+
+        Objective faults (``invalid``, ``too-large``) cost ``peer`` score (only when ``score``: the sender is
+        proven) and are never fetched from it again; deferred reasons (``future``, ``missing-reference``,
+        ``not-a-member``) cost nothing — the store holds the record and retries it; ``blocked`` ids are
+        skipped until membership changes. New accepted records are relayed (unless ``relay`` is False: a
+        catch-up), never back to ``peer``.
+        """
+        pairs = list(outcomes)
+        for record_id, outcome in pairs:
+            if not record_id:
+                continue
+            if outcome == "blocked":
+                _remember(self._skip, record_id, BLOCKED_SKIP_CAPACITY)
+            elif outcome in PENALISED_REASONS:
+                _remember(self._refused, (peer, record_id), REFUSED_SKIP_CAPACITY)
+            elif outcome in DEFERRED_REASONS:
+                self.stats["records_deferred"] += 1
+        accepted = sum(1 for _, o in pairs if o == ACCEPTED)
+        self.stats["records_in"] += accepted
+        actions = self._gossip_actions(
+            self.gossip.on_records_received(peer, pairs, now_ms, relay=relay, score=score), now_ms)
+        if accepted:
+            actions.append(RefreshMembership())
+        return actions
+
+    def records_landed(self, source: str, record_ids: Iterable[bytes], now_ms: int) -> list[NodeAction]:
+        """Records the store deferred were accepted later (their reference arrived, their time came, their
+        author was admitted): relay them like news, never to ``source``, and never score anyone for them."""
+        ids = list(record_ids)
+        if not ids:
+            return []
+        self.stats["deferred_landed"] += len(ids)
+        outcomes = [(i, ACCEPTED) for i in ids]
+        actions = self._gossip_actions(self.gossip.on_records_received(source, outcomes, now_ms, score=False),
+                                       now_ms)
+        actions.append(RefreshMembership())
+        return actions
+
+    def fetch_filter(self, peer: str, record_ids: Iterable[bytes]) -> list[bytes]:
+        """Of ids an anti-entropy session with ``peer`` found we lack, those worth fetching from it: not
+        refused as ``blocked`` (until membership changes), and never an id this peer sent us and we refused."""
+        return [i for i in record_ids if i not in self._skip and (peer, i) not in self._refused]
+
+    def membership(self, members: int, profiles: int) -> list[NodeAction]:
+        """The store's member and profile counts after records were stored: a new member lifts the skip of
+        blocked ids (they may be accepted now); a new member or profile may name new peer URLs."""
+        if members != self._members:
+            self._skip.clear()
+        if (members, profiles) == (self._members, self._profiles):
+            return []
+        self._members, self._profiles = members, profiles
+        return [DiscoverPeers()]
+
+    def discovered(self, urls: Iterable[str], now_ms: int) -> list[NodeAction]:
+        """Peer URLs read from members' current profiles (PRODUCT.md §3): learn the new ones."""
+        for url in urls:
+            with contextlib.suppress(ValueError):
+                self.peers.discover(url.rstrip("/"), now_ms)
+        return []
+
+    # -- records out -----------------------------------------------------------------------------------------
+
+    def push_finished(self, peer: str, record_ids: Iterable[bytes], delivered: bool, now_ms: int, *,
+                      announced: bool = True, bytes_out: int = 0) -> list[NodeAction]:
+        """A :class:`SendAnnounce` (or, ``announced=False``, a :class:`SendRecords`) to ``peer`` ended;
+        ``delivered`` is whether the peer answered. After an announce, the rest of its outbox goes at once."""
+        self.gossip.on_push_result(peer, record_ids, delivered, now_ms, bytes_out=bytes_out)
+        if not announced:
+            return []
+        self._pushing.discard(peer)
+        if not self._outbox.get(peer):
+            self._outbox.pop(peer, None)
+            return []
+        return self._next_batch(peer)
+
+    def pushes_pending(self) -> bool:
+        """Whether any announce is queued or in flight (a one-shot ``coophub sync`` waits for them)."""
+        return bool(self._flush_at or self._pushing)
+
+    def offer(self, peer: str, record_ids: Iterable[bytes]) -> list[NodeAction]:
+        """An anti-entropy session with ``peer`` proved it lacks these records: push them, unannounced."""
+        ids = tuple(record_ids)
+        if not ids or self.is_dropped(peer):
+            return []
+        self.gossip.mark_known(peer, ids)
+        return [SendRecords(peer, ids)]
+
+    def _gossip_actions(self, actions: Iterable[GossipAction], now_ms: int) -> list[NodeAction]:
+        out: list[NodeAction] = []
+        for action in actions:
+            if isinstance(action, PushAction):
+                self._queue(action.peer, action.record_ids, now_ms)
+            elif isinstance(action, PeerDropped):
+                out.extend(self._dropped(action.peer))
+        return out
+
+    def _queue(self, peer: str, ids: Iterable[bytes], now_ms: int) -> None:
+        """Coalesce ids for ``peer``: one announce per ``session_batch_ms`` (or per ``push_batch`` ids)."""
+        box = self._outbox.setdefault(peer, {})
+        box.update(dict.fromkeys(ids))
+        if peer not in self._pushing and peer not in self._flush_at:
+            self._flush_at[peer] = now_ms + self.limits.session_batch_ms
+
+    def _next_batch(self, peer: str) -> list[NodeAction]:
+        box = self._outbox.get(peer)
+        if not box or self.is_dropped(peer) or peer not in self.peers:
+            # Dropped or removed since these were queued: send it nothing more.
+            self._outbox.pop(peer, None)
+            return []
+        ids = tuple(list(box)[:self.limits.push_batch])
+        for i in ids:
+            del box[i]
+        self._pushing.add(peer)
+        return [SendAnnounce(peer, ids)]
+
+    # -- anti-entropy ----------------------------------------------------------------------------------------
+
+    def sync_finished(self, peer: str, now_ms: int, *, ok: bool, need: int | None = None,
+                      need_ids: Iterable[bytes] = (), close_reason: str = "") -> list[NodeAction]:
+        """An anti-entropy session (or catch-up) with ``peer`` ended: ``ok`` with ``need`` records we lacked
+        (None: a catch-up or a session that did not finish), or failed (``close_reason``: why the peer closed
+        the session). A peer of another association is dropped; any other failure backs off. ``need_ids``
+        are ids the peer showed it holds (never pushed back to it). The next scheduled round is one jittered
+        interval after a scheduled one ends."""
+        actions: list[NodeAction] = []
+        if peer in self.peers:
+            if ok:
+                self.peers.record_success(peer, now_ms)
+                if need is not None:
+                    self.peers.record_sync(peer, now_ms, need=need)
+                self.gossip.mark_known(peer, need_ids)
+            elif close_reason == "wrong-association":
+                if self.peers.drop(peer, "wrong-association"):
+                    actions.extend(self._dropped(peer))
+            else:
+                self.peers.record_failure(peer, now_ms)
+        if peer == self._syncing:
+            self._syncing = None
+            self._next_sync_ms = now_ms + self.peers.next_sync_delay_ms()
+            actions.append(SavePeers())
+        return actions
+
+    # -- peers -----------------------------------------------------------------------------------------------
+
+    def is_dropped(self, peer: str) -> bool:
+        """Whether ``peer`` is in the table and dropped."""
+        return peer in self.peers and self.peers.get(peer).state == "dropped"
+
+    def blob_peers(self, author: bytes, limit: int) -> list[str]:
+        """The peers to ask for a blob, in order: the hub of the guide that names it first (it surely has
+        it), then healthy ones; at most ``limit``, so one download costs a bounded number of requests."""
+        peers = sorted((p for p in self.peers if p.state in CONTACTABLE_STATES),
+                       key=lambda p: (p.hub_id != author, p.state != "healthy"))
+        return [p.url for p in peers[:limit]]
+
+    def blob_mismatch(self, peer: str, now_ms: int) -> list[NodeAction]:
+        """``peer`` sent a blob whose hash is not the one asked for: provably wrong bytes, scored like an
+        invalid record (we dialed it, so the sender is known)."""
+        if peer in self.peers and self.peers.record_outcomes(peer, ["invalid"], now_ms):
+            return self._dropped(peer)
+        return []
+
+    def _dropped(self, peer: str) -> list[NodeAction]:
+        state = self.peers.get(peer)
+        self.stats["peers_dropped"] += 1
+        self._outbox.pop(peer, None)
+        self._flush_at.pop(peer, None)
+        return [DropPeer(peer, state.drop_reason or "score", state.score)]
+
+    def peer_added(self, url: str, now_ms: int) -> list[NodeAction]:
+        """An operator added a peer while serving: try it at once (the next round starts now).
+
+        Raises:
+            ValueError: ``url`` is empty or this hub's own.
+        """
+        self.peers.add(url.rstrip("/"), now_ms)
+        if self._syncing is None:
+            self._next_sync_ms = now_ms
+        return []
+
+    def peer_removed(self, url: str) -> list[NodeAction]:
+        """An operator removed a peer while serving: forget it and close its session."""
+        url = url.rstrip("/")
+        if url in self.peers:
+            self.peers.remove(url)
+        self._outbox.pop(url, None)
+        self._flush_at.pop(url, None)
+        return [ClosePeer(url)]
+
+    def configured(self, urls: Iterable[str], now_ms: int) -> list[NodeAction]:
+        """The peers of config.toml, read at start and whenever the file changes: the first call adds them
+        all; later calls add those an operator added (``coophub peers add``) and remove those removed."""
+        now = list(dict.fromkeys(u.rstrip("/") for u in urls))
+        if self._configured is None:
+            self._configured = now
+            for url in now:
+                with contextlib.suppress(ValueError):
+                    self.peers.add(url, now_ms)
+            return []
+        actions: list[NodeAction] = []
+        before = set(self._configured)
+        for url in sorted(set(now) - before):
+            with contextlib.suppress(ValueError):
+                actions.extend(self.peer_added(url, now_ms))
+        for url in sorted(before - set(now)):
+            actions.extend(self.peer_removed(url))
+        self._configured = now
+        return actions
+
+    def session_opened(self, peer: str, direction: str, role: str, now_ms: int) -> None:
+        """A session with ``peer`` is up (``direction`` "in"/"out", the ``role`` the responder gave)."""
+        if peer in self.peers:
+            state = self.peers.get(peer)
+            state.session = f"{direction}:{role}"
+            if state.state != "dropped":
+                self.peers.record_success(peer, now_ms)
+
+    def session_closed(self, peer: str, reason: str) -> None:
+        """The last session with ``peer`` closed (``reason``: its close reason, "" when none was given)."""
+        if peer in self.peers:
+            self.peers.get(peer).session = f"closed:{reason}" if reason else "closed"
+
+    def inbound_contact(self, peer: str, now_ms: int) -> None:
+        """``peer`` made a request over its session: it is up."""
+        if peer in self.peers and self.peers.get(peer).state != "dropped":
+            self.peers.record_success(peer, now_ms)
+
+
+
+def _remember(lru: OrderedDict[K, None], key: K, capacity: int) -> None:
+    """Add ``key`` to a bounded LRU (the oldest entry goes when it is full)."""
+    lru[key] = None
+    lru.move_to_end(key)
+    if len(lru) > capacity:
+        lru.popitem(last=False)
