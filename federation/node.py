@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from protocol.errors import DEFERRED_REASONS
+from protocol.identity import format_hub_id
 from protocol.limits import Limits
 
 from .gossip import DEFAULT_SEEN_CAPACITY, Gossip, GossipAction, PeerDropped, PushAction
@@ -426,6 +427,39 @@ class FederationNode:
             actions.extend(self.peer_removed(url))
         self._configured = now
         return actions
+
+    def hub_dropped(self, hub_id: bytes) -> bool:
+        """Whether a peer that proved ``hub_id`` was dropped: its new sessions are refused ("dropped")."""
+        return any(p.hub_id == hub_id and p.state == "dropped" for p in self.peers)
+
+    def inbound_peer(self, hub_id: bytes, role: str, now_ms: int) -> str:
+        """The peer-table key of an inbound session from ``hub_id``: the entry that proved that key, else
+        ``session:<hub id>`` — added to the table when the peer is a member, so it can be scored, pushed to
+        and dropped while the session lasts.
+
+        The URL the initiator claims is never dialed on its word: it may be one a partition or a proxy does
+        not route, or another hub's; URLs to dial come from the operator and from members' signed profiles.
+        """
+        for peer in self.peers:
+            if peer.hub_id == hub_id:
+                return peer.url
+        key = f"session:{format_hub_id(hub_id)}"
+        if role == "member" and key not in self.peers:
+            self.peers.discover(key, now_ms, hub_id=hub_id)
+        return key
+
+    def outbound_proved(self, url: str, hub_id: bytes) -> None:
+        """A session we dialed to ``url`` proved ``hub_id``: remember it, and merge the ``session:`` entry the
+        same hub had when it reached us first (now we know its URL; a drop carries over)."""
+        if url not in self.peers:
+            return
+        self.peers.set_hub_id(url, hub_id)
+        alias = f"session:{format_hub_id(hub_id)}"
+        if alias in self.peers and alias != url:
+            old = self.peers.get(alias)
+            if old.state == "dropped":
+                self.peers.drop(url, old.drop_reason or "score")
+            self.peers.remove(alias)
 
     def session_opened(self, peer: str, direction: str, role: str, now_ms: int) -> None:
         """A session with ``peer`` is up (``direction`` "in"/"out", the ``role`` the responder gave)."""

@@ -1,6 +1,6 @@
 """The session half of :class:`~federation.driver.Federation`: accepting peer sessions, deciding what each
-proven peer may do, filing sessions in the peer table, and the requests only a session can make. Functions of
-the Federation (``fed``), kept apart so the driver module stays small.
+proven peer may do, telling the node (``FederationNode``) about sessions, and the requests only a session can
+make. Functions of the Federation (``fed``), kept apart so the driver module stays small.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-
-from protocol.identity import format_hub_id
 
 from . import session as sx
 from .routes import own_profile, serve_request
@@ -59,39 +57,20 @@ async def accept_session(fed: Federation, request: web.Request) -> web.StreamRes
 
 async def admit(fed: Federation, est: sx.Established) -> str:
     """The role of a proven peer: refused if we dropped it, "member" if it is eligible, else "applicant"."""
-    for peer in fed.peers:
-        if peer.hub_id == est.peer and peer.state == "dropped":
-            raise sx.SessionRefused("dropped", "this hub dropped yours after invalid records")
+    if fed.node.hub_dropped(est.peer):
+        raise sx.SessionRefused("dropped", "this hub dropped yours after invalid records")
     eligible = await fed.store.read(fed.store.is_eligible, est.peer)
     return "member" if eligible else "applicant"
 
 def inbound_key(fed: Federation, conn: PeerConn) -> str:
-    """The peer-table key of an inbound session: the entry whose hub id it proved, else a new entry
-    ``session:<hub id>`` (a member's, so it can be scored, pushed to and dropped while the session lasts).
-
-    The URL the initiator claims is never dialed on its word: it may be one a partition or a proxy does
-    not route, or another hub's; URLs to dial come from the operator and from members' signed profiles.
-    """
-    for peer in fed.peers:
-        if peer.hub_id == conn.peer:
-            return peer.url
-    key = f"session:{format_hub_id(conn.peer)}"
-    if conn.role == "member" and key not in fed.peers:
-        fed.peers.discover(key, fed.now_ms(), hub_id=conn.peer)
-    return key
+    """The peer-table key of an inbound session (``FederationNode.inbound_peer``)."""
+    return fed.node.inbound_peer(conn.peer, conn.role, fed.now_ms())
 
 async def on_open(fed: Federation, conn: PeerConn) -> None:
     """A session we dialed is up: decide what the peer may ask of us (member or applicant), remember the
     key it proved, and read its frames in the background."""
     conn.role = "member" if await fed.store.read(fed.store.is_eligible, conn.peer) else "applicant"
-    if conn.key in fed.peers:
-        fed.peers.set_hub_id(conn.key, conn.peer)
-        alias = f"session:{format_hub_id(conn.peer)}"
-        if alias in fed.peers and alias != conn.key:  # it reached us first; now we know its URL
-            old = fed.peers.get(alias)
-            if old.state == "dropped":
-                fed.peers.get(conn.key).state = "dropped"
-            fed.peers.remove(alias)
+    fed.node.outbound_proved(conn.key, conn.peer)
     mark_session(fed, conn, "out")
     fed._spawn(run_conn(fed, conn))
 
