@@ -337,7 +337,8 @@ class FederationNode:
     # -- anti-entropy ----------------------------------------------------------------------------------------
 
     def sync_finished(self, peer: str, now_ms: int, *, ok: bool, need: int | None = None,
-                      need_ids: Iterable[bytes] = (), close_reason: str = "") -> list[NodeAction]:
+                      need_ids: Iterable[bytes] = (), close_reason: str = "", bytes_in: int = 0,
+                      bytes_out: int = 0) -> list[NodeAction]:
         """An anti-entropy session (or catch-up) with ``peer`` ended: ``ok`` with ``need`` records we lacked
         (None: a catch-up or a session that did not finish), or failed (``close_reason``: why the peer closed
         the session). A peer of another association is dropped; any other failure backs off. ``need_ids``
@@ -346,7 +347,7 @@ class FederationNode:
         actions: list[NodeAction] = []
         if peer in self.peers:
             if ok:
-                self.peers.record_success(peer, now_ms)
+                self.peers.record_success(peer, now_ms, bytes_in=bytes_in, bytes_out=bytes_out)
                 if need is not None:
                     self.peers.record_sync(peer, now_ms, need=need)
                 self.gossip.mark_known(peer, need_ids)

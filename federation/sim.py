@@ -1,8 +1,10 @@
 """A deterministic discrete-event simulation of N hubs running the real federation core, in one process.
 
-Every hub is a real :class:`~federation.peers.PeerTable`, :class:`~federation.gossip.Gossip` and, for each
-anti-entropy session, a real :class:`~federation.sync.SyncSession` / :class:`~federation.sync.SyncResponder`
-over real Negentropy storages of 32-byte ids. Only the network is simulated: a push or a reconcile round trip
+Every hub is a real :class:`~federation.node.FederationNode` — the class the aiohttp driver runs in production,
+with its peer table, push gossip, coalescing outbox, sync schedule, skip sets, scoring and dropping — and, for
+each anti-entropy session, a real :class:`~federation.sync.SyncSession` / :class:`~federation.sync.SyncResponder`
+over real Negentropy storages of 32-byte ids. The simulation performs the node's actions as the driver does,
+with simulated time for its clock and timer. Only the network is simulated: a push or a reconcile round trip
 takes a random 20–80 ms, a message may be lost (the sender sees the failure, as an HTTP client would), and
 hubs may be split into two partitions. Records are cheap fake ids (SHA-256 of a counter) of an assumed 1 KB,
 except in :func:`real_records`, where hubs exchange signed protocol records and every receiver runs
@@ -32,8 +34,8 @@ from protocol.identity import HubKey
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.records import build_record, decode_record
 
-from .gossip import Gossip, PeerDropped, PushAction
 from .negentropy import Storage
+from .node import DropPeer, FederationNode, NodeAction, SendAnnounce, SendRecords, StartSync
 from .peers import PeerTable
 from .sync import Done, Fetch, Offer, SyncResponder, SyncSession, exchange
 
@@ -44,7 +46,7 @@ __all__ = ["BASE_MS", "RECORD_BYTES", "Network", "SimStats", "dissemination", "f
 BASE_MS = 1_767_225_600_000
 #: The assumed encoded size of a fake record (PRODUCT.md's typical guide/profile is around 1 KB).
 RECORD_BYTES = 1024
-_PUSH, _SYNC, _FETCH, _PUBLISH = range(4)
+_PUSH, _TICK, _FETCH, _PUBLISH = range(4)
 #: Records published per dissemination run; figures are the worst over them.
 RECORDS = 5
 
@@ -89,18 +91,23 @@ def random_graph(n: int, degree: int, rng: random.Random) -> list[list[int]]:
 
 
 class SimHub:
-    """One simulated hub: the real peer table and gossip, plus its set of (id -> created_ms) items."""
+    """One simulated hub: the real federation node, plus its set of (id -> created_ms) items."""
 
-    __slots__ = ("idx", "url", "peers", "gossip", "items", "_storage")
+    __slots__ = ("idx", "url", "node", "items", "tick_at", "_storage")
 
     def __init__(self, idx: int, limits: Limits, seed: int) -> None:
         self.idx = idx
         self.url = _url(idx)
-        self.peers = PeerTable(limits, random.Random(seed * 1_000_003 + idx), self_urls=(self.url,))
         # The sim tracks a handful of records per run: a small seen set keeps 10k hubs cheap.
-        self.gossip = Gossip(self.peers, limits, seen_capacity=4096)
+        self.node = FederationNode(limits, random.Random(seed * 1_000_003 + idx), self_urls=(self.url,),
+                                   seen_capacity=4096)
         self.items: dict[bytes, int] = {}
+        self.tick_at: int | None = None  # when this hub's node timer is set to fire
         self._storage: Storage | None = None
+
+    @property
+    def peers(self) -> PeerTable:
+        return self.node.peers
 
     def storage(self) -> Storage:
         """The sealed Negentropy storage of this hub's items, rebuilt only after a change."""
@@ -161,8 +168,7 @@ class Network:
         self.hubs = [SimHub(i, limits, seed) for i in range(hubs)]
         self.graph = random_graph(hubs, degree, self.rng)
         for hub, neighbours in zip(self.hubs, self.graph, strict=True):
-            for j in neighbours:
-                hub.peers.add(_url(j), 0)
+            hub.node.configured([_url(j) for j in neighbours], 0)
         self.now = 0
         self._queue: list[tuple[int, int, int, tuple[Any, ...]]] = []
         self._seq = 0
@@ -173,7 +179,7 @@ class Network:
         self.tracked: dict[bytes, Tracker] = {}
         self.stats = SimStats()
         for hub in self.hubs:
-            self._at(self.rng.randrange(limits.sync_interval_ms), _SYNC, hub.idx)
+            self._dispatch(hub.idx, hub.node.start(0, first_sync_ms=self.rng.randrange(limits.sync_interval_ms)))
 
     # -- scheduling ------------------------------------------------------------------------------------------
 
@@ -202,7 +208,7 @@ class Network:
 
     def run(self, until_ms: int, stop: Callable[[], bool] | None = None) -> None:
         """Process events up to ``until_ms`` (or until ``stop()`` is true after an event)."""
-        handlers = (self._on_push, self._on_sync, self._on_fetch, self._on_publish)
+        handlers = (self._on_push, self._on_tick, self._on_fetch, self._on_publish)
         while self._queue and self._queue[0][0] <= until_ms:
             t, _, kind, args = heapq.heappop(self._queue)
             self.now = t
@@ -238,67 +244,89 @@ class Network:
         self._arrive(dst.idx, src, record_id, via)
         return "accepted"
 
-    def _dispatch(self, src: int, actions: Sequence[object]) -> None:
+    def _dispatch(self, src: int, actions: Sequence[NodeAction]) -> None:
+        """Perform a node's actions as the driver does (store reads and persistence have nothing to do here:
+        simulated hubs publish no profiles and defer nothing), then set its timer."""
         for action in actions:
-            if isinstance(action, PushAction):
+            if isinstance(action, SendAnnounce | SendRecords):
+                # One message carries the records: the announce / want round of the session is folded in, so
+                # record copies count every record announced (an upper bound on record bytes).
                 dst = _idx(action.peer)
                 lost = self._cut(src, dst) or self.rng.random() < self.loss
                 self.stats.push_messages += 1
-                self._at(self.now + self._latency(), _PUSH, src, dst, action.record_ids, lost, "push")
-            elif isinstance(action, PeerDropped):
+                announced = isinstance(action, SendAnnounce)
+                self._at(self.now + self._latency(), _PUSH, src, dst, action.record_ids, lost,
+                         "push" if announced else "pull", announced)
+            elif isinstance(action, StartSync):
+                self._sync(src, action.peer)
+            elif isinstance(action, DropPeer):
                 self.stats.dropped.append((src, _idx(action.peer)))
+        self._arm(self.hubs[src])
+
+    def _arm(self, hub: SimHub) -> None:
+        """Schedule the node's next tick if it comes before the one already scheduled."""
+        deadline = hub.node.next_deadline_ms()
+        if deadline is not None and (hub.tick_at is None or deadline < hub.tick_at):
+            hub.tick_at = deadline
+            self._at(deadline, _TICK, hub.idx, deadline)
+
+    def _on_tick(self, idx: int, deadline: int) -> None:
+        hub = self.hubs[idx]
+        if hub.tick_at != deadline:  # superseded by an earlier tick, which re-armed the timer
+            return
+        hub.tick_at = None
+        self._dispatch(idx, hub.node.tick(self.now))
 
     def _on_publish(self, origin: int, record_id: bytes) -> None:
         hub = self.hubs[origin]
         hub.store(record_id, self.created[record_id])
         self._arrive(origin, origin, record_id, "origin")
-        self._dispatch(origin, hub.gossip.on_local_record(record_id, self.now))
+        self._dispatch(origin, hub.node.local_stored([record_id], self.now))
 
-    def _on_push(self, src: int, dst: int, ids: tuple[bytes, ...], lost: bool, via: str) -> None:
+    def _on_push(self, src: int, dst: int, ids: tuple[bytes, ...], lost: bool, via: str, announced: bool) -> None:
         sender, receiver = self.hubs[src], self.hubs[dst]
         if lost:
             self.stats.push_lost += 1
-            sender.gossip.on_push_result(receiver.url, ids, False, self.now)
+            self._dispatch(src, sender.node.push_finished(receiver.url, ids, False, self.now, announced=announced))
             return
         outcomes = [(rid, self._ingest(receiver, src, rid, via)) for rid in ids]
         self.stats.push_records += len(ids)
         self.stats.push_duplicates += sum(1 for _, o in outcomes if o == "duplicate")
-        if sender.url in receiver.peers:  # an inbound request proves the sender is up
-            receiver.peers.record_success(sender.url, self.now)
-        # As in the driver: a push's sender is only claimed (an unauthenticated "from"), so it costs no score.
-        self._dispatch(dst, receiver.gossip.on_records_received(sender.url, outcomes, self.now, score=False))
-        sender.gossip.on_push_result(receiver.url, ids, True, self.now, bytes_out=len(ids) * RECORD_BYTES)
+        receiver.node.inbound_contact(sender.url, self.now)  # an inbound request proves the sender is up
+        # As in the driver: a push comes over an authenticated session, so the sender is scored for it.
+        self._dispatch(dst, receiver.node.records_received(sender.url, outcomes, self.now))
+        self._dispatch(src, sender.node.push_finished(receiver.url, ids, True, self.now, announced=announced,
+                                                      bytes_out=len(ids) * RECORD_BYTES))
 
-    def _on_sync(self, idx: int) -> None:
+    def _sync(self, idx: int, peer: str) -> None:
+        """Run the anti-entropy session the node started, in one go; its fetches and offer arrive later."""
         hub = self.hubs[idx]
-        self._at(self.now + hub.peers.next_sync_delay_ms(), _SYNC, idx)
-        peer = hub.peers.choose_sync_peer(self.now)
-        if peer is None:
-            return
-        other = self.hubs[_idx(peer.url)]
+        other = self.hubs[_idx(peer)]
         if self._cut(idx, other.idx) or self.rng.random() < self.loss:
             self.stats.sync_failed += 1
-            hub.peers.record_failure(peer.url, self.now)
+            self._dispatch(idx, hub.node.sync_finished(peer, self.now, ok=False))
             return
         session = SyncSession(hub.storage(), self.limits)
         actions = exchange(session, SyncResponder(other.storage(), self.limits))
         done = actions[-1]
         assert isinstance(done, Done)
         self._account(done)
-        hub.peers.record_success(peer.url, self.now, bytes_in=done.bytes_received, bytes_out=done.bytes_sent)
-        hub.peers.record_sync(peer.url, self.now, need=done.need)
-        hub.gossip.mark_known(peer.url, session.need)
-        if hub.url in other.peers:
-            other.peers.record_success(hub.url, self.now)
+        other.node.inbound_contact(hub.url, self.now)
         rtt = 2 * self._latency()
         t_done = self.now + done.rounds * rtt
         for action in actions:
             if isinstance(action, Fetch):
-                self._at(t_done + rtt, _FETCH, idx, other.idx, action.record_ids, action.relay)
+                ids = tuple(hub.node.fetch_filter(peer, action.record_ids))
+                if ids:
+                    self._at(t_done + rtt, _FETCH, idx, other.idx, ids, action.relay)
             elif isinstance(action, Offer):
-                self.stats.push_messages += 1
-                # An Offer is pushed to the responder, but it is anti-entropy's doing: counted as "pull".
-                self._at(t_done + rtt // 2, _PUSH, idx, other.idx, action.record_ids, False, "pull")
+                for offer in hub.node.offer(peer, action.record_ids):
+                    if isinstance(offer, SendRecords):
+                        self.stats.push_messages += 1
+                        # Pushed to the responder, but it is anti-entropy's doing: counted as "pull".
+                        self._at(t_done + rtt // 2, _PUSH, idx, other.idx, offer.record_ids, False, "pull", False)
+        self._dispatch(idx, hub.node.sync_finished(peer, self.now, ok=True, need=done.need, need_ids=session.need,
+                                                   bytes_in=done.bytes_received, bytes_out=done.bytes_sent))
 
     def _account(self, done: Done) -> None:
         total = done.bytes_sent + done.bytes_received
@@ -312,8 +340,7 @@ class Network:
         receiver = self.hubs[dst]
         outcomes = [(rid, self._ingest(receiver, src, rid, "pull")) for rid in ids]
         self.stats.fetched += len(ids)
-        actions = receiver.gossip.on_records_received(_url(src), outcomes, self.now, relay=relay)
-        self._dispatch(dst, actions)
+        self._dispatch(dst, receiver.node.records_received(_url(src), outcomes, self.now, relay=relay))
 
 
 # -- experiments ---------------------------------------------------------------------------------------------

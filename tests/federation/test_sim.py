@@ -71,7 +71,7 @@ def test_cli_prints_the_seed(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("seed: 4\n") and "## Federation simulation (seed 4)" in out
 
 
-@pytest.mark.parametrize("module", ["peers", "gossip", "sync", "sim"])
+@pytest.mark.parametrize("module", ["peers", "gossip", "sync", "node", "sim"])
 def test_core_is_sans_io(module: str) -> None:
     tree = ast.parse((ROOT / "federation" / f"{module}.py").read_text())
     names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
