@@ -1,7 +1,7 @@
 """The one module that runs federation for a hub: drives the sans-IO core (peers, gossip, sync, session) over
 aiohttp.
 
-``setup(app)`` is called by ``hub.app.make_app``; it adds ``/fed/v1/session`` (authenticated peer sessions,
+``setup(app, home, store)`` is called by ``hub.app.make_app``; it adds ``/fed/v1/session`` (authenticated peer sessions,
 ``federation/transport.py``) and ``/fed/v1/info``. Every decision is :class:`~federation.node.FederationNode`'s
 (pushes at once, announced ids coalesced for ``session_batch_ms``; anti-entropy with a random peer every
 ``sync_interval_ms`` ±25 %; retrying deferred records; peers an operator adds or removes in config.toml): this
@@ -243,9 +243,8 @@ class Federation:
 
     async def _config_loop(self) -> None:
         """Apply `coophub peers add` / `peers remove` (edits of config.toml) within a second, no restart."""
-        from hub.home import HubConfig
-
         path = self.home.config_path
+        read_config = type(self.home.config).from_toml  # the home's own config class: federation imports no hub
         with contextlib.suppress(OSError):
             self._config_mtime = path.stat().st_mtime
         while True:
@@ -257,7 +256,7 @@ class Federation:
                 if mtime == self._config_mtime:
                     continue
                 self._config_mtime = mtime
-                config = HubConfig.from_toml(path.read_text(encoding="utf-8"))
+                config = read_config(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:  # a half-written or broken file: keep what we have
                 log.info("config.toml not re-read: %s", exc)
                 continue
@@ -575,17 +574,13 @@ async def _on_shutdown(app: web.Application) -> None:
     await app[FED_KEY].stop()
 
 
-def setup(app: web.Application) -> None:
-    """Add federation to a hub app made by ``hub.app.make_app``: routes and the background gossip task."""
-    from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY, TRAFFIC_KEY
-    from hub.metrics import COLLECTORS_KEY
-
-    home, store = app[HOME_KEY], app[STORE_KEY]
-    fed = Federation(home, store, store.limits if hasattr(store, "limits") else home.limits())
+def setup(app: web.Application, home: Any, store: FederationStore) -> Federation:
+    """Add federation to a hub app: the ``/fed/v1`` routes, and starting and stopping with the app; return the
+    :class:`Federation`. ``hub.app.make_app`` calls it — the one place hub and federation are wired — and hands
+    its blob fetcher, traffic counters and metrics to the hub's own app keys, so federation imports no hub."""
+    fed = Federation(home, store, store.limits)
     app[FED_KEY] = fed
-    app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
-    app[TRAFFIC_KEY] = fed.traffic
-    app[COLLECTORS_KEY].append(fed.metric_families)
     add_routes(app, fed)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)
+    return fed

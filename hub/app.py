@@ -1,5 +1,6 @@
 """The hub's aiohttp application: the JSON API under ``/api/v1/`` (docs/api.md), plus the hooks through which
-the web pages (``hub.web.setup``) and the peer protocol (``federation.driver.setup``) add their routes.
+the web pages (``hub.web.setup``) and the peer protocol (``federation.driver.setup``, wired in ``_add_federation``)
+add their routes.
 
 Errors on ``/api/`` become responses in exactly one place, the error boundary (hub.boundary, the app's outermost
 middleware, for every route): ``{"error": reason, "detail": one line}`` with a 4xx status. Reasons are the
@@ -37,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from federation import driver as federation_driver
 from hub.boundary import RequestError, boundary_middleware
 from hub.bounds import BOUNDS_KEY, Bounds, bounds_middleware, check_json_depth
 from hub.home import Home
@@ -469,8 +471,8 @@ def make_app(
 ) -> web.Application:
     """The hub's aiohttp application over an opened home and store.
 
-    ``web_pages`` and ``federation`` add the staff pages (``hub.web``) and the peer protocol
-    (``federation.driver``) when those modules are installed; tests of the API alone turn them off.
+    ``web_pages`` adds the staff pages (``hub.web``) when installed, ``federation`` the peer protocol
+    (``federation.driver``); tests of the API alone turn them off.
     ``limits`` are the home's unless given (``coophub serve`` passes them fitted to the open-file limit).
 
     Raises:
@@ -496,5 +498,17 @@ def make_app(
         _optional_setup("hub.web", app)
         _optional_setup("hub.aid_web", app)
     if federation:
-        _optional_setup("federation.driver", app)
+        _add_federation(app)
     return app
+
+
+def _add_federation(app: web.Application) -> None:
+    """The one place the hub wires federation in (STYLE.md "Seams are typed"): the store goes in as
+    federation's ``FederationStore`` (federation/store_api.py, which ``Store`` satisfies structurally); the
+    attachment fetcher, traffic counters and peer metrics come back into the hub's own app keys."""
+    from hub import metrics  # here, not at the top: hub.metrics reads this module's app keys
+
+    fed = federation_driver.setup(app, app[HOME_KEY], app[STORE_KEY])
+    app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
+    app[TRAFFIC_KEY] = fed.traffic
+    app[metrics.COLLECTORS_KEY].append(fed.metric_families)
