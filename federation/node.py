@@ -227,9 +227,12 @@ class FederationNode:
         catch-up), never back to ``peer``.
         """
         pairs = list(outcomes)
+        box = self._outbox.get(peer)
         for record_id, outcome in pairs:
             if not record_id:
                 continue
+            if box and outcome in (ACCEPTED, "duplicate"):
+                box.pop(record_id, None)  # queued for it, but it holds the record: don't announce it there
             if outcome == "blocked":
                 _remember(self._skip, record_id, BLOCKED_SKIP_CAPACITY)
             elif outcome in PENALISED_REASONS:
