@@ -251,8 +251,13 @@ class _Txn:
             try:
                 woken = _insert(self.conn, record, self.now_ms, self.waiting)
             except Exception as exc:
-                self.conn.execute("ROLLBACK TO one")
-                self.conn.execute("RELEASE one")
+                if not self.conn.in_transaction:
+                    raise  # SQLite ended the transaction itself (a full disk, an I/O error): the batch fails whole
+                try:
+                    self.conn.execute("ROLLBACK TO one")
+                    self.conn.execute("RELEASE one")
+                except sqlite3.Error:
+                    raise exc from None
                 log.exception("storing record %s failed", record.id_hex)
                 detail = f"could not store the record ({type(exc).__name__})"
                 self.refused.append(Refused(source, "error", detail, record.id_hex))
