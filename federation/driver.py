@@ -51,6 +51,7 @@ from .node import (
 )
 from .peers import PeerTable
 from .routes import add_routes
+from .status import session_rows
 from .store_api import FederationStore
 from .sync import Done, Fetch, Offer, SendReconcile, SyncSession
 from .transport import PeerConn
@@ -196,6 +197,10 @@ class Federation:
             if peer.lag is not None:
                 lag.add_metric([peer.url], peer.lag)
         return [peers, lag]
+
+    def peer_sessions(self) -> list[dict[str, Any]]:
+        """Every peer's session state, score, last contact and lag, read-only (federation/status.py)."""
+        return session_rows(self, self.now_ms())
 
     def _spawn(self, coro: Any) -> None:
         if self._stopped:  # a handler still running at shutdown must not start new traffic
@@ -577,7 +582,8 @@ async def _on_shutdown(app: web.Application) -> None:
 def setup(app: web.Application, home: Any, store: FederationStore) -> Federation:
     """Add federation to a hub app: the ``/fed/v1`` routes, and starting and stopping with the app; return the
     :class:`Federation`. ``hub.app.make_app`` calls it — the one place hub and federation are wired — and hands
-    its blob fetcher, traffic counters and metrics to the hub's own app keys, so federation imports no hub."""
+    its blob fetcher, traffic counters, peer sessions and metrics to the hub's own app keys, so federation
+    imports no hub."""
     fed = Federation(home, store, store.limits)
     app[FED_KEY] = fed
     add_routes(app, fed)

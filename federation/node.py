@@ -297,6 +297,10 @@ class FederationNode:
             return []
         return self._next_batch(peer)
 
+    def queued(self, peer: str) -> int:
+        """How many ids wait in ``peer``'s outbox (``peers list`` shows it)."""
+        return len(self._outbox.get(peer, ()))
+
     def pushes_pending(self) -> bool:
         """Whether any announce is queued or in flight (a one-shot ``coophub sync`` waits for them)."""
         return bool(self._flush_at or self._pushing)
