@@ -28,10 +28,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from protocol.errors import ProtocolError
 from protocol.limits import Limits
 
-from . import peering
+from . import blobs, peering
 from . import session as sx
 from .catchup import catch_up
 from .client import PeerClient, PeerUnavailable
@@ -60,9 +59,6 @@ from .wire import WireError
 __all__ = ["FED_KEY", "Federation", "catch_up", "setup"]
 
 log = logging.getLogger("coophub.federation")
-#: Peers asked for one missing blob, one after another: the guide's author first, then healthy peers. A blob
-#: is asked of a few peers only, so one download request costs this hub a bounded number of requests.
-BLOB_PEERS_TRIED = 4
 #: How often config.toml is re-read for peers an operator added or removed (`coophub peers add/remove`).
 CONFIG_POLL_S = 1.0
 _catch_up = catch_up  # sync_with's parameter of that name shadows it
@@ -330,7 +326,13 @@ class Federation:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._act(self.node.tick(self.now_ms()))
+        try:
+            self._act(self.node.tick(self.now_ms()))
+        except Exception:  # a bug must not stop federation for good, nor spin: log it, try again in a second
+            log.exception("federation timer failed")
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at, self._timer = self.now_ms() + 1000, asyncio.get_running_loop().call_later(1, self._on_timer)
 
     async def _close(self, peer: str, reason: str, detail: str) -> None:
         conn = self.client.conns.get(peer) if self.client else None
@@ -460,34 +462,12 @@ class Federation:
             return None
         task = self._blob_fetches.get(digest)
         if task is None:
-            task = asyncio.create_task(self._fetch_blob(digest, author))
+            task = asyncio.create_task(blobs.fetch(self, digest, author))
             self._blob_fetches[digest] = task
             task.add_done_callback(lambda _: self._blob_fetches.pop(digest, None))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)  # a client that goes away must not cancel the others' fetch
-
-    async def _fetch_blob(self, digest: bytes, author: bytes) -> bytes | None:
-        assert self.client is not None
-        for url in self.node.blob_peers(author, BLOB_PEERS_TRIED):
-            try:
-                data = await self.client.blob(url, digest)
-            except PeerUnavailable as exc:
-                log.info("blob %s not fetched from %s: %s", digest.hex()[:12], url, exc)
-                continue
-            if hashlib.sha256(data).digest() != digest:
-                log.warning("peer %s sent a blob that does not match its hash %s", url, digest.hex())
-                self.stats["blobs_refused"] += 1
-                self._act(self.node.blob_mismatch(url, self.now_ms()))
-                continue
-            try:
-                await self.store.read(self.store.put_blob, data, digest)
-            except (ProtocolError, ValueError, OSError) as exc:  # over max_blob_bytes, or the disk failed
-                log.warning("blob %s fetched from %s not stored: %s", digest.hex()[:12], url, exc)
-                return None
-            self.stats["blobs_fetched"] += 1
-            return data
-        return None
 
     # -- anti-entropy ----------------------------------------------------------------------------------------
 

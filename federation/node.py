@@ -403,7 +403,7 @@ class FederationNode:
             ValueError: ``url`` is empty or this hub's own.
         """
         self.peers.add(url.rstrip("/"), now_ms)
-        if self._syncing is None:
+        if self._syncing is None and self._next_sync_ms is not None:  # started, and no round is running
             self._next_sync_ms = now_ms
         return []
 
