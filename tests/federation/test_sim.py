@@ -79,3 +79,14 @@ def test_core_is_sans_io(module: str) -> None:
     names |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
               if isinstance(node, ast.ImportFrom)}
     assert not names & {"asyncio", "aiohttp", "sqlite3", "sqlite_utils", "socket", "time", "trio"}
+
+
+def test_every_simulated_hub_is_the_production_node() -> None:
+    """What the simulation measures is what the driver runs: the same FederationNode, fed the same events."""
+    from federation.node import FederationNode
+
+    net = sim.Network(5, SEED)
+    assert all(type(hub.node) is FederationNode for hub in net.hubs)
+    assert "FederationNode(" in (ROOT / "federation" / "driver.py").read_text()
+    source = (ROOT / "federation" / "sim.py").read_text()
+    assert "Gossip(" not in source and "PeerTable(" not in source  # no second wiring of the core
