@@ -116,56 +116,88 @@ def cmd_peers_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _peer_rows(home: Home, store: Store) -> list[dict[str, Any]]:
-    saved = {str(p["url"]).rstrip("/"): p for p in store.list_peers()}
-    urls = list(dict.fromkeys([u.rstrip("/") for u in home.config.peers] + sorted(saved)))
-    rows = []
-    for url in urls:
-        data = saved.get(url, {})
-        rows.append({**data, "url": url, "configured": url in {u.rstrip("/") for u in home.config.peers}})
-    return rows
+def _live_peers(home: Home, url: str | None) -> list[dict[str, Any]] | None:
+    """The peer rows with live sessions of the hub running at ``url`` (``GET /api/v1/peers``), or None when no
+    hub runs on this home or it did not answer: then the saved table is all there is."""
+    import aiohttp
+
+    from .common import api_request
+
+    if url is None:
+        return None
+    try:
+        status, data = api_request("GET", f"{url}/api/v1/peers", home.token)
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return None
+    if status != 200 or not isinstance(data, dict) or data.get("sessions_known") is not True:
+        return None
+    peers = data.get("peers")
+    return [p for p in peers if isinstance(p, dict)] if isinstance(peers, list) else None
+
+
+def _peers(home: Home, store: Store) -> dict[str, Any]:
+    """``{"peers": rows, "sessions_known": bool}``: this home's config and saved table, overlaid by the running
+    hub's live sessions when there is one (hub.peer_status)."""
+    from hub.peer_status import peers_payload
+
+    return peers_payload(home.config.peers, store.list_peers(), _live_peers(home, home.running_url()))
+
+
+def _peer_table(rows: list[dict[str, Any]], sessions_known: bool) -> None:
+    """The peers as a table: session state and direction, health, score, last contact (as an age), lag."""
+    now = now_ms()
+    table(
+        (_("peer"), _("session"), _("state"), _("score"), _("last contact"), _("lag"), _("queued"),
+         _("last sync"), _("source")),
+        (
+            [
+                (r.get("hub") or r["url"]) if r.get("inbound_only") else r["url"],
+                " ".join(str(w) for w in (r.get("session_state"), r.get("direction")) if w),
+                r.get("state") or "—",
+                _cell(r.get("score")),
+                _ago(r.get("last_contact_ms"), now),
+                _cell(r.get("lag")),
+                _cell(r.get("queued")) if sessions_known else "—",
+                _ago(r.get("last_sync_ms"), now),
+                "config" if r["configured"] else "session" if r.get("inbound_only") else r.get("source", "discovered"),
+            ]
+            for r in rows
+        ),
+    )
+    if not sessions_known:
+        emit(_("sessions unknown: the hub is not running; this is the peer table it saved"))
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None or value == "" else str(value)
+
+
+def _ago(ms: Any, now: int) -> str:
+    return i18n.format_ago(int(ms), now) if isinstance(ms, int) and ms > 0 else _("never")
 
 
 def cmd_peers_list(args: argparse.Namespace) -> int:
     home = home_from(args)
     with open_store(home) as store:
-        rows = _peer_rows(home, store)
+        payload = _peers(home, store)
     if args.json:
-        emit_json({"peers": rows})
+        emit_json(payload)
         return 0
-    if not rows:
+    if not payload["peers"]:
         emit(_("no peers; add one with `coophub peers add URL`"))
         return 0
-    i18n.activate(i18n.current().locale, home.config.timezone)  # times as the hub's pages show them
-    table(
-        (_("url"), _("source"), _("state"), _("last contact"), _("last sync"), _("lag"), _("score")),
-        (
-            [
-                r["url"],
-                "config" if r["configured"] else r.get("source", "discovered"),
-                r.get("state", "—"),
-                _ms_text(r.get("last_contact_ms")),
-                _ms_text(r.get("last_sync_ms")),
-                r.get("lag", "—"),
-                r.get("score", "—"),
-            ]
-            for r in rows
-        ),
-    )
+    _peer_table(payload["peers"], payload["sessions_known"])
     return 0
-
-
-def _ms_text(ms: Any) -> str:
-    return i18n.format_datetime(int(ms)) if isinstance(ms, int) and ms > 0 else _("never")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from hub.app import status_view
 
     home = home_from(args)
+    serving = home.running_url()
     with open_store(home) as store:
-        status = status_view(home, store, now_ms())
-    status["serving"] = home.running_url()
+        status = status_view(home, store, now_ms(), _live_peers(home, serving))
+    status["serving"] = serving
     if args.json:
         emit_json(status)
         return 0
@@ -187,6 +219,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             (_("serving"), status["serving"] or _("not running (start with `coophub serve`)")),
         ]
     )
+    if status["peer_sessions"]:
+        emit("")
+        _peer_table(status["peer_sessions"], status["sessions_known"])
     return 0
 
 

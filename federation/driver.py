@@ -37,6 +37,7 @@ from .gossip import Gossip, PeerDropped, PushAction
 from .negentropy import Storage
 from .peers import CONTACTABLE_STATES, PENALISED_REASONS, PeerTable
 from .routes import add_routes
+from .status import session_rows
 from .sync import Done, Fetch, Offer, SendReconcile, SyncSession
 from .transport import PeerConn
 from .wire import WireError
@@ -169,6 +170,10 @@ class Federation:
             if peer.lag is not None:
                 lag.add_metric([peer.url], peer.lag)
         return [peers, lag]
+
+    def peer_sessions(self) -> list[dict[str, Any]]:
+        """Every peer's session state, score, last contact and lag, read-only (federation/status.py)."""
+        return session_rows(self, self.now_ms())
 
     def _spawn(self, coro: Any) -> None:
         if self._stopped:  # a handler still running at shutdown must not start new traffic
@@ -569,7 +574,7 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Add federation to a hub app made by ``hub.app.make_app``: routes and the background gossip task."""
-    from hub.app import BLOB_FETCH_KEY, HOME_KEY, STORE_KEY, TRAFFIC_KEY
+    from hub.app import BLOB_FETCH_KEY, HOME_KEY, PEER_SESSIONS_KEY, STORE_KEY, TRAFFIC_KEY
     from hub.metrics import COLLECTORS_KEY
 
     home, store = app[HOME_KEY], app[STORE_KEY]
@@ -577,6 +582,7 @@ def setup(app: web.Application) -> None:
     app[FED_KEY] = fed
     app[BLOB_FETCH_KEY] = fed.fetch_blob  # the API and web pages fetch missing attachments through it
     app[TRAFFIC_KEY] = fed.traffic
+    app[PEER_SESSIONS_KEY] = fed.peer_sessions  # peers list, status and the network page read it
     app[COLLECTORS_KEY].append(fed.metric_families)
     add_routes(app, fed)
     app.cleanup_ctx.append(_lifecycle)

@@ -37,6 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub import peer_status
 from hub.boundary import RequestError, boundary_middleware
 from hub.bounds import BOUNDS_KEY, Bounds, bounds_middleware, check_json_depth
 from hub.home import Home
@@ -79,6 +80,10 @@ BLOB_FETCH_KEY: web.AppKey[BlobFetcher] = web.AppKey("blob_fetch", t=object)  # 
 #: ``traffic()``: federation's counters since start (requests served and made, bytes, records pushed,
 #: sessions), shown as ``federation`` in ``GET /api/v1/status``. Set by ``federation.driver.setup``.
 TRAFFIC_KEY: web.AppKey[Callable[[], dict[str, int]]] = web.AppKey("traffic", t=object)  # type: ignore[arg-type]
+#: ``peer_sessions()``: a read-only snapshot of every peer's session (federation/status.py), merged into the peer
+#: rows of ``GET /api/v1/status``, ``GET /api/v1/peers`` and the network page. Set by ``federation.driver.setup``.
+PEER_SESSIONS_KEY: web.AppKey[Callable[[], list[dict[str, Any]]]] = web.AppKey(
+    "peer_sessions", t=object)  # type: ignore[arg-type]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -250,17 +255,28 @@ def parse_directory_query(query: Mapping[str, str]) -> DirectoryQuery:
     )
 
 
-def status_view(home: Home, store: Store, now_ms: int) -> dict[str, Any]:
-    """What ``GET /api/v1/status`` and ``coophub status --json`` print (PRODUCT.md §4)."""
+def status_view(home: Home, store: Store, now_ms: int,
+                live: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What ``GET /api/v1/status`` and ``coophub status --json`` print (PRODUCT.md §4). ``live`` is the running
+    hub's session snapshot (``PEER_SESSIONS_KEY``); without it ``peer_sessions`` shows the saved peer table with
+    ``session_state`` "unknown" and ``sessions_known`` false (hub.peer_status)."""
     status = dict(store.status(home.hub_id, now_ms))
     status.setdefault("hub_id", home.hub_id)
     status.setdefault("name", home.config.name)
     if not status.get("association_id") and home.association is not None:
         status["association_id"] = home.association.hex()
-    urls = {str(p["url"]) for p in store.list_peers()} | {u.rstrip("/") for u in home.config.peers}
+    saved = store.list_peers()
+    urls = {str(p["url"]) for p in saved} | {u.rstrip("/") for u in home.config.peers}
     status["peers"] = len(urls)
     status["peer_urls"] = sorted(urls)
+    payload = peer_status.peers_payload(home.config.peers, saved, live)
+    status["peer_sessions"], status["sessions_known"] = payload["peers"], payload["sessions_known"]
     return status
+
+
+def _live_sessions(app: web.Application) -> list[dict[str, Any]] | None:
+    """The running federation's session snapshot, taken in the event loop (None with federation off)."""
+    return app[PEER_SESSIONS_KEY]() if PEER_SESSIONS_KEY in app else None
 
 
 # -- handlers ------------------------------------------------------------------------------------------------
@@ -268,10 +284,17 @@ def status_view(home: Home, store: Store, now_ms: int) -> dict[str, Any]:
 
 async def get_status(request: web.Request) -> web.Response:
     home, store = request.app[HOME_KEY], request.app[STORE_KEY]
-    status = await store.read(status_view, home, store, _now(request))
+    status = await store.read(status_view, home, store, _now(request), _live_sessions(request.app))
     if TRAFFIC_KEY in request.app:
         status["federation"] = request.app[TRAFFIC_KEY]()
     return json_response(status)
+
+
+async def get_peers(request: web.Request) -> web.Response:
+    """Each peer's session state, score, last contact and lag (docs/api.md; public, like the network page)."""
+    home, store = request.app[HOME_KEY], request.app[STORE_KEY]
+    saved = await store.read(store.list_peers)
+    return json_response(peer_status.peers_payload(home.config.peers, saved, _live_sessions(request.app)))
 
 
 async def get_directory(request: web.Request) -> web.Response:
@@ -432,6 +455,7 @@ async def post_blob(request: web.Request) -> web.Response:
 def _add_api_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/status", get_status)
+    r.add_get("/api/v1/peers", get_peers)
     r.add_get("/api/v1/directory", get_directory)
     r.add_get("/api/v1/applicants", get_applicants)
     r.add_get("/api/v1/records/{id}", get_record)

@@ -231,7 +231,8 @@ def peer_graph(name: str, peers: list[dict[str, Any]], names: dict[str, str]) ->
         angle = start + 2 * math.pi * i / len(shown)
         x, y = cx + GRAPH_RADIUS_X * math.cos(angle), cy + GRAPH_RADIUS * math.sin(angle)
         hub = p.get("hub")
-        label = _label(names.get(hub or "") or str(p.get("url", "")).removeprefix("https://").removeprefix("http://"))
+        label = _label(names.get(hub or "") or str(p.get("label") or p.get("url", ""))
+                       .removeprefix("https://").removeprefix("http://"))
         state = str(p.get("state") or "")
         # Labels go above nodes in the upper half and at the sides, below those in the lower half, centred
         # on the node but kept inside the picture.

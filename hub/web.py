@@ -28,9 +28,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hub import charts, i18n
+from hub import charts, i18n, peer_status
 from hub import webview as view
-from hub.app import HOME_KEY, NOW_KEY, STORE_KEY, find_blob
+from hub.app import HOME_KEY, LIMITS_KEY, NOW_KEY, PEER_SESSIONS_KEY, STORE_KEY, find_blob
 from hub.i18n import N_
 from hub.i18n import gettext as _
 from hub.store import DirectoryQuery, Store
@@ -405,7 +405,10 @@ def _hub_from_hex(text: str) -> str:
 
 async def network_page(request: web.Request) -> web.Response:
     store, home, now = _store(request), request.app[HOME_KEY], _now(request)
-    peers = [view.peer_view(p, _hub_from_hex) for p in await store.read(store.list_peers)]
+    # The running federation's sessions, read in the event loop, over the table it last saved (hub.peer_status).
+    live = request.app[PEER_SESSIONS_KEY]() if PEER_SESSIONS_KEY in request.app else None
+    rows = peer_status.peer_rows((), await store.read(store.list_peers), live)
+    peers = [view.peer_view(p, _hub_from_hex) for p in rows]
     refused = await store.read(store.refused_summary)
     association = await store.read(store.association_id) or home.association
     names = await _names(store, now)
@@ -418,6 +421,8 @@ async def network_page(request: web.Request) -> web.Response:
         member=await store.read(store.is_member, home.key.public),
         association=association.hex() if association else "",
         peers=peers,
+        sessions_known=live is not None,
+        limits=request.app[LIMITS_KEY],
         graph=charts.peer_graph(home.config.name, peers, names),
         counts=view.counts_view(await store.read(store.counts)),
         refused=sorted(refused, key=lambda r: (-int(r.get("count") or 0), str(r.get("source")))),

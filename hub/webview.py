@@ -24,6 +24,7 @@ __all__ = [
     "KIND_LABELS",
     "REFUSAL_LABELS",
     "STAKEHOLDER_LABELS",
+    "SESSION_LABELS",
     "STATUS_LABELS",
     "STATUS_TONES",
     "content_disposition",
@@ -53,6 +54,8 @@ STATUS_TONES = {
         "applicant",
         "failing",
         "new",
+        "connecting",
+        "backoff",
         "superseded",
         "below",
         "closing",
@@ -86,6 +89,17 @@ STATUS_LABELS = {
     "superseded": N_("Superseded"),
     "withdrawn": N_("Withdrawn"),
 }
+#: federation/status.py's session states, as the network page shows them ("unknown": no running federation).
+SESSION_LABELS = {
+    "open": N_("Open"),
+    "connecting": N_("Connecting"),
+    "backoff": N_("Waiting to retry"),
+    "dropped": N_("Dropped"),
+    "closed": N_("Closed"),
+    "none": N_("No session yet"),
+    "unknown": N_("Not known"),
+}
+DIRECTION_LABELS = {"inbound": N_("it connected to this hub"), "outbound": N_("this hub connected to it")}
 #: The 11 service categories of protocol.kinds.SERVICE_CATEGORIES (Open Eligibility's top level).
 CATEGORY_LABELS = {
     "care": N_("Care"),
@@ -490,7 +504,23 @@ def peer_view(p: dict[str, Any], hub_from_hex: Callable[[str], str]) -> dict[str
         "received": p.get("records_received"),
         "failures": p.get("failures") or 0,
         "error": p.get("error") or p.get("last_error"),
+        "session": str(p.get("session_state") or "unknown"),
+        "session_text": _label(SESSION_LABELS, p.get("session_state") or "unknown"),
+        "direction_text": gettext(DIRECTION_LABELS[p["direction"]]) if p.get("direction") in DIRECTION_LABELS
+        else "",
+        "close_reason": p.get("close_reason") or "",
+        "retry_at": p.get("next_attempt_ms") if p.get("session_state") == "backoff" else None,
+        "queued": _count(p.get("queued")),
+        "pending": _count(p.get("pending")),
+        "inbound_only": bool(p.get("inbound_only")),
+        # What names the peer where its co-op's name is not known: its URL, or (a member known only by the
+        # session it opened: no URL) its hub id.
+        "label": (hub or str(p.get("url", ""))) if p.get("inbound_only") else str(p.get("url", "")),
     }
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 #: Store.counts keys and their wording for a number ``n`` (ngettext: Welsh has six plural forms).

@@ -304,3 +304,37 @@ async def test_session_concurrency_and_session_inflight_bytes_hold_back_a_flood(
             await conn.close()
             reader.cancel()
         await runner.cleanup()
+
+
+async def test_an_inbound_session_from_a_member_carries_pushes_without_a_url(net: Network) -> None:
+    """Issue 8 item 5: B dials A, A has no URL for B (none configured, no profile naming one); what A
+    publishes reaches B by push over B's session within seconds, with anti-entropy an hour away."""
+    a, b = net.hub("inbound-a"), net.hub("inbound-b")
+    net.found([a, b])
+    for hub in (a, b):
+        hub.home.config.limits = {**hub.home.config.limits, "sync_interval_ms": 3_600_000}
+        hub.home.save_config()
+    await net.start()
+    assert len(a.fed.peers) == 0  # A knows no peer at all
+    b.fed.add_peer(a.url)  # `coophub peers add` on the running B: it dials A at once
+    key = f"session:{b.hub_id}"
+    await eventually(lambda: None if key in a.fed.peers and a.fed.client is not None
+                     and key in a.fed.client.conns and not a.fed.client.conns[key].closed
+                     else "no inbound session from B", "B's session reaches A")
+    assert [p.url for p in a.fed.peers] == [key]
+    # B's one anti-entropy round (the dial's) has finished: any later one would show in the counters.
+    await eventually(lambda: None if b.fed.stats["sync_sessions"] >= 1 else "B's first sync running",
+                     "B's first anti-entropy round ends")
+    syncs = b.fed.stats["sync_sessions"], a.fed.stats["sync_sessions"]
+    guide = await a.publish("guide", guide_body("Pushed over an inbound session"))
+    await eventually(lambda: lacking([b], [guide]), "B gets A's guide by push", deadline_s=10)
+    assert (b.fed.stats["sync_sessions"], a.fed.stats["sync_sessions"]) == syncs  # not by anti-entropy
+    assert a.fed.stats["push_records"] >= 1
+    assert a.fed.client.sessions_opened == 0  # A dialed nothing: the push went over B's session
+    # What `peers list`, `status` and the network page read (federation/status.py): open, inbound, scored.
+    snap = {r["url"]: r for r in a.fed.peer_sessions()}
+    assert snap[key]["session_state"] == "open" and snap[key]["direction"] == "inbound", snap
+    assert snap[key]["score"] == a.fed.limits.peer_score_start and snap[key]["hub"] == b.hub_id
+    await b.stop()
+    await eventually(lambda: None if {r["url"]: r for r in a.fed.peer_sessions()}[key]["session_state"]
+                     in ("closed", "backoff") else "still open", "A sees B's session end")
