@@ -364,6 +364,7 @@ class Federation:
         members, profiles = counts.get("members", 0), counts.get("profile", 0)
         if members != self._members:
             self._skip.clear()  # membership changed: refused records may now be accepted
+            await peering.refresh_roles(self)
         if (members, profiles) != (self._members, self._profiles):
             # A new member, or a new profile (which may name new peer URLs): in an association whose members
             # are all founders, membership never changes, and peers are learnt from profiles alone.
