@@ -63,7 +63,13 @@ async def admit(fed: Federation, est: sx.Established) -> str:
         if peer.hub_id == est.peer and peer.state == "dropped":
             raise sx.SessionRefused("dropped", "this hub dropped yours after invalid records")
     eligible = await fed.store.read(fed.store.is_eligible, est.peer)
-    return "member" if eligible else "applicant"
+    if eligible:
+        return "member"
+    applicants = sum(1 for c in fed.client.conns.values() if not c.closed and c.role != "member") if fed.client else 0
+    if applicants >= fed.limits.max_applicant_sessions:
+        raise sx.SessionRefused("busy", f"this hub holds {applicants} applicants' sessions, its most "
+                                "(max_applicant_sessions); try again later")
+    return "applicant"
 
 def inbound_key(fed: Federation, conn: PeerConn) -> str:
     """The peer-table key of an inbound session: the entry whose hub id it proved, else a new entry

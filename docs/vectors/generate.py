@@ -483,6 +483,7 @@ _COUNT_UNITS = {
     "http_max_connections": "connections", "http_max_connections_per_address": "connections",
     "http_max_headers": "header lines", "http_max_requests_in_flight": "requests", "http_rate_burst": "requests",
     "max_json_depth": "levels", "session_concurrency": "requests", "max_sessions": "sessions",
+    "max_applicant_sessions": "sessions",
 }
 
 

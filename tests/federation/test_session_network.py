@@ -276,6 +276,24 @@ async def test_max_sessions_and_session_handshake_ms_bound_what_a_stranger_holds
         await ws.close()
 
 
+async def test_strangers_keys_fill_only_the_applicants_sessions(net: Network) -> None:
+    """Anyone can make a key and get an applicant's session; past max_applicant_sessions a stranger is closed
+    'busy', and a member still gets its session."""
+    a, b = net.hub("cap-a"), net.hub("cap-b")
+    charter = net.found([a, b])
+    a.home.config.limits = {**a.home.config.limits, "max_applicant_sessions": 2}
+    a.home.save_config()
+    await net.start(hubs=[a])
+    opened = [await open_session(a, HubKey.generate(), charter.id) for _ in range(2)]
+    try:
+        assert await _refusal(a.url, HubKey.generate(), charter.id) == "busy"
+        assert await _refusal(a.url, b.key, charter.id) == "accepted"
+    finally:
+        for client, session in opened:
+            await client.close()
+            await session.close()
+
+
 async def test_open_sessions_do_not_hold_http_request_slots(net: Network) -> None:
     """A session lives for hours: if it held one of http_max_requests_in_flight, that many sessions (anyone's
     key gets an applicant's) would answer every other request 503."""
