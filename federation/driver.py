@@ -173,7 +173,7 @@ class Federation:
 
     def peer_sessions(self) -> list[dict[str, Any]]:
         """Every peer's session state, score, last contact and lag, read-only (federation/status.py)."""
-        return session_rows(self, self.now_ms())
+        return session_rows(self)
 
     def _spawn(self, coro: Any) -> None:
         if self._stopped:  # a handler still running at shutdown must not start new traffic
