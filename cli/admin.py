@@ -138,9 +138,11 @@ def _live_peers(home: Home, url: str | None) -> list[dict[str, Any]] | None:
 def _peers(home: Home, store: Store) -> dict[str, Any]:
     """``{"peers": rows, "sessions_known": bool}``: this home's config and saved table, overlaid by the running
     hub's live sessions when there is one (hub.peer_status)."""
+    from hub.app import hub_names
     from hub.peer_status import peers_payload
 
-    return peers_payload(home.config.peers, store.list_peers(), _live_peers(home, home.running_url()))
+    live = _live_peers(home, home.running_url())
+    return peers_payload(home.config.peers, store.list_peers(), live, hub_names(store, now_ms()))
 
 
 def _peer_table(rows: list[dict[str, Any]], sessions_known: bool) -> None:
@@ -151,7 +153,7 @@ def _peer_table(rows: list[dict[str, Any]], sessions_known: bool) -> None:
          _("last sync"), _("source")),
         (
             [
-                (r.get("hub") or r["url"]) if r.get("inbound_only") else r["url"],
+                _peer_name(r),
                 " ".join(str(w) for w in (r.get("session_state"), r.get("direction")) if w),
                 r.get("state") or "—",
                 _cell(r.get("score")),
@@ -166,6 +168,14 @@ def _peer_table(rows: list[dict[str, Any]], sessions_known: bool) -> None:
     )
     if not sessions_known:
         emit(_("sessions unknown: the hub is not running; this is the peer table it saved"))
+
+
+def _peer_name(row: dict[str, Any]) -> str:
+    """A peer's URL; a member known only by its inbound session by its co-op's name and hub id."""
+    if not row.get("inbound_only"):
+        return str(row["url"])
+    hub = str(row.get("hub") or row["url"])
+    return f"{row['name']} ({hub})" if row.get("name") else hub
 
 
 def _cell(value: Any) -> str:

@@ -43,6 +43,7 @@ from .node import (
     NodeAction,
     RefreshMembership,
     RetryDeferred,
+    ReviewRoles,
     SavePeers,
     SendAnnounce,
     SendRecords,
@@ -196,7 +197,7 @@ class Federation:
 
     def peer_sessions(self) -> list[dict[str, Any]]:
         """Every peer's session state, score, last contact and lag, read-only (federation/status.py)."""
-        return session_rows(self, self.now_ms())
+        return session_rows(self)
 
     def _spawn(self, coro: Any) -> None:
         if self._stopped:  # a handler still running at shutdown must not start new traffic
@@ -279,6 +280,8 @@ class Federation:
         for action in actions:
             if isinstance(action, RefreshMembership):
                 await self._refresh_membership()
+            elif isinstance(action, ReviewRoles):
+                await peering.refresh_roles(self)
             elif isinstance(action, DiscoverPeers):
                 await self.discover_from_profiles()
             else:
@@ -302,6 +305,8 @@ class Federation:
             self._spawn(self._close(action.peer, "going-away", "the operator removed this peer"))
         elif isinstance(action, RefreshMembership):
             self._spawn(self._refresh_membership())
+        elif isinstance(action, ReviewRoles):
+            self._spawn(peering.refresh_roles(self))
         elif isinstance(action, DiscoverPeers):
             self._spawn(self.discover_from_profiles())
         elif isinstance(action, SavePeers):

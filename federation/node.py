@@ -20,7 +20,7 @@ Events (methods, each taking ``now_ms`` where time matters) and the actions they
     push_finished               -> SendAnnounce (the rest of that peer's outbox, at once)
     sync_finished               -> DropPeer (wrong association), SavePeers (a scheduled round ended)
     offer                       -> SendRecords (the session proved the peer lacks them)
-    membership                  -> DiscoverPeers (a member or a profile was added)
+    membership                  -> ReviewRoles (a member was added), DiscoverPeers (a member or a profile)
     configured / peer_added / peer_removed -> ClosePeer (the operator removed it)
     blob_mismatch               -> DropPeer
     session_opened / session_closed / inbound_contact  (peer-table bookkeeping, no action)
@@ -54,6 +54,7 @@ __all__ = [
     "NodeAction",
     "RefreshMembership",
     "RetryDeferred",
+    "ReviewRoles",
     "SavePeers",
     "SendAnnounce",
     "SendRecords",
@@ -126,6 +127,12 @@ class RefreshMembership:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewRoles:
+    """Membership changed: an applicant's open session whose hub is eligible now becomes a member's at once
+    (``peering.refresh_roles``), without waiting for it to reconnect."""
+
+
+@dataclass(frozen=True, slots=True)
 class DiscoverPeers:
     """Membership or profiles changed: read the peer URLs of members' profiles and report them with
     :meth:`FederationNode.discovered`."""
@@ -137,7 +144,7 @@ class SavePeers:
 
 
 NodeAction = (SendAnnounce | SendRecords | StartSync | RetryDeferred | DropPeer | ClosePeer | RefreshMembership
-              | DiscoverPeers | SavePeers)
+              | ReviewRoles | DiscoverPeers | SavePeers)
 
 
 class FederationNode:
@@ -268,12 +275,14 @@ class FederationNode:
     def membership(self, members: int, profiles: int) -> list[NodeAction]:
         """The store's member and profile counts after records were stored: a new member lifts the skip of
         blocked ids (they may be accepted now); a new member or profile may name new peer URLs."""
+        actions: list[NodeAction] = []
         if members != self._members:
             self._skip.clear()
+            actions.append(ReviewRoles())
         if (members, profiles) == (self._members, self._profiles):
-            return []
+            return actions
         self._members, self._profiles = members, profiles
-        return [DiscoverPeers()]
+        return [*actions, DiscoverPeers()]
 
     def discovered(self, urls: Iterable[str], now_ms: int) -> list[NodeAction]:
         """Peer URLs read from members' current profiles (PRODUCT.md §3): learn the new ones."""

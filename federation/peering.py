@@ -60,7 +60,13 @@ async def admit(fed: Federation, est: sx.Established) -> str:
     if fed.node.hub_dropped(est.peer):
         raise sx.SessionRefused("dropped", "this hub dropped yours after invalid records")
     eligible = await fed.store.read(fed.store.is_eligible, est.peer)
-    return "member" if eligible else "applicant"
+    if eligible:
+        return "member"
+    applicants = sum(1 for c in fed.client.conns.values() if not c.closed and c.role != "member") if fed.client else 0
+    if applicants >= fed.limits.max_applicant_sessions:
+        raise sx.SessionRefused("busy", f"this hub holds {applicants} applicants' sessions, its most "
+                                "(max_applicant_sessions); try again later")
+    return "applicant"
 
 def inbound_key(fed: Federation, conn: PeerConn) -> str:
     """The peer-table key of an inbound session (``FederationNode.inbound_peer``)."""
@@ -124,4 +130,23 @@ async def receive_push(fed: Federation, conn: PeerConn, raws: list[bytes]) -> li
     if refused:
         fed.stats["push_refused_at_session"] += refused
     return results
+
+async def refresh_roles(fed: Federation) -> None:
+    """Membership changed: a peer whose session was an applicant's and who is now eligible gets a member's
+    session at once (filed in the peer table, pushed to, scored), without waiting for it to reconnect. An
+    applicant learns it was admitted only from records sent to it, so this must not wait for a redial."""
+    if fed.client is None:
+        return
+    for conn in [c for c in fed.client.conns.values() if not c.closed and c.role != "member"]:
+        if not await fed.store.read(fed.store.is_eligible, conn.peer) or conn.closed:
+            continue
+        conn.role = "member"
+        if not conn.initiator:
+            key = inbound_key(fed, conn)
+            if key != conn.key and fed.client.conns.get(conn.key) is conn:
+                del fed.client.conns[conn.key]
+            conn.key = key
+            fed.client.attach(conn)
+        mark_session(fed, conn, "out" if conn.initiator else "in")
+        fed.stats["sessions_upgraded"] += 1
 

@@ -66,8 +66,8 @@ CLOSE_CODES: dict[str, int] = {
 }
 #: Requests a session carries, and whether an applicant (a hub that is not eligible) may make them.
 OPS: dict[str, bool] = {
-    "info": True, "push": True, "page": True, "fetch": True, "blob": True,
-    "announce": False, "sync": False,
+    "info": True, "push": True, "page": True, "fetch": True, "blob": True, "sync": True,
+    "announce": False,
 }
 NONCE_BYTES = 32
 _SIG_BYTES = 64

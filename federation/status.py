@@ -9,9 +9,10 @@ sessions"):
 
 ``session_state``
     ``open`` (a session is up), ``connecting`` (a dial is under way), ``backoff`` (the last contact failed;
-    not tried again before ``next_attempt_ms``), ``dropped`` (its score ran out; no session is accepted or
-    dialed), ``closed`` (there was a session; it closed, ``close_reason`` says why) or ``none`` (no session
-    since this hub started). The first that holds, in that order — except ``dropped``, which wins over all.
+    tried again from ``next_attempt_ms`` on, when anti-entropy or a push next picks it), ``dropped`` (its
+    score ran out; no session is accepted or dialed), ``closed`` (there was a session; it closed,
+    ``close_reason`` says why) or ``none`` (no session since this hub started). ``dropped`` wins over all;
+    then the first that holds, in that order.
 ``direction``
     ``outbound`` (this hub dialed it) or ``inbound`` (it dialed this hub; the only way to reach a member
     whose URL this hub does not know), ``""`` without an open session.
@@ -43,7 +44,7 @@ __all__ = ["SESSION_STATES", "session_rows", "session_state"]
 SESSION_STATES = ("open", "connecting", "backoff", "dropped", "closed", "none")
 
 
-def session_state(peer: PeerState | None, conn: PeerConn | None, dialing: bool, now_ms: int) -> str:
+def session_state(peer: PeerState | None, conn: PeerConn | None, dialing: bool) -> str:
     """The session state of one peer (see the module docstring for the words and their order)."""
     if peer is not None and peer.state == "dropped":
         return "dropped"
@@ -51,7 +52,7 @@ def session_state(peer: PeerState | None, conn: PeerConn | None, dialing: bool, 
         return "open"
     if dialing:
         return "connecting"
-    if peer is not None and peer.state == "failing" and peer.next_attempt_ms > now_ms:
+    if peer is not None and peer.state == "failing":
         return "backoff"
     if (peer is not None and peer.session.startswith("closed")) or conn is not None:
         return "closed"
@@ -73,7 +74,7 @@ def _conn_fields(conn: PeerConn | None) -> dict[str, Any]:
     }
 
 
-def _row(fed: Federation, key: str, peer: PeerState | None, conn: PeerConn | None, now_ms: int) -> dict[str, Any]:
+def _row(fed: Federation, key: str, peer: PeerState | None, conn: PeerConn | None) -> dict[str, Any]:
     lock = fed.client._dialing.get(key) if fed.client is not None else None
     row: dict[str, Any] = dataclasses.asdict(peer) if peer is not None else {"url": key, "state": "", "score": None}
     hub = peer.hub_id if peer is not None and peer.hub_id else (conn.peer if conn is not None else None)
@@ -82,7 +83,7 @@ def _row(fed: Federation, key: str, peer: PeerState | None, conn: PeerConn | Non
     row.update(_conn_fields(conn))
     contact = [t for t in (row.get("last_contact_ms"), row["last_frame_ms"]) if isinstance(t, int)]
     row["last_contact_ms"] = max(contact) if contact else None
-    state = session_state(peer, conn, lock is not None and lock.locked(), now_ms)
+    state = session_state(peer, conn, lock is not None and lock.locked())
     row["session_state"] = state
     text = peer.session if peer is not None else ""
     row["close_reason"] = text.partition(":")[2] if state == "closed" and text.startswith("closed") else ""
@@ -90,12 +91,12 @@ def _row(fed: Federation, key: str, peer: PeerState | None, conn: PeerConn | Non
     return row
 
 
-def session_rows(fed: Federation, now_ms: int) -> list[dict[str, Any]]:
+def session_rows(fed: Federation) -> list[dict[str, Any]]:
     """One row per peer in the table, then one per open session with a hub that is not in it (an applicant's:
     it may push its own profile, nothing more). Reads only; O(peers + sessions)."""
     conns = fed.client.conns if fed.client is not None else {}
-    rows = [_row(fed, peer.url, peer, conns.get(peer.url), now_ms) for peer in fed.peers]
+    rows = [_row(fed, peer.url, peer, conns.get(peer.url)) for peer in fed.peers]
     for key, conn in list(conns.items()):
         if key not in fed.peers and not conn.closed:
-            rows.append(_row(fed, key, None, conn, now_ms))
+            rows.append(_row(fed, key, None, conn))
     return rows

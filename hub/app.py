@@ -271,9 +271,16 @@ def status_view(home: Home, store: Store, now_ms: int,
     urls = {str(p["url"]) for p in saved} | {u.rstrip("/") for u in home.config.peers}
     status["peers"] = len(urls)
     status["peer_urls"] = sorted(urls)
-    payload = peer_status.peers_payload(home.config.peers, saved, live)
+    payload = peer_status.peers_payload(home.config.peers, saved, live, hub_names(store, now_ms))
     status["peer_sessions"], status["sessions_known"] = payload["peers"], payload["sessions_known"]
     return status
+
+
+def hub_names(store: Store, now_ms: int) -> dict[str, str]:
+    """Hub id -> its co-op's current name, for up to MAX_PAGE co-ops (one directory query): how peer rows name
+    a member known only by its session."""
+    rows, _total = store.search(DirectoryQuery(kind="hub", limit=MAX_PAGE), now_ms)
+    return {str(r["author"]): str(r["title"]) for r in rows}
 
 
 def _live_sessions(app: web.Application) -> list[dict[str, Any]] | None:
@@ -295,8 +302,10 @@ async def get_status(request: web.Request) -> web.Response:
 async def get_peers(request: web.Request) -> web.Response:
     """Each peer's session state, score, last contact and lag (docs/api.md; public, like the network page)."""
     home, store = request.app[HOME_KEY], request.app[STORE_KEY]
+    live = _live_sessions(request.app)
     saved = await store.read(store.list_peers)
-    return json_response(peer_status.peers_payload(home.config.peers, saved, _live_sessions(request.app)))
+    names = await store.read(hub_names, store, _now(request))
+    return json_response(peer_status.peers_payload(home.config.peers, saved, live, names))
 
 
 async def get_directory(request: web.Request) -> web.Response:

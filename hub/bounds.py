@@ -268,6 +268,12 @@ async def bounds_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise Overloaded(429, f"too many requests from your address: at most {limits.http_rate_burst} at "
                              f"once and {limits.http_rate_per_s} a second without the API token",
                              math.ceil(wait))
+    if _is_upgrade(request):
+        # A WebSocket (a peer session) lives as long as the session: counted as a request in flight it would
+        # hold a slot for hours, and http_max_requests_in_flight open sessions would lock every other request
+        # out. Its handler bounds it instead (max_sessions, session_handshake_ms); the connection stays busy,
+        # so it is never shed as idle.
+        return await _upgraded(request, handler)
     if bounds.in_flight >= limits.http_max_requests_in_flight:
         bounds.refused["busy"] += 1
         raise Overloaded(503, f"this hub is handling {bounds.in_flight} requests, its most "
@@ -304,6 +310,22 @@ async def bounds_middleware(request: web.Request, handler: Handler) -> web.Strea
     finally:
         bounds.in_flight -= 1
         bounds.body_bytes -= reserved
+        if isinstance(protocol, BoundedRequestHandler):
+            protocol.busy = False
+
+
+def _is_upgrade(request: web.Request) -> bool:
+    return (request.method == "GET" and not request.body_exists
+            and request.headers.get("Upgrade", "").lower() == "websocket")
+
+
+async def _upgraded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    protocol = request.protocol
+    if isinstance(protocol, BoundedRequestHandler):
+        protocol.busy = True
+    try:
+        return await handler(request)
+    finally:
         if isinstance(protocol, BoundedRequestHandler):
             protocol.busy = False
 

@@ -9,7 +9,7 @@ live one (docs/cli.md "Peer sessions").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from protocol.identity import format_hub_id
@@ -35,14 +35,15 @@ def _hub_text(hex_id: Any) -> str:
     return format_hub_id(raw) if len(raw) == 32 else ""
 
 
-def peer_rows(configured: Iterable[str], saved: Iterable[dict[str, Any]],
-              live: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def peer_rows(configured: Iterable[str], saved: Iterable[dict[str, Any]], live: Iterable[dict[str, Any]] | None,
+              names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The peers in order: configured URLs first, then the others by key.
 
     A row is the saved row overlaid by the live one, with ``url`` (the peer-table key), ``configured``, ``hub``
-    (its hub id, "" if not yet proven), ``inbound_only`` (a member known only by its inbound session: no URL
-    to dial), and each ``*_ms`` time also as ISO 8601 UTC text (``last_contact``...). ``live`` None means "no
-    running hub": ``session_state`` is then ``unknown``."""
+    (its hub id, "" if not yet proven), ``name`` (its co-op's name from ``names``, hub id -> name; "" if not
+    known), ``inbound_only`` (a member known only by its inbound session: no URL to dial), and each ``*_ms``
+    time also as ISO 8601 UTC text (``last_contact``...). ``live`` None means "no running hub":
+    ``session_state`` is then ``unknown``."""
     config = [_key(u) for u in configured]
     saved_by = {_key(p.get("url")): p for p in saved if _key(p.get("url"))}
     live_by = {_key(p.get("url")): p for p in live or () if _key(p.get("url"))}
@@ -55,6 +56,7 @@ def peer_rows(configured: Iterable[str], saved: Iterable[dict[str, Any]],
         row["inbound_only"] = key.startswith(INBOUND_PREFIX)
         if not row.get("hub"):
             row["hub"] = _hub_text(row.get("hub_id"))
+        row["name"] = (names or {}).get(row["hub"], "") if row["hub"] else ""
         if live is None:
             row["session_state"] = "unknown"
         else:
@@ -69,7 +71,7 @@ def peer_rows(configured: Iterable[str], saved: Iterable[dict[str, Any]],
     return rows
 
 
-def peers_payload(configured: Iterable[str], saved: Iterable[dict[str, Any]],
-                  live: Iterable[dict[str, Any]] | None) -> dict[str, Any]:
+def peers_payload(configured: Iterable[str], saved: Iterable[dict[str, Any]], live: Iterable[dict[str, Any]] | None,
+                  names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``{"peers": rows, "sessions_known": bool}`` as ``peers list --json`` and ``GET /api/v1/peers`` print it."""
-    return {"peers": peer_rows(configured, saved, live), "sessions_known": live is not None}
+    return {"peers": peer_rows(configured, saved, live, names), "sessions_known": live is not None}

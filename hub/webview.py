@@ -515,7 +515,8 @@ def peer_view(p: dict[str, Any], hub_from_hex: Callable[[str], str]) -> dict[str
         "inbound_only": bool(p.get("inbound_only")),
         # What names the peer where its co-op's name is not known: its URL, or (a member known only by the
         # session it opened: no URL) its hub id.
-        "label": (hub or str(p.get("url", ""))) if p.get("inbound_only") else str(p.get("url", "")),
+        "label": (short_hub(hub) if hub else str(p.get("url", ""))) if p.get("inbound_only")
+        else str(p.get("url", "")),
     }
 
 

@@ -136,6 +136,9 @@ class Limits:
     # An association of hundreds of hubs with a fan-out of 4 needs a few dozen.
     max_sessions: int = 256
     session_handshake_ms: int = 10 * SECONDS
+    # Of those, sessions of applicants (proven keys that are not eligible) at once: anyone can make a key, so
+    # strangers must never fill max_sessions and keep members out. Joining hubs are few at a time.
+    max_applicant_sessions: int = 32
 
 
 DEFAULT_LIMITS = Limits()

@@ -482,7 +482,8 @@ _COUNT_UNITS = {
     "max_quarantine_profiles": "profiles", "refused_sources": "sources", "refused_examples": "refusals",
     "http_max_connections": "connections", "http_max_connections_per_address": "connections",
     "http_max_headers": "header lines", "http_max_requests_in_flight": "requests", "http_rate_burst": "requests",
-    "max_json_depth": "levels",
+    "max_json_depth": "levels", "session_concurrency": "requests", "max_sessions": "sessions",
+    "max_applicant_sessions": "sessions",
 }
 
 
@@ -501,6 +502,8 @@ def _unit(name: str, value: int) -> str:
         return f"{value} per hour"
     if name.endswith("_bytes_per_s"):
         return f"{value:,} bytes per second"
+    if name.endswith("_records_per_s"):
+        return f"{value:,} records per second"
     if name.endswith("_per_s"):
         return f"{value:,} requests per second"
     return f"{value:,} {_COUNT_UNITS.get(name, '')}".rstrip()

@@ -52,6 +52,7 @@ def test_peers_list_and_status_show_live_sessions_then_the_saved_table(tmp_path:
     proc_b = None
     try:
         ok("join", association, "--peer", url_a, home=b)
+        ok("publish", "profile", "--description", "Care at home.", home=b)  # a name, and no URL
         before = time.time_ns() // 1_000_000
         proc_b, _ = start_serve(b, tmp_path / "b.log")
 
@@ -59,7 +60,7 @@ def test_peers_list_and_status_show_live_sessions_then_the_saved_table(tmp_path:
         # to reach it, listed by hub id.
         def b_on_a() -> dict[str, Any] | None:
             found = row(a, lambda r: r.get("hub") == b_id)
-            return found if found and found["session_state"] == "open" else None
+            return found if found and found["session_state"] == "open" and found["name"] == "Beta Care" else None
 
         seen = wait_for(b_on_a, "A lists B's inbound session as open")
         assert seen["direction"] == "inbound" and seen["inbound_only"] is True, seen
@@ -78,7 +79,7 @@ def test_peers_list_and_status_show_live_sessions_then_the_saved_table(tmp_path:
         assert in_status["session_state"] == "open" and in_status["score"] == 100, in_status
 
         text = ok("peers", "list", home=a)
-        assert b_id in text and "open inbound" in text and "sessions unknown" not in text, text
+        assert f"Beta Care ({b_id})" in text and "open inbound" in text and "sessions unknown" not in text, text
         assert "open inbound" in ok("status", home=a)
         assert "open outbound" in ok("peers", "list", home=b)
 

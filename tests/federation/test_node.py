@@ -14,6 +14,7 @@ from federation.node import (
     NodeAction,
     RefreshMembership,
     RetryDeferred,
+    ReviewRoles,
     SavePeers,
     SendAnnounce,
     SendRecords,
@@ -100,7 +101,7 @@ def test_blocked_ids_are_skipped_until_membership_changes() -> None:
     n.records_received(A, [(rid(1), "blocked")], 0)
     assert n.fetch_filter(B, [rid(1)]) == []
     assert n.membership(3, 4) == [DiscoverPeers()] and n.fetch_filter(B, [rid(1)]) == []  # a profile only
-    assert n.membership(4, 4) == [DiscoverPeers()] and n.fetch_filter(B, [rid(1)]) == [rid(1)]
+    assert n.membership(4, 4) == [ReviewRoles(), DiscoverPeers()] and n.fetch_filter(B, [rid(1)]) == [rid(1)]
     assert n.membership(4, 4) == []
 
 

@@ -189,6 +189,30 @@ async def test_peers_add_on_a_running_hub_is_used_within_seconds(net: Network) -
                      deadline_s=10)
 
 
+async def test_an_admitted_applicants_session_becomes_a_members_without_reconnecting(net: Network) -> None:
+    """The applicant dials the founder, which has no URL for it: a narrow session. When the founder endorses
+    it, both hubs re-check that open session, so the endorsement reaches the applicant over it (it learns it
+    was admitted) and its first guide flows back, all on the one session it opened."""
+    founder, applicant = net.hub("adm-founder"), net.hub("adm-applicant")
+    net.found([founder], others=[applicant])
+    applicant.add_peers(founder.url)
+    await net.start()
+    await eventually(lambda: None if applicant.fed.client and applicant.fed.client.open_peers() == 1 else
+                     "no session yet", "the applicant opens its session")
+    assert applicant.fed.client is not None
+    opened = applicant.fed.client.sessions_opened
+    roles = [c.role for c in founder.fed.client.conns.values()] if founder.fed.client else []
+    assert roles == ["applicant"], roles
+    endorsement = await founder.publish("endorsement", {"subject": applicant.hub_id})
+    await eventually(lambda: lacking([applicant], [endorsement]), "the applicant learns it was admitted")
+    assert applicant.store is not None and applicant.store.is_member(applicant.key.public)
+    guide = await applicant.publish("guide", guide_body("Our first guide as members"))
+    await eventually(lambda: lacking([founder], [guide]), "the new member's guide reaches the founder")
+    assert [c.role for c in founder.fed.client.conns.values()] == ["member"]
+    assert applicant.fed.client.sessions_opened == opened, "the session was not reopened"
+    assert founder.status()["refused"] == applicant.status()["refused"] == 0
+
+
 async def test_a_burst_is_batched_per_peer_and_one_session_carries_it(net: Network) -> None:
     """session_batch_ms coalesces the announces of a burst: 40 records cost a handful of announce frames
     per peer, over one session per peer pair (not one request per record per peer)."""
@@ -250,6 +274,44 @@ async def test_max_sessions_and_session_handshake_ms_bound_what_a_stranger_holds
         msg = await asyncio.wait_for(ws.receive(), 5)
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == sx.CLOSE_CODES["busy"], msg
         await ws.close()
+
+
+async def test_strangers_keys_fill_only_the_applicants_sessions(net: Network) -> None:
+    """Anyone can make a key and get an applicant's session; past max_applicant_sessions a stranger is closed
+    'busy', and a member still gets its session."""
+    a, b = net.hub("cap-a"), net.hub("cap-b")
+    charter = net.found([a, b])
+    a.home.config.limits = {**a.home.config.limits, "max_applicant_sessions": 2}
+    a.home.save_config()
+    await net.start(hubs=[a])
+    opened = [await open_session(a, HubKey.generate(), charter.id) for _ in range(2)]
+    try:
+        assert await _refusal(a.url, HubKey.generate(), charter.id) == "busy"
+        assert await _refusal(a.url, b.key, charter.id) == "accepted"
+    finally:
+        for client, session in opened:
+            await client.close()
+            await session.close()
+
+
+async def test_open_sessions_do_not_hold_http_request_slots(net: Network) -> None:
+    """A session lives for hours: if it held one of http_max_requests_in_flight, that many sessions (anyone's
+    key gets an applicant's) would answer every other request 503."""
+    a = net.hub("slots-a")
+    charter = net.found([a])
+    a.home.config.limits = {**a.home.config.limits, "http_max_requests_in_flight": 2}
+    a.home.save_config()
+    await net.start()
+    opened = [await open_session(a, HubKey.generate(), charter.id) for _ in range(3)]
+    try:
+        async with aiohttp.ClientSession() as http:
+            for path in ("/fed/v1/info", "/api/v1/status"):
+                async with http.get(f"{a.url}{path}") as response:
+                    assert response.status == 200, (path, response.status, await response.text())
+    finally:
+        for client, session in opened:
+            await client.close()
+            await session.close()
 
 
 async def test_session_concurrency_and_session_inflight_bytes_hold_back_a_flood(tmp_path: Path) -> None:

@@ -259,7 +259,8 @@ def test_the_session_bounds_table_is_the_code() -> None:
     assert {k: values[k] for k in constants} == constants
     assert {n for n in values if n not in constants} <= set(limits)
     assert {"session_batch_ms", "session_inflight_bytes", "session_concurrency", "peer_records_per_s",
-            "peer_bytes_per_s", "max_sessions", "session_handshake_ms", "max_future_skew_ms", "fetch_batch",
+            "peer_bytes_per_s", "max_sessions", "max_applicant_sessions", "session_handshake_ms", "max_future_skew_ms",
+            "fetch_batch",
             "push_batch", "max_record_bytes", "negentropy_frame_bytes", "max_fed_body_bytes",
             "max_blob_bytes"} <= set(values)
 

@@ -64,6 +64,7 @@ ELSEWHERE: dict[str, str] = {
     "peer_bytes_per_s": "tests/federation/test_session.py::test_a_token_bucket_spreads_a_burst_at_its_rate",
     "max_sessions": _SESSIONS + "test_max_sessions_and_session_handshake_ms_bound_what_a_stranger_holds",
     "session_handshake_ms": _SESSIONS + "test_max_sessions_and_session_handshake_ms_bound_what_a_stranger_holds",
+    "max_applicant_sessions": _SESSIONS + "test_strangers_keys_fill_only_the_applicants_sessions",
 }
 
 ROOT = Path(__file__).resolve().parents[2]
