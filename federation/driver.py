@@ -424,6 +424,7 @@ class Federation:
 
     async def _refresh_membership(self) -> None:
         counts = await self.store.read(self.store.counts)
+        self.node.joined = self.node.joined or counts.get("charter", 0) > 0  # a charter came: reconcile now
         await self._apply(self.node.membership(counts.get("members", 0), counts.get("profile", 0)))
 
     async def discover_from_profiles(self) -> None:
