@@ -21,9 +21,11 @@ hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick
    main (bench.fed_bench.catch_up), against P1 on both cores from step 1.
 4. **A hub on one core (P8, the small box).** ``hub.serve.run_hub`` in a child process pinned to CPU 0 over the
    database. VmRSS after start, after the query mix, after its first reconciliation with a peer that lacks
-   its newest records and holds some it lacks (the bench plays the peer over ``/fed/v1/sync``), and VmHWM;
-   then, together: the query mix, a burst of new records pushed in batches of 500 (``/fed/v1/push``) and a
-   reconciliation every second (five times the default rate). Event-loop lag is sampled inside the hub (a
+   its newest records and holds some it lacks, and VmHWM; then, together: the query mix, a burst of new
+   records pushed in batches of 500 and a reconciliation every second (five times the default rate). The
+   bench plays two peers, each a founder of the association with its own authenticated session
+   (``/fed/v1/session``, bench.hub_serve_probe.SessionPeer: a real federation.client.PeerClient): one
+   reconciles, the other pushes. Event-loop lag is sampled inside the hub (a
    task that sleeps 10 ms and logs how late it wakes), and from outside: a thread asks ``GET /fed/v1/info``
    every 20 ms and records how long each answer took (that also counts waiting for a free read thread).
 """
@@ -367,8 +369,9 @@ class _Lag(threading.Thread):
         return out
 
 
-def _reconcile(conn: http.client.HTTPConnection, storage: Any) -> tuple[float, int, int]:
-    """One whole reconciliation as the initiating peer: (ms, rounds, ids the hub has that we lack)."""
+def _reconcile(peer: Any, storage: Any) -> tuple[float, int, int]:
+    """One whole reconciliation as the initiating peer, over its session (bench.hub_serve_probe.SessionPeer):
+    (ms, rounds, ids the hub has that we lack)."""
     from federation.negentropy import Negentropy
 
     start = time.perf_counter()
@@ -376,11 +379,7 @@ def _reconcile(conn: http.client.HTTPConnection, storage: Any) -> tuple[float, i
     msg: bytes | None = client.initiate(whole_range_fingerprint=True)
     rounds = need = 0
     while msg is not None:
-        conn.request("POST", "/fed/v1/sync", body=msg, headers={"Content-Type": "application/negentropy"})
-        response = conn.getresponse()
-        reply = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"/fed/v1/sync: {response.status} {reply[:200]!r}")
+        reply = peer.sync(msg)
         msg, _, got = client.reconcile_initiator(reply)
         need += len(got)
         rounds += 1
@@ -419,19 +418,10 @@ def _query_loop(host: str, port: int, gen: Generator, guides: list[bytes], stop:
     conn.close()
 
 
-def _push(conn: http.client.HTTPConnection, raws: list[bytes]) -> None:
-    from federation import wire
-
-    conn.request("POST", "/fed/v1/push", body=wire.encode({"from": "", "records": raws}),
-                 headers={"Content-Type": wire.CONTENT_TYPE})
-    response = conn.getresponse()
-    body = response.read()
-    if response.status != 200:
-        raise RuntimeError(f"/fed/v1/push: {response.status} {body[:200]!r}")
-
-
 def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[str]:
     from hub.store import Store
+
+    from .hub_serve_probe import SessionPeer
 
     with Store(home / "hub.sqlite3") as store:
         items = store.sync_items()
@@ -470,8 +460,10 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         vm["queries"] = _vm(proc.pid)
         moments.append(time.monotonic())
         idle_lag = lag.take()
-        conn = http.client.HTTPConnection(host, port, timeout=300)
-        first = _reconcile(conn, peer)
+        # Two founders' sessions, as two peers would hold: one reconciles, the other pushes the burst.
+        syncing = SessionPeer(info["url"], gen.keys[1], gen.charter.id, peer)
+        pusher = SessionPeer(info["url"], gen.keys[2], gen.charter.id)
+        first = _reconcile(syncing, peer)
         first_lag = lag.take()
         moments.append(time.monotonic())
         vm["reconciled"] = _vm(proc.pid)
@@ -481,17 +473,16 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         querying = threading.Thread(target=_query_loop, args=(host, port, gen, guides, stop, during), daemon=True)
         querying.start()
         started = time.perf_counter()
-        push_conn = http.client.HTTPConnection(host, port, timeout=300)
 
         def push_all() -> None:
             for i in range(0, len(records), 500):
-                _push(push_conn, [r.raw for r in records[i:i + 500]])
+                pusher.push([r.raw for r in records[i:i + 500]])
 
         pushing = threading.Thread(target=push_all, daemon=True)
         pushing.start()
         syncs = []
         while pushing.is_alive():  # a reconciliation a second: five times a hub's default rate
-            syncs.append(_reconcile(conn, peer))
+            syncs.append(_reconcile(syncing, peer))
             time.sleep(max(0.0, 1.0 - syncs[-1][0] / 1000))
         pushing.join()
         burst_s = time.perf_counter() - started
@@ -502,8 +493,8 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         vm["busy"] = _vm(proc.pid)
         lag.stop.set()
         lag.join()
-        conn.close()
-        push_conn.close()
+        syncing.close()
+        pusher.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
