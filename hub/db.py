@@ -21,8 +21,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "DatabaseUnusable", "ReadPool", "Writer", "connect", "migrate",
-           "open_database", "transaction"]
+__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SEARCH_SCHEMA", "DatabaseUnusable", "ReadPool", "Writer", "connect",
+           "migrate", "open_database", "transaction"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -218,7 +218,25 @@ CREATE TABLE credit_accounts (
     (6, "covering index for the directory's service filter", """
 CREATE INDEX directory_kind_match ON directory(kind, match);
 """),
+    # The full-text index leaves the acknowledging transaction (docs/performance.md, issue 13 P1: it was half of
+    # the writer's time). It lives in its own file, HOME/hub-search.sqlite3 (hub/search_index.py), filled by an
+    # indexer thread in its own transactions from this queue of listings (op 1) and unlistings (op 0), in order;
+    # the indexer's high-water mark (the last seq applied) is stored with the index, so both commit together and
+    # a crash between an acknowledgement and indexing re-indexes on start. An upgraded hub rebuilds the index
+    # from its directory in the background; text search answers from what is indexed meanwhile.
+    (7, "full-text index out of the acknowledging transaction: a queue for the indexer", """
+DROP TABLE directory_fts;
+CREATE TABLE fts_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL, op INTEGER NOT NULL);
+"""),
 ]
+
+#: The schema of the full-text index's own file (hub/search_index.py); ``fts_state`` holds the indexer's marks.
+SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS directory_fts USING fts5(
+    title, summary, body, extra, regions, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+"""
 
 
 class DatabaseUnusable(sqlite3.DatabaseError):
@@ -531,8 +549,9 @@ _EMPTY = object()  # Writer._next: nothing queued
 class ReadPool:
     """Read-only connections handed out one caller at a time, from any thread, and closed together."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, attach: dict[str, Path] | None = None) -> None:
         self._path = path
+        self._attach = dict(attach or {})  # schema name -> file, attached to every connection (read only)
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -559,6 +578,12 @@ class ReadPool:
             if self._idle:
                 return self._idle.pop()
         conn = connect(self._path, readonly=True)
+        try:
+            for name, file in self._attach.items():
+                conn.execute(f"ATTACH DATABASE ? AS {name}", (str(file),))
+        except sqlite3.Error:
+            conn.close()
+            raise
         with self._lock:
             self._all.append(conn)
         return conn

@@ -156,7 +156,10 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
         raise ValueError(f"unknown kind {query.kind!r}; expected one of {', '.join(KINDS)}")
     key = None
     if cache is not None and not (query.open or query.mark) and query.limit <= cache.max_rows:
-        key = (query, RANK_WINDOW, conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
+        # Keyed on the last stored row and the full-text index's marks (hub/search_index.py): the index is
+        # filled after COMMIT, so a page computed while it lagged must not be served once it caught up.
+        key = (query, RANK_WINDOW, *conn.execute("SELECT coalesce(max(rowid), 0), (SELECT group_concat(k || v) FROM "
+                                                 "fts_state) FROM records").fetchone())
         if (hit := cache.get(key)) is not None:
             total, rids, rows = hit
             page = _Page(conn, now_ms, rows.values())

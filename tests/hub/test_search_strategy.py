@@ -64,6 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Association]
     store = Store(tmp_path_factory.mktemp("strategy") / "hub.sqlite3")
     results = store.ingest(raws(records), now_ms=a.now)
     assert sum(r.status == "accepted" for r in results) > 140
+    assert store.wait_indexed()  # the full-text index is filled after COMMIT; these tests read it directly
     return store, a
 
 
@@ -90,6 +91,7 @@ def test_cached_searches_equal_fresh_ones_and_see_new_records(world: tuple[Store
     query = DirectoryQuery(q="zebracrossing")
     assert store.view(queries.search, query, a.now, cache)[1] == 0
     store.ingest([a.guide(a.founders[0], "zebracrossing safety").raw], now_ms=a.now)
+    assert store.wait_indexed()
     found, total = store.view(queries.search, query, a.now, cache)
     assert total == 1 and found[0]["title"] == "zebracrossing safety"
 
