@@ -21,8 +21,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SEARCH_SCHEMA", "DatabaseUnusable", "ReadPool", "Writer", "connect",
-           "migrate", "open_database", "transaction"]
+__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "DatabaseUnusable", "ReadPool", "Writer", "connect", "migrate",
+           "open_database", "transaction"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -230,13 +230,6 @@ CREATE TABLE fts_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT N
 """),
 ]
 
-#: The schema of the full-text index's own file (hub/search_index.py); ``fts_state`` holds the indexer's marks.
-SEARCH_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS directory_fts USING fts5(
-    title, summary, body, extra, regions, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
-"""
 
 
 class DatabaseUnusable(sqlite3.DatabaseError):

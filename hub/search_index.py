@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .db import SEARCH_SCHEMA, connect, transaction
+from .db import connect, transaction
 from .derive import fts_fields, record_from_raw
 
-__all__ = ["BATCH", "SEARCH_WAIT_S", "Indexer", "index_step", "open_search", "search_path"]
+__all__ = ["BATCH", "SEARCH_SCHEMA", "SEARCH_WAIT_S", "Indexer", "index_step", "open_search", "search_path"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,14 @@ POLL_S = 1.0
 DRAIN_S = 10.0
 #: Applied queue entries are deleted (by the store's writer) once this many have accumulated, or when caught up.
 PRUNE_EVERY = 10_000
+#: The schema of the full-text index's own file; ``fts_state`` holds the indexer's marks (seq, and rebuild while
+#: copying the directory into a new index).
+SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS directory_fts USING fts5(
+    title, summary, body, extra, regions, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS fts_state (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+"""
 _INSERT = "INSERT OR REPLACE INTO directory_fts (rowid, title, summary, body, extra, regions) VALUES (?, ?, ?, ?, ?, ?)"
 
 
