@@ -228,6 +228,10 @@ CREATE INDEX directory_kind_match ON directory(kind, match);
 DROP TABLE directory_fts;
 CREATE TABLE fts_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL, op INTEGER NOT NULL);
 """),
+    # The times at which a hub's marks can change, read from the index alone (hub.pagedata.MarksCache).
+    (8, "attestation times by subject", """
+CREATE INDEX attestations_times ON attestations(subject, valid_from, valid_until, revoked_ms);
+"""),
 ]
 
 

@@ -20,7 +20,7 @@ from protocol.offers import OFFER_TRANSITIONS
 
 from .derive import load_records
 
-__all__ = ["SearchCache", "hub_id_text", "in_marks", "marks_brief", "offer_statuses", "revocations_of"]
+__all__ = ["MarksCache", "SearchCache", "hub_id_text", "in_marks", "marks_brief", "offer_statuses", "revocations_of"]
 
 
 class SearchCache:
@@ -40,6 +40,8 @@ class SearchCache:
         self._entries: OrderedDict[Any, tuple[int, list[int], dict[int, tuple[Any, ...]]]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        #: The marks of the authors a page names, shared by the searches that use this cache.
+        self.marks = MarksCache()
 
     def get(self, key: Any) -> tuple[int, list[int], dict[int, tuple[Any, ...]]] | None:
         with self._lock:
@@ -67,7 +69,93 @@ def in_marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 
+#: Kinds whose records never change a mark (hub.derive: only attestations, revocations, the charter and the
+#: governance records that amend it do); MarksCache ignores their counts, so a burst of guides keeps it warm.
+_NOT_MARKS = ("guide", "offer", "pledge", "profile", "close", "endorsement")
+
+
+class MarksCache:
+    """:func:`marks_brief` answers per hub, exact: an answer is kept with the counts of stored records of every
+    kind that can change a mark (all but :data:`_NOT_MARKS`; records are never deleted, so equal counts mean
+    the same records) and with the interval of time around the ``now_ms`` it was computed at in which none
+    of the hub's attestations starts, ends or is revoked (``valid_from``, ``valid_until``, ``revoked_ms``: the
+    only times mark_status and the selection below compare the clock with). Inside both, the answer is what a
+    fresh computation gives. A directory page names ~20 authors, whose marks cost ~60 cold record reads at 1M
+    records (docs/performance.md, issue 13 P7). Thread-safe; least recently used hubs go first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, tuple[Any, int, int, list[dict[str, str]]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def state(conn: sqlite3.Connection) -> Any:
+        return tuple(conn.execute(f"SELECT kind, n FROM kind_counts WHERE kind NOT IN ({in_marks(list(_NOT_MARKS))}) "
+                                  "ORDER BY kind", _NOT_MARKS))
+
+    def get(self, hub: bytes, state: Any, now_ms: int) -> list[dict[str, str]] | None:
+        with self._lock:
+            found = self._entries.get(hub)
+            if found is None or found[0] != state or not found[1] <= now_ms < found[2]:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(hub)
+            self.hits += 1
+            return [dict(m) for m in found[3]]
+
+    def put(self, hub: bytes, state: Any, since: int, until: int, marks: list[dict[str, str]]) -> None:
+        with self._lock:
+            self._entries[hub] = (state, since, until, [dict(m) for m in marks])
+            self._entries.move_to_end(hub)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def _steady(conn: sqlite3.Connection, hubs: list[bytes], now_ms: int) -> dict[bytes, tuple[int, int]]:
+    """For each hub with attestations, the interval [since, until) around ``now_ms`` in which none of its
+    attestations' times (valid_from, valid_until, revoked_ms) falls: its marks cannot change inside it."""
+    out: dict[bytes, tuple[int, int]] = {}
+    for start in range(0, len(hubs), 300):
+        chunk = hubs[start:start + 300]
+        marks = in_marks(chunk)
+        union = " UNION ALL ".join(f"SELECT subject, {c} AS t FROM attestations INDEXED BY attestations_times "
+                                   f"WHERE subject IN ({marks}) AND {c} IS NOT NULL"
+                                   for c in ("valid_from", "valid_until", "revoked_ms"))
+        for hub, since, until in conn.execute(
+                f"SELECT subject, max(CASE WHEN t <= ? THEN t END), min(CASE WHEN t > ? THEN t END) FROM ({union}) "
+                "GROUP BY subject", [now_ms, now_ms, *chunk, *chunk, *chunk]):
+            out[hub] = (-(1 << 62) if since is None else since, (1 << 62) if until is None else until)
+    return out
+
+
 def marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[bytes],
+                now_ms: int, cache: MarksCache | None = None) -> dict[bytes, list[dict[str, str]]]:
+    """{scheme, status} for each scheme each of ``hubs`` has attestations of, decided by protocol.mark_status;
+    through ``cache`` when given (:class:`MarksCache`: the same answers)."""
+    if cache is None or charter is None or not hubs:
+        return _marks_brief(conn, charter, hubs, now_ms)
+    state = cache.state(conn)
+    out: dict[bytes, list[dict[str, str]]] = {}
+    missing = []
+    for hub in hubs:
+        hit = cache.get(hub, state, now_ms)
+        if hit is None:
+            missing.append(hub)
+        elif hit:
+            out[hub] = hit
+    if missing:
+        fresh = _marks_brief(conn, charter, missing, now_ms)
+        steady = _steady(conn, missing, now_ms)
+        for hub in missing:
+            since, until = steady.get(hub, (-(1 << 62), 1 << 62))
+            cache.put(hub, state, since, until, fresh.get(hub, []))
+        out.update(fresh)
+    return out
+
+
+def _marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[bytes],
                  now_ms: int) -> dict[bytes, list[dict[str, str]]]:
     """{scheme, status} for each scheme each of ``hubs`` has attestations of, decided by protocol.mark_status.
 

@@ -31,7 +31,7 @@ from protocol.charter import terms_at
 from protocol.jsonview import iso_ms, record_to_json
 
 from .derive import load_charter, load_record, load_records
-from .pagedata import SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
+from .pagedata import MarksCache, SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
 
 __all__ = [
     "DirectoryQuery", "SearchCache", "TOTAL_CAP", "Total", "attachment", "counts", "fts_query", "get_membership",
@@ -162,7 +162,7 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
                                                  "fts_state) FROM records").fetchone())
         if (hit := cache.get(key)) is not None:
             total, rids, rows = hit
-            page = _Page(conn, now_ms, rows.values())
+            page = _Page(conn, now_ms, rows.values(), cache.marks)
             return [page.result(rows[rid]) for rid in rids], total
     text = fts_query(query.q)
     if text and query.region and (words := _TOKEN.findall(query.region)[:MAX_QUERY_TOKENS]):
@@ -178,7 +178,7 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
     rows = _page_rows(conn, rids, text)
     if key is not None and cache is not None:
         cache.put(key, (total, rids, rows))
-    page = _Page(conn, now_ms, rows.values())
+    page = _Page(conn, now_ms, rows.values(), cache.marks if cache is not None else None)
     return [page.result(rows[rid]) for rid in rids], total
 
 
@@ -262,12 +262,13 @@ class _Page:
     fetched for the whole page at once — a few ``IN (…)`` queries, not a few queries per result — and decided
     by the same protocol functions (mark_status, offer_tally) over the same records."""
 
-    def __init__(self, conn: sqlite3.Connection, now_ms: int, rows: Iterable[tuple[Any, ...]]) -> None:
+    def __init__(self, conn: sqlite3.Connection, now_ms: int, rows: Iterable[tuple[Any, ...]],
+                 marks: MarksCache | None = None) -> None:
         rows = list(rows)
         self.conn, self.now_ms = conn, now_ms
         authors = sorted({row[3] for row in rows})
         self.names = _names(conn, set(authors))
-        self.marks = marks_brief(conn, load_charter(conn), authors, now_ms)
+        self.marks = marks_brief(conn, load_charter(conn), authors, now_ms, marks)
         self.status = offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
         guides = [row[2] for row in rows if row[1] == "guide"]
         self.reviewed = {guide for (guide,) in conn.execute(  # association-reviewed (hub.governance)

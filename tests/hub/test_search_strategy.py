@@ -158,3 +158,39 @@ def test_offer_statuses_equal_offer_tally_for_every_offer(world: tuple[Store, As
             assert view is not None and statuses[offer_id] == view["status"], offer_id.hex()
             seen.add(view["status"])
     assert seen == {"open", "past-deadline", "awarded", "cancelled"}
+
+
+def test_cached_marks_equal_fresh_ones_at_every_time_a_mark_changes(world: tuple[Store, Association]) -> None:
+    """pagedata.MarksCache keeps an answer while no attestation of the hub starts, ends or is revoked: at each
+    of those times (and a millisecond either side), with the cache warmed at another time, the answer is the
+    fresh computation's."""
+    store, a = world
+    hubs = [k.public for k in a.founders]
+    times = store.view(lambda conn: sorted({t for row in conn.execute(
+        "SELECT valid_from, valid_until, revoked_ms FROM attestations") for t in row if t is not None}))
+    assert len(times) > 10
+    charter = store.charter()
+    cache = pagedata.MarksCache()
+    checked = 0
+    for t in times:
+        for when in (t - 1, t, t + 1):
+            fresh = store.view(pagedata.marks_brief, charter, hubs, when)
+            assert store.view(pagedata.marks_brief, charter, hubs, when, cache) == fresh
+            assert store.view(pagedata.marks_brief, charter, hubs, when, cache) == fresh  # a hit
+            checked += sum(len(v) for v in fresh.values())
+    assert cache.hits > 0 and checked > 0
+    # A new revocation changes the answer: the cache must not hide it.
+    found = store.view(lambda conn: conn.execute(
+        "SELECT id FROM attestations WHERE authorised = 1 AND revoked_ms IS NULL AND valid_from <= ? AND "
+        "valid_until > ? LIMIT 1", (a.now, a.now)).fetchone())
+    assert found is not None
+    mark = store.get_record(found[0])
+    assert mark is not None
+    revocation = a.revoke(a.assessor, mark)
+    when = revocation.created_ms + 1
+    store.view(pagedata.marks_brief, charter, hubs, when, cache)
+    misses = cache.misses
+    store.ingest([revocation.raw], now_ms=when)
+    after = store.view(pagedata.marks_brief, charter, hubs, when, cache)
+    assert cache.misses > misses  # the stored revocation invalidated the answers
+    assert after == store.view(pagedata.marks_brief, charter, hubs, when)
