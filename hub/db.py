@@ -218,12 +218,10 @@ CREATE TABLE credit_accounts (
     (6, "covering index for the directory's service filter", """
 CREATE INDEX directory_kind_match ON directory(kind, match);
 """),
-    # The full-text index leaves the acknowledging transaction (docs/performance.md, issue 13 P1: it was half of
-    # the writer's time). It lives in its own file, HOME/hub-search.sqlite3 (hub/search_index.py), filled by an
-    # indexer thread in its own transactions from this queue of listings (op 1) and unlistings (op 0), in order;
-    # the indexer's high-water mark (the last seq applied) is stored with the index, so both commit together and
-    # a crash between an acknowledgement and indexing re-indexes on start. An upgraded hub rebuilds the index
-    # from its directory in the background; text search answers from what is indexed meanwhile.
+    # The full-text index leaves the acknowledging transaction (issue 13 P1: half of the writer's time) for its
+    # own file, filled by an indexer thread from this queue of listings (op 1) and unlistings (op 0), in order,
+    # with its high-water mark committed beside the index (hub/search_index.py); a crash between an ack and its
+    # indexing re-indexes on start. An upgraded hub rebuilds the index from its directory in the background.
     (7, "full-text index out of the acknowledging transaction: a queue for the indexer", """
 DROP TABLE directory_fts;
 CREATE TABLE fts_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL, op INTEGER NOT NULL);
