@@ -13,12 +13,15 @@ import functools
 import sqlite3
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from protocol import Record, format_hub_id, mark_status
 from protocol.offers import OFFER_TRANSITIONS
 
 from .derive import load_records
+
+T = TypeVar("T")
 
 __all__ = ["MarksCache", "SearchCache", "hub_id_text", "in_marks", "marks_brief", "offer_statuses", "revocations_of"]
 
@@ -69,24 +72,27 @@ def in_marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-#: Kinds whose records never change a mark (hub.derive: only attestations, revocations, the charter and the
-#: governance records that amend it do); MarksCache ignores their counts, so a burst of guides keeps it warm.
-_NOT_MARKS = ("guide", "offer", "pledge", "profile", "close", "endorsement")
+#: Kinds whose records never change a mark or the names shown beside one (hub.derive, hub.governance: marks
+#: follow attestations, revocations, the charter and the governance records and endorsements that amend it;
+#: names follow profiles); MarksCache ignores their counts, so a stream of guides and offers keeps it warm.
+_NOT_MARKS = ("guide", "offer", "pledge")
+_NEVER = 1 << 62
 
 
 class MarksCache:
-    """:func:`marks_brief` answers per hub, exact: an answer is kept with the counts of stored records of every
-    kind that can change a mark (all but :data:`_NOT_MARKS`; records are never deleted, so equal counts mean
-    the same records) and with the interval of time around the ``now_ms`` it was computed at in which none
-    of the hub's attestations starts, ends or is revoked (``valid_from``, ``valid_until``, ``revoked_ms``: the
-    only times mark_status and the selection below compare the clock with). Inside both, the answer is what a
-    fresh computation gives. A directory page names ~20 authors, whose marks cost ~60 cold record reads at 1M
-    records (docs/performance.md, issue 13 P7). Thread-safe; least recently used hubs go first.
+    """Answers about one hub's marks (:func:`marks_brief` per hub, hub.queries' marks_view and mark_check),
+    exact: an answer is kept with the counts of stored records of every kind that can change it (all but
+    :data:`_NOT_MARKS`; records are never deleted, so equal counts mean the same records) and with the
+    interval of time around the ``now_ms`` it was computed at in which none of the hub's attestations starts,
+    ends or is revoked and no amendment takes effect (the only times those answers compare the clock with).
+    Inside both, the answer is what a fresh computation gives. A directory page names ~20 authors, whose marks
+    cost ~60 cold record reads at 1M records; a hub's page lists every attestation about it (docs/performance.md,
+    issue 13 P7). Thread-safe; least recently used entries go first; answers are copied in and out.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._entries: OrderedDict[bytes, tuple[Any, int, int, list[dict[str, str]]]] = OrderedDict()
+        self._entries: OrderedDict[Any, tuple[Any, int, int, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -95,22 +101,53 @@ class MarksCache:
         return tuple(conn.execute(f"SELECT kind, n FROM kind_counts WHERE kind NOT IN ({in_marks(list(_NOT_MARKS))}) "
                                   "ORDER BY kind", _NOT_MARKS))
 
-    def get(self, hub: bytes, state: Any, now_ms: int) -> list[dict[str, str]] | None:
+    def get(self, key: Any, state: Any, now_ms: int) -> Any:
+        """The answer kept for ``key`` if it holds for ``state`` at ``now_ms``, else None."""
         with self._lock:
-            found = self._entries.get(hub)
+            found = self._entries.get(key)
             if found is None or found[0] != state or not found[1] <= now_ms < found[2]:
                 self.misses += 1
                 return None
-            self._entries.move_to_end(hub)
+            self._entries.move_to_end(key)
             self.hits += 1
-            return [dict(m) for m in found[3]]
+            return _copy(found[3])
 
-    def put(self, hub: bytes, state: Any, since: int, until: int, marks: list[dict[str, str]]) -> None:
+    def put(self, key: Any, state: Any, since: int, until: int, value: Any) -> None:
         with self._lock:
-            self._entries[hub] = (state, since, until, [dict(m) for m in marks])
-            self._entries.move_to_end(hub)
+            self._entries[key] = (state, since, until, _copy(value))
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def answer(self, conn: sqlite3.Connection, key: Any, hub: bytes, now_ms: int, compute: Callable[[], T]) -> T:
+        """``compute()``, or the answer kept for ``key`` (an answer about ``hub``'s marks) if it still holds."""
+        state = self.state(conn)
+        hit = self.get(key, state, now_ms)
+        if hit is not None:
+            return cast(T, hit)
+        value = compute()
+        since, until = _steady(conn, [hub], now_ms).get(hub, (-_NEVER, _NEVER))
+        self.put(key, state, *_amended(conn, now_ms, since, until), value)
+        return value
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON-like answers (dicts and lists of plain values), several times faster than deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
+def _amended(conn: sqlite3.Connection, now_ms: int, since: int, until: int) -> tuple[int, int]:
+    """[since, until) narrowed to exclude the times amendments take effect."""
+    for (t,) in conn.execute("SELECT effective_ms FROM amendments"):
+        if t <= now_ms:
+            since = max(since, t)
+        else:
+            until = min(until, t)
+    return since, until
 
 
 def _steady(conn: sqlite3.Connection, hubs: list[bytes], now_ms: int) -> dict[bytes, tuple[int, int]]:
@@ -126,7 +163,7 @@ def _steady(conn: sqlite3.Connection, hubs: list[bytes], now_ms: int) -> dict[by
         for hub, since, until in conn.execute(
                 f"SELECT subject, max(CASE WHEN t <= ? THEN t END), min(CASE WHEN t > ? THEN t END) FROM ({union}) "
                 "GROUP BY subject", [now_ms, now_ms, *chunk, *chunk, *chunk]):
-            out[hub] = (-(1 << 62) if since is None else since, (1 << 62) if until is None else until)
+            out[hub] = (-_NEVER if since is None else since, _NEVER if until is None else until)
     return out
 
 
@@ -140,7 +177,7 @@ def marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[byt
     out: dict[bytes, list[dict[str, str]]] = {}
     missing = []
     for hub in hubs:
-        hit = cache.get(hub, state, now_ms)
+        hit = cache.get(("brief", hub), state, now_ms)
         if hit is None:
             missing.append(hub)
         elif hit:
@@ -149,8 +186,8 @@ def marks_brief(conn: sqlite3.Connection, charter: Record | None, hubs: list[byt
         fresh = _marks_brief(conn, charter, missing, now_ms)
         steady = _steady(conn, missing, now_ms)
         for hub in missing:
-            since, until = steady.get(hub, (-(1 << 62), 1 << 62))
-            cache.put(hub, state, since, until, fresh.get(hub, []))
+            since, until = _amended(conn, now_ms, *steady.get(hub, (-_NEVER, _NEVER)))
+            cache.put(("brief", hub), state, since, until, fresh.get(hub, []))
         out.update(fresh)
     return out
 

@@ -352,7 +352,8 @@ def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
 # -- views -------------------------------------------------------------------------------------------------
 
 
-def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any] | None:
+def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int,
+             marks: MarksCache | None = None) -> dict[str, Any] | None:
     """A hub's page: profile, membership, endorsers, marks, current guides and offers; None if unknown."""
     row = conn.execute("SELECT id FROM profiles WHERE hub = ?", (hub,)).fetchone()
     profile = load_record(conn, row[0]) if row else None
@@ -383,7 +384,7 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
         "class": m.class_of(hub) if m is not None else None,
         "weight": m.weight(hub) if m is not None and m.is_member(hub) else None,
         "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
-        "marks": marks_view(conn, hub, now_ms),
+        "marks": marks_view(conn, hub, now_ms, marks),
         "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],
         "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline), "status": statuses.get(oid)}
                    for oid, title, deadline in offers],
@@ -464,8 +465,12 @@ def offer_view(conn: sqlite3.Connection, offer_id: bytes, now_ms: int) -> dict[s
     }
 
 
-def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> list[dict[str, Any]]:
-    """Every attestation about ``hub``, newest first, with its status at ``now_ms`` and the reason."""
+def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int,
+               cache: MarksCache | None = None) -> list[dict[str, Any]]:
+    """Every attestation about ``hub``, newest first, with its status at ``now_ms`` and the reason; through
+    ``cache`` when given (pagedata.MarksCache: the same answer)."""
+    if cache is not None:
+        return cache.answer(conn, ("view", hub), hub, now_ms, lambda: marks_view(conn, hub, now_ms))
     charter = load_charter(conn)
     attestations, revocations = _attestations(conn, hub)
     if charter is None:
@@ -483,8 +488,12 @@ def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> list[dict[s
     return out
 
 
-def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int) -> dict[str, Any]:
-    """Whether ``hub`` holds a valid ``scheme`` mark now, and why (protocol.mark_status)."""
+def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int,
+               cache: MarksCache | None = None) -> dict[str, Any]:
+    """Whether ``hub`` holds a valid ``scheme`` mark now, and why (protocol.mark_status); through ``cache``
+    when given (pagedata.MarksCache: the same answer)."""
+    if cache is not None:
+        return cache.answer(conn, ("check", hub, scheme), hub, now_ms, lambda: mark_check(conn, hub, scheme, now_ms))
     charter = load_charter(conn)
     if charter is None:
         return {"hub": format_hub_id(hub), "scheme": scheme, "status": "none",

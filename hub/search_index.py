@@ -80,6 +80,7 @@ def open_search(db_path: Path) -> sqlite3.Connection:
                 if statement.strip():
                     conn.execute(statement)
         conn.execute("ATTACH DATABASE ? AS hub", (str(db_path),))
+        conn.execute("PRAGMA hub.cache_size = -512")  # it reads a batch's queue rows and records once: 512 KiB
     except sqlite3.Error:
         conn.close()
         raise
@@ -151,6 +152,12 @@ class Indexer:
         self._caught_up = False
         self.indexed = -1  # the mark after the last transaction; -1 until the first
         self.errors = 0
+        # One step now, before the store takes writes: a new (or reset) index records the queue's end here, so
+        # everything stored from now on is after it and a search waits for it (wait_for), not only the copy.
+        try:
+            self._step()
+        except sqlite3.Error as exc:  # the thread retries
+            log.warning("full-text indexing failed at start, retrying: %s", exc)
         self._thread = threading.Thread(target=self._run, name="coophub-indexer", daemon=True)
         self._thread.start()
 

@@ -374,7 +374,7 @@ class Store:
         return self._indexer.wait_for(queued) if timeout_s is None else self._indexer.wait_for(queued, timeout_s)
 
     def hub_view(self, hub: bytes, now_ms: int) -> dict[str, Any] | None:
-        return self._read(queries.hub_view, hub, now_ms)
+        return self._read(queries.hub_view, hub, now_ms, self._search_cache.marks)
 
     def guide_view(self, guide_id: bytes) -> dict[str, Any] | None:
         return self._read(queries.guide_view, guide_id)
@@ -383,10 +383,10 @@ class Store:
         return self._read(queries.offer_view, offer_id, now_ms)
 
     def marks_view(self, hub: bytes, now_ms: int) -> list[dict[str, Any]]:
-        return self._read(queries.marks_view, hub, now_ms)
+        return self._read(queries.marks_view, hub, now_ms, self._search_cache.marks)
 
     def mark_check(self, hub: bytes, scheme: str, now_ms: int) -> dict[str, Any]:
-        return self._read(queries.mark_check, hub, scheme, now_ms)
+        return self._read(queries.mark_check, hub, scheme, now_ms, self._search_cache.marks)
 
     def refused_summary(self) -> list[dict[str, Any]]:
         """Refusal counters per (source, reason), bounded (hub.refusals)."""

@@ -162,8 +162,8 @@ def test_offer_statuses_equal_offer_tally_for_every_offer(world: tuple[Store, As
 
 def test_cached_marks_equal_fresh_ones_at_every_time_a_mark_changes(world: tuple[Store, Association]) -> None:
     """pagedata.MarksCache keeps an answer while no attestation of the hub starts, ends or is revoked: at each
-    of those times (and a millisecond either side), with the cache warmed at another time, the answer is the
-    fresh computation's."""
+    of those times (and a millisecond either side), with the cache warmed at another time, marks_brief,
+    marks_view and mark_check answer as the fresh computation does."""
     store, a = world
     hubs = [k.public for k in a.founders]
     times = store.view(lambda conn: sorted({t for row in conn.execute(
@@ -178,6 +178,14 @@ def test_cached_marks_equal_fresh_ones_at_every_time_a_mark_changes(world: tuple
             assert store.view(pagedata.marks_brief, charter, hubs, when, cache) == fresh
             assert store.view(pagedata.marks_brief, charter, hubs, when, cache) == fresh  # a hit
             checked += sum(len(v) for v in fresh.values())
+            for hub in hubs:  # a hub's page lists its marks; a mark check answers for one scheme
+                view = store.view(queries.marks_view, hub, when)
+                assert store.view(queries.marks_view, hub, when, cache) == view
+                assert store.view(queries.marks_view, hub, when, cache) == view
+                for scheme in ("care-quality", "no-such-scheme"):
+                    one = store.view(queries.mark_check, hub, scheme, when)
+                    assert store.view(queries.mark_check, hub, scheme, when, cache) == one
+                    assert store.view(queries.mark_check, hub, scheme, when, cache) == one
     assert cache.hits > 0 and checked > 0
     # A new revocation changes the answer: the cache must not hide it.
     found = store.view(lambda conn: conn.execute(
