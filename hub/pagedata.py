@@ -90,8 +90,13 @@ class MarksCache:
     issue 13 P7). Thread-safe; least recently used entries go first; answers are copied in and out.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 4096, max_rows: int = 8192) -> None:
         self.size = size
+        #: Answers are kept while their rows (a list's items, 1 for a dict) total at most this: a hub's page can
+        #: list hundreds of attestations (the benchmark's generator gives each hub ~500), and a cache bounded
+        #: by entries alone held 45 MiB of them at 1M records (docs/performance.md, issue 13 P8).
+        self.max_rows = max_rows
+        self._rows = 0
         self._entries: OrderedDict[Any, tuple[Any, int, int, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -113,11 +118,17 @@ class MarksCache:
             return _copy(found[3])
 
     def put(self, key: Any, state: Any, since: int, until: int, value: Any) -> None:
+        rows = _rows(value)
+        if rows > self.max_rows // 64:
+            return  # a long list of marks is recomputed each time rather than crowding out the others
         with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._rows -= _rows(old[3])
             self._entries[key] = (state, since, until, _copy(value))
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self._rows += rows
+            while len(self._entries) > self.size or self._rows > self.max_rows:
+                self._rows -= _rows(self._entries.popitem(last=False)[1][3])
 
     def answer(self, conn: sqlite3.Connection, key: Any, hub: bytes, now_ms: int, compute: Callable[[], T]) -> T:
         """``compute()``, or the answer kept for ``key`` (an answer about ``hub``'s marks) if it still holds."""
@@ -129,6 +140,10 @@ class MarksCache:
         since, until = _steady(conn, [hub], now_ms).get(hub, (-_NEVER, _NEVER))
         self.put(key, state, *_amended(conn, now_ms, since, until), value)
         return value
+
+
+def _rows(value: Any) -> int:
+    return max(1, len(value)) if isinstance(value, list) else 1
 
 
 def _copy(value: Any) -> Any:
