@@ -35,16 +35,19 @@ __all__ = ["BATCH", "SEARCH_SCHEMA", "SEARCH_WAIT_S", "Indexer", "index_step", "
 
 log = logging.getLogger(__name__)
 
-#: Queue entries (or directory rows, when rebuilding) applied per indexer transaction.
-BATCH = 2_000
+#: Queue entries (or directory rows, when rebuilding) applied per indexer transaction. FTS5 holds a
+#: transaction's terms in memory until COMMIT (~6 KiB a 1 KB guide), so this bounds the indexer's heap too.
+BATCH = 500
 #: How long a text search waits for the index to catch up with what was queued when it began.
 SEARCH_WAIT_S = 2.0
 #: The indexer looks at the queue this often when not woken (records written by another process).
 POLL_S = 1.0
 #: How long closing a store keeps indexing what is queued (the rest is indexed on the next start).
 DRAIN_S = 10.0
-#: Applied queue entries are deleted (by the store's writer) once this many have accumulated, or when caught up.
+#: Applied queue entries are deleted (by the store's writer: a transaction, an fsync) once this many have
+#: accumulated, or when the indexer is idle and the last pruning is this old: not after every published record.
 PRUNE_EVERY = 10_000
+PRUNE_IDLE_S = 60.0
 #: The schema of the full-text index's own file; ``fts_state`` holds the indexer's marks (seq, and rebuild while
 #: copying the directory into a new index).
 SEARCH_SCHEMA = """
@@ -146,6 +149,7 @@ class Indexer:
         self._conn = open_search(db_path)
         self._prune = prune  # prune(mark): delete queue entries up to mark (they are in the index)
         self._pruned = 0
+        self._pruned_at = time.monotonic()
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._closed = False
@@ -167,6 +171,10 @@ class Indexer:
 
     def _step(self) -> int:
         applied, mark = index_step(self._conn)
+        if applied >= BATCH:
+            from .store import release_free_memory  # hub.store imports this module
+
+            release_free_memory()  # FTS5's pending terms, freed at COMMIT, back to the OS
         with self._cond:
             self.indexed = mark
             self._caught_up = applied == 0
@@ -183,8 +191,9 @@ class Indexer:
                 log.warning("full-text indexing failed, retrying: %s", exc)
                 busy = False
             if self._prune is not None and self.indexed > self._pruned and (
-                    not busy or self.indexed - self._pruned >= PRUNE_EVERY):
-                self._pruned = self.indexed
+                    self.indexed - self._pruned >= PRUNE_EVERY
+                    or (not busy and time.monotonic() - self._pruned_at >= PRUNE_IDLE_S)):
+                self._pruned, self._pruned_at = self.indexed, time.monotonic()
                 try:
                     self._prune(self.indexed)
                 except Exception:  # the store is closing; the next start prunes
