@@ -6,7 +6,11 @@ queries while it ingests a burst and reconciles with a peer.
 hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick: 100k records, full: 1M;
 ~10–40 min on a busy 2-core machine) and kept under ``$COOPHUB_BENCH_DB`` (default
 ``/tmp/coophub-bench-<size>``) so later runs reuse it. ``$COOPHUB_SCALE_SECTIONS`` (default
-``ingest,catchup,mix,hub``) picks sections. Progress goes to stderr.
+``writer,ingest,catchup,mix,hub``) picks sections. Progress goes to stderr.
+
+0. **The writer's cost (P1).** CPU time of the writer thread and of the full-text indexer's thread per 1 KB
+   guide (``writer_section``), read from /proc for each thread: the figure that shows the code's cost on a
+   shared machine.
 
 1. **Ingest (P1).** 10,000 guides of ~1 KB, signed by the generator's founders, through ``Store.ingest`` into
    a fresh database, next to raw Ed25519 verify of the same records, in interleaved rounds: in a child process
@@ -235,6 +239,45 @@ def ingest_section(tmp: Path, n: int, rounds: int, rates: dict[str, float] | Non
             f"| Store.ingest on both cores, no pool (decode overlaps the writer thread), acknowledged | "
             f"{med['plain']:,.0f} | {ratios('plain', 'verify2')} |",
             f"| … until searchable | {med['plain_search']:,.0f} | {ratios('plain_search', 'verify2')} |", ""]
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def writer_section(tmp: Path, n: int, rounds: int) -> list[str]:
+    """CPU time of the writer thread (the acknowledged path) and of the full-text indexer's thread per 1 KB
+    guide, ``Store.ingest`` of ``n`` guides into a fresh database with decoding on the calling thread: what
+    bounds ingest once decoding is in the pool, and hardly moved by other load (CPU time, not wall time)."""
+    from hub import decoding
+    from hub.store import Store
+
+    records = kilobyte_guides(n)
+    raws = [r.raw for r in records]
+    now = records[-1].created_ms + 1000
+    real = decoding.shared_pool
+    decoding.shared_pool = lambda: None
+    rows = []
+    try:
+        for r in range(rounds):
+            _progress(f"writer round {r + 1} of {rounds} (load {_load()})")
+            path = tmp / f"writer-{r}.sqlite3"
+            with Store(path) as store:
+                writer, indexer = store._writer._thread.native_id, store._indexer._thread.native_id
+                assert writer is not None and indexer is not None
+                w0, i0 = _thread_cpu_s(writer), _thread_cpu_s(indexer)
+                store.ingest(raws, now_ms=now)
+                assert store.wait_indexed(600)
+                rows.append(((_thread_cpu_s(writer) - w0) / n * 1e6, (_thread_cpu_s(indexer) - i0) / n * 1e6))
+    finally:
+        decoding.shared_pool = real
+    return [f"### The writer's cost (P1): CPU per 1 KB guide, {n:,} guides, {rounds} rounds; load {_load()}", "",
+            "| thread | µs of CPU a record (rounds) |", "|---|---:|",
+            f"| writer (acknowledging transaction) | **{statistics.median(w for w, _ in rows):.0f}** "
+            f"({', '.join(f'{w:.0f}' for w, _ in rows)}) |",
+            f"| full-text indexer (its own file, beside the writer) | {statistics.median(i for _, i in rows):.0f} "
+            f"({', '.join(f'{i:.0f}' for _, i in rows)}) |", ""]
 
 
 # -- 2. the directory mix ----------------------------------------------------------------------------------
@@ -575,8 +618,10 @@ def run(quick: bool) -> str:
     lines = ["## Scale on a small box (bench/scale_bench.py)", "",
              f"Load average at start {_load()} on {os.cpu_count()} CPUs. Database: {home} ({size:,} records).", ""]
     rates: dict[str, float] = {}
-    sections = os.environ.get("COOPHUB_SCALE_SECTIONS", "ingest,catchup,mix,hub").split(",")
+    sections = os.environ.get("COOPHUB_SCALE_SECTIONS", "writer,ingest,catchup,mix,hub").split(",")
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
+        if "writer" in sections:
+            lines += writer_section(Path(tmp), 2_000 if quick else 10_000, 3)
         if "ingest" in sections:
             lines += ingest_section(Path(tmp), 2_000 if quick else 10_000, 2 if quick else 3, rates)
         if "catchup" in sections and "pooled" in rates:
