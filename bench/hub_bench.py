@@ -387,6 +387,7 @@ def _serve_lines(home: Path, items: list[tuple[int, bytes]], gen: Generator, siz
     items = sorted(items + [(r.created_ms, r.id) for r in mix + guides])
     _progress(f"starting a hub process over the {size:,}-record database")
     out = probe(home, items, [("guides only", [r.raw for r in guides]), ("mix of kinds", [r.raw for r in mix])],
+                association=gen.charter.id,
                 words=WORDS, rare=VOCABULARY[1000:], regions=REGIONS, schemes=SCHEMES, keys=gen.keys, runs=runs,
                 percentile=_percentile)
     sync, pub = out["sync"], out["publish"]
@@ -406,7 +407,8 @@ def _serve_lines(home: Path, items: list[tuple[int, bytes]], gen: Generator, siz
     lines += ["", "Sequential publishing over HTTP (one request at a time, each answered after its COMMIT): "
               f"guides only **{pub['guides only']['rate']:,.0f} records/s**; the generator's mix of kinds "
               f"**{pub['mix of kinds']['rate']:,.0f} records/s**.",
-              "", f"Idle anti-entropy against it (`POST /fed/v1/sync`, {sync['opening_bytes']} B opening, "
+              "", f"Idle anti-entropy against it (`sync` over a founder's peer session, /fed/v1/session; "
+              f"{sync['opening_bytes']} B opening, "
               f"{sync['reply_bytes']} B reply): the first request took {sync['first_ms']:,.0f} ms (the hub "
               f"reads every (created_ms, id) and builds its sealed storage); the {len(sync['then_ms'])} after it "
               f"median {statistics.median(sync['then_ms']):.1f} ms, max {max(sync['then_ms']):.1f} ms.",

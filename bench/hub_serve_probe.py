@@ -10,9 +10,11 @@ from this process:
 3. publishes pre-signed records one request at a time (``POST /api/v1/publish``, the API a client uses; each
    answered only after COMMIT), as a Nostr client sends EVENTs to a relay: guides only, then the generator's
    mix of kinds;
-4. POSTs idle anti-entropy openings to ``/fed/v1/sync`` (a whole-range fingerprint over the same items the
-   hub holds, as a peer in sync would send): the first makes the hub build its sealed Negentropy storage of
-   every record (``Federation.sync_storage``, which it then keeps), the next SYNCS are plain idle exchanges;
+4. opens an authenticated peer session (``/fed/v1/session``, :class:`SessionPeer`) as one of the association's
+   founder hubs and sends idle anti-entropy openings over it (a whole-range fingerprint over the same items
+   the hub holds, as a peer in sync would send): the first makes the hub build its sealed Negentropy storage
+   of every record (``Federation.sync_storage``, which it then keeps), the next SYNCS are plain idle
+   exchanges;
 5. reads VmRSS and the peak (VmHWM), and stops the child with SIGTERM.
 
 The server answers with its own clock, so no offer of the generated (early 2026) records is open any more;
@@ -21,23 +23,33 @@ the HTTP shapes therefore leave out the "open offers" filters, which hub_bench t
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import os
 import random
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import aiohttp
+
+from federation import wire
+from federation.client import PeerClient
 from federation.negentropy import Negentropy, Storage
-from protocol import HubKey
+from federation.transport import PeerConn
+from protocol import DEFAULT_LIMITS, HubKey
 
-__all__ = ["probe"]
+__all__ = ["SessionPeer", "probe"]
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNCS = 9  # idle anti-entropy requests after the first
@@ -97,15 +109,73 @@ def _get(conn: http.client.HTTPConnection, path: str) -> float:
     return elapsed * 1000
 
 
-def _post_sync(conn: http.client.HTTPConnection, body: bytes) -> tuple[float, int]:
+class SessionPeer:
+    """A member hub's authenticated peer session with a hub under test, for synchronous benchmark code.
+
+    A real :class:`federation.client.PeerClient` (the handshake, frames and bounded decoders every hub uses)
+    runs on an event loop in a thread of its own; :meth:`sync` and :meth:`push` block until the reply. ``key``
+    must be a member of ``association`` in the hub's database (the generator's founders are), so the hub gives
+    the session the member role, as it would a peer. Requests the hub sends back over the session (its own
+    anti-entropy with us) are answered from ``storage`` when given, and refused otherwise.
+    """
+
+    def __init__(self, url: str, key: HubKey, association: bytes, storage: Storage | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.storage = storage
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-peer", daemon=True)
+        self._thread.start()
+        self._http: aiohttp.ClientSession | None = None
+        self.client: PeerClient = self._call(self._open(key, association))
+
+    async def _open(self, key: HubKey, association: bytes) -> PeerClient:
+        self._http = aiohttp.ClientSession()
+        return PeerClient(self._http, DEFAULT_LIMITS, "", key=key, association=association, handler=self._serve)
+
+    async def _serve(self, conn: PeerConn, op: str, body: Any) -> Any:
+        if op == "sync" and self.storage is not None and isinstance(body, bytes):
+            return Negentropy(self.storage, DEFAULT_LIMITS.negentropy_frame_bytes).reconcile(body)
+        if op == "announce":
+            return {"ids": []}  # a benchmark peer wants nothing
+        raise wire.WireError(f"{op}: the benchmark peer serves only sync", reason="error")
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout_s: float = 600) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    def sync(self, message: bytes) -> bytes:
+        """One Negentropy message over the session; the hub's reply."""
+        return self._call(self.client.sync(self.url, message))
+
+    def push(self, raws: list[bytes]) -> None:
+        """Push records; every one must be accepted or already held.
+
+        Raises:
+            RuntimeError: the hub refused one.
+        """
+        results = self._call(self.client.push(self.url, raws))
+        bad = [r for r in results if r.status not in ("accepted", "duplicate")]
+        if bad:
+            raise RuntimeError(f"push: {len(bad)} of {len(raws)} refused, first {bad[0]}")
+
+    def close(self) -> None:
+        async def shut() -> None:
+            await self.client.close()
+            if self._http is not None:
+                await self._http.close()
+            await asyncio.sleep(0.05)  # let the transports release their sockets
+
+        try:
+            self._call(shut(), 60)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(60)
+            self._loop.close()
+
+
+def _post_sync(peer: SessionPeer, body: bytes) -> tuple[float, int]:
     start = time.perf_counter()
-    conn.request("POST", "/fed/v1/sync", body=body, headers={"Content-Type": "application/negentropy"})
-    response = conn.getresponse()
-    reply = response.read()
-    elapsed = time.perf_counter() - start
-    if response.status != 200:
-        raise RuntimeError(f"POST /fed/v1/sync: {response.status} {reply[:300]!r}")
-    return elapsed * 1000, len(reply)
+    reply = peer.sync(body)
+    return (time.perf_counter() - start) * 1000, len(reply)
 
 
 def _publish(conn: http.client.HTTPConnection, token: str, raws: Sequence[bytes]) -> list[float]:
@@ -134,17 +204,23 @@ def _latencies(conn: http.client.HTTPConnection, shapes: dict[str, Callable[[], 
 
 
 def probe(home: Path, items: list[tuple[int, bytes]], publish: Sequence[tuple[str, Sequence[bytes]]], *,
-          words: list[str], rare: list[str], regions: list[str], schemes: list[str], keys: list[HubKey], runs: int,
+          association: bytes, words: list[str], rare: list[str], regions: list[str], schemes: list[str],
+          keys: list[HubKey], runs: int,
           percentile: Callable[[list[float], float], float]) -> dict[str, Any]:
     """Run a hub over ``home`` and measure it; see the module docstring. ``publish`` holds (label, records)
-    to publish in turn; ``items`` are the (created_ms, id) of every record the hub holds after that.
+    to publish in turn; ``items`` are the (created_ms, id) of every record the hub holds after that;
+    ``keys[0]`` must be a member of ``association`` (it opens the peer session).
 
     Raises:
         RuntimeError: the hub did not start, or answered a request with an error.
     """
     log = home.parent / "serve.log"
+    # The benchmark client asks as fast as it is answered: lift the per-address bucket for requests without the
+    # API token (limits.http_rate_per_s), which is there for the open internet, not for a measuring client.
+    env = {**os.environ, "COOPHUB_LIMIT_HTTP_RATE_PER_S": "100000", "COOPHUB_LIMIT_HTTP_RATE_BURST": "100000"}
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(home)], cwd=ROOT, stdout=err, stderr=err)
+        proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(home)], cwd=ROOT, stdout=err, stderr=err,
+                                env=env)
     try:
         url = urllib.parse.urlsplit(_wait_for_url(home, proc, log))
         out: dict[str, Any] = {"start": _status(proc.pid)}
@@ -160,8 +236,12 @@ def probe(home: Path, items: list[tuple[int, bytes]], publish: Sequence[tuple[st
             times = _publish(conn, token, raws)
             out["publish"][label] = {"ms": times, "rate": len(raws) / (time.perf_counter() - start)}
         opening = Negentropy(Storage(items), 0).initiate(whole_range_fingerprint=True)
-        first_ms, first_reply = _post_sync(conn, opening)
-        then = [_post_sync(conn, opening) for _ in range(SYNCS)]
+        peer = SessionPeer(f"{url.scheme}://{url.netloc}", keys[0], association, Storage(items))
+        try:
+            first_ms, first_reply = _post_sync(peer, opening)
+            then = [_post_sync(peer, opening) for _ in range(SYNCS)]
+        finally:
+            peer.close()
         out["sync"] = {"opening_bytes": len(opening), "first_ms": first_ms, "first_reply_bytes": first_reply,
                        "then_ms": [ms for ms, _ in then], "reply_bytes": then[-1][1]}
         out["after_sync"] = _status(proc.pid)

@@ -6,7 +6,11 @@ queries while it ingests a burst and reconciles with a peer.
 hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick: 100k records, full: 1M;
 ~10–40 min on a busy 2-core machine) and kept under ``$COOPHUB_BENCH_DB`` (default
 ``/tmp/coophub-bench-<size>``) so later runs reuse it. ``$COOPHUB_SCALE_SECTIONS`` (default
-``ingest,catchup,mix,hub``) picks sections. Progress goes to stderr.
+``writer,ingest,catchup,mix,hub``) picks sections. Progress goes to stderr.
+
+0. **The writer's cost (P1).** CPU time of the writer thread and of the full-text indexer's thread per 1 KB
+   guide (``writer_section``), read from /proc for each thread: the figure that shows the code's cost on a
+   shared machine.
 
 1. **Ingest (P1).** 10,000 guides of ~1 KB, signed by the generator's founders, through ``Store.ingest`` into
    a fresh database, next to raw Ed25519 verify of the same records, in interleaved rounds: in a child process
@@ -21,9 +25,11 @@ hub_bench grows (bench.hub_bench.Generator, seed 11): built here at first (quick
    main (bench.fed_bench.catch_up), against P1 on both cores from step 1.
 4. **A hub on one core (P8, the small box).** ``hub.serve.run_hub`` in a child process pinned to CPU 0 over the
    database. VmRSS after start, after the query mix, after its first reconciliation with a peer that lacks
-   its newest records and holds some it lacks (the bench plays the peer over ``/fed/v1/sync``), and VmHWM;
-   then, together: the query mix, a burst of new records pushed in batches of 500 (``/fed/v1/push``) and a
-   reconciliation every second (five times the default rate). Event-loop lag is sampled inside the hub (a
+   its newest records and holds some it lacks, and VmHWM; then, together: the query mix, a burst of new
+   records pushed in batches of 500 and a reconciliation every second (five times the default rate). The
+   bench plays two peers, each a founder of the association with its own authenticated session
+   (``/fed/v1/session``, bench.hub_serve_probe.SessionPeer: a real federation.client.PeerClient): one
+   reconciles, the other pushes. Event-loop lag is sampled inside the hub (a
    task that sleeps 10 ms and logs how late it wakes), and from outside: a thread asks ``GET /fed/v1/info``
    every 20 ms and records how long each answer took (that also counts waiting for a free read thread).
 """
@@ -135,7 +141,9 @@ def _verify_rate(records: list[Record]) -> float:
     return len(msgs) / (time.perf_counter() - start)
 
 
-def _ingest_rate(raws: list[bytes], now: int, tmp: Path) -> float:
+def _ingest_rate(raws: list[bytes], now: int, tmp: Path) -> tuple[float, float]:
+    """(records/s acknowledged: Store.ingest returned after COMMIT; records/s searchable: the full-text index,
+    filled after COMMIT by hub/search_index.py, holds them too)."""
     from hub.store import Store
 
     path = tmp / f"ingest-{time.monotonic_ns()}.sqlite3"
@@ -143,10 +151,12 @@ def _ingest_rate(raws: list[bytes], now: int, tmp: Path) -> float:
         start = time.perf_counter()
         store.ingest(raws, now_ms=now)
         seconds = time.perf_counter() - start
+        assert store.wait_indexed(600)
+        indexed = time.perf_counter() - start
         assert store.count() == len(raws), store.counts()
-    for p in tmp.glob(path.name + "*"):
+    for p in tmp.glob(path.stem + "*"):
         p.unlink()
-    return len(raws) / seconds
+    return len(raws) / seconds, len(raws) / indexed
 
 
 def _one_core_child(records_file: str) -> None:
@@ -161,11 +171,12 @@ def _one_core_child(records_file: str) -> None:
         verify = _verify_rate(records)
         verify_cpu = len(records) / (time.process_time() - cpu)
         cpu = time.process_time()
-        pipeline = _ingest_rate(raws, now, Path(tmp))
-        pipeline_cpu = len(raws) / (time.process_time() - cpu)
+        pipeline, searchable = _ingest_rate(raws, now, Path(tmp))
+        pipeline_cpu = len(raws) / (time.process_time() - cpu)  # to searchable: it includes the indexer's CPU
     # CPU time as well as wall time: on a shared machine the CPU-time ratio shows the code's cost (fsync waits
     # are not CPU, so on an idle single core the wall ratio is at most this).
-    out = {"verify": verify, "pipeline": pipeline, "verify_cpu": verify_cpu, "pipeline_cpu": pipeline_cpu}
+    out = {"verify": verify, "pipeline": pipeline, "verify_cpu": verify_cpu, "pipeline_cpu": pipeline_cpu,
+           "searchable": searchable}
     print(json.dumps(out))
 
 
@@ -180,7 +191,7 @@ def ingest_section(tmp: Path, n: int, rounds: int, rates: dict[str, float] | Non
     real = decoding.shared_pool
     pool = real()
     rows: dict[str, list[float]] = {k: [] for k in ("verify1", "pipe1", "verify2", "pooled", "plain", "verify1cpu",
-                                                     "pipe1cpu")}
+                                                     "pipe1cpu", "search1", "pooled_search", "plain_search")}
     for r in range(rounds):
         _progress(f"ingest round {r + 1} of {rounds} (load {_load()})")
         child = subprocess.run([sys.executable, "-m", "bench.scale_bench", "--one-core", str(records_file)],
@@ -190,11 +201,15 @@ def ingest_section(tmp: Path, n: int, rounds: int, rates: dict[str, float] | Non
         rows["pipe1"].append(one["pipeline"])
         rows["verify1cpu"].append(one["verify_cpu"])
         rows["pipe1cpu"].append(one["pipeline_cpu"])
+        rows["search1"].append(one["searchable"])
         rows["verify2"].append(_verify_rate(records))
         try:
-            rows["pooled"].append(_ingest_rate(raws, now, tmp))
-            decoding.shared_pool = lambda: None
-            rows["plain"].append(_ingest_rate(raws, now, tmp))
+            for name in ("pooled", "plain"):
+                if name == "plain":
+                    decoding.shared_pool = lambda: None
+                ack, searchable = _ingest_rate(raws, now, tmp)
+                rows[name].append(ack)
+                rows[f"{name}_search"].append(searchable)
         finally:
             decoding.shared_pool = real
     med = {k: statistics.median(v) for k, v in rows.items()}
@@ -211,14 +226,58 @@ def ingest_section(tmp: Path, n: int, rounds: int, rates: dict[str, float] | Non
             f"{rounds} interleaved rounds; load {_load()} at the end", "",
             "| stage | median records/s | ÷ raw single-core verify (rounds) |", "|---|---:|---:|",
             f"| raw Ed25519 verify, one core (pinned child) | {med['verify1']:,.0f} | 1.00 |",
-            f"| **Store.ingest pinned to one core** (no pool) | {med['pipe1']:,.0f} | {ratios('pipe1', 'verify1')} |",
-            f"| … the same by CPU time (records per CPU-second, against verify's: {med['verify1cpu']:,.0f}) | "
-            f"{med['pipe1cpu']:,.0f} | {ratios('pipe1cpu', 'verify1cpu')} |",
+            f"| **Store.ingest pinned to one core** (no pool), acknowledged | {med['pipe1']:,.0f} | "
+            f"{ratios('pipe1', 'verify1')} |",
+            f"| … until searchable (the indexer has caught up) | {med['search1']:,.0f} | "
+            f"{ratios('search1', 'verify1')} |",
+            f"| … until searchable, by CPU time (records per CPU-second, against verify's: "
+            f"{med['verify1cpu']:,.0f}) | {med['pipe1cpu']:,.0f} | {ratios('pipe1cpu', 'verify1cpu')} |",
             f"| raw Ed25519 verify, this process | {med['verify2']:,.0f} | 1.00 |",
-            f"| **Store.ingest on both cores, decode pool of {workers}** | {med['pooled']:,.0f} | "
+            f"| **Store.ingest on both cores, decode pool of {workers}**, acknowledged | {med['pooled']:,.0f} | "
             f"{ratios('pooled', 'verify2')} |",
-            f"| Store.ingest on both cores, no pool (decode overlaps the writer thread) | {med['plain']:,.0f} | "
-            f"{ratios('plain', 'verify2')} |", ""]
+            f"| … until searchable | {med['pooled_search']:,.0f} | {ratios('pooled_search', 'verify2')} |",
+            f"| Store.ingest on both cores, no pool (decode overlaps the writer thread), acknowledged | "
+            f"{med['plain']:,.0f} | {ratios('plain', 'verify2')} |",
+            f"| … until searchable | {med['plain_search']:,.0f} | {ratios('plain_search', 'verify2')} |", ""]
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def writer_section(tmp: Path, n: int, rounds: int) -> list[str]:
+    """CPU time of the writer thread (the acknowledged path) and of the full-text indexer's thread per 1 KB
+    guide, ``Store.ingest`` of ``n`` guides into a fresh database with decoding on the calling thread: what
+    bounds ingest once decoding is in the pool, and hardly moved by other load (CPU time, not wall time)."""
+    from hub import decoding
+    from hub.store import Store
+
+    records = kilobyte_guides(n)
+    raws = [r.raw for r in records]
+    now = records[-1].created_ms + 1000
+    real = decoding.shared_pool
+    decoding.shared_pool = lambda: None
+    rows = []
+    try:
+        for r in range(rounds):
+            _progress(f"writer round {r + 1} of {rounds} (load {_load()})")
+            path = tmp / f"writer-{r}.sqlite3"
+            with Store(path) as store:
+                writer, indexer = store._writer._thread.native_id, store._indexer._thread.native_id
+                assert writer is not None and indexer is not None
+                w0, i0 = _thread_cpu_s(writer), _thread_cpu_s(indexer)
+                store.ingest(raws, now_ms=now)
+                assert store.wait_indexed(600)
+                rows.append(((_thread_cpu_s(writer) - w0) / n * 1e6, (_thread_cpu_s(indexer) - i0) / n * 1e6))
+    finally:
+        decoding.shared_pool = real
+    return [f"### The writer's cost (P1): CPU per 1 KB guide, {n:,} guides, {rounds} rounds; load {_load()}", "",
+            "| thread | µs of CPU a record (rounds) |", "|---|---:|",
+            f"| writer (acknowledging transaction) | **{statistics.median(w for w, _ in rows):.0f}** "
+            f"({', '.join(f'{w:.0f}' for w, _ in rows)}) |",
+            f"| full-text indexer (its own file, beside the writer) | {statistics.median(i for _, i in rows):.0f} "
+            f"({', '.join(f'{i:.0f}' for _, i in rows)}) |", ""]
 
 
 # -- 2. the directory mix ----------------------------------------------------------------------------------
@@ -367,8 +426,9 @@ class _Lag(threading.Thread):
         return out
 
 
-def _reconcile(conn: http.client.HTTPConnection, storage: Any) -> tuple[float, int, int]:
-    """One whole reconciliation as the initiating peer: (ms, rounds, ids the hub has that we lack)."""
+def _reconcile(peer: Any, storage: Any) -> tuple[float, int, int]:
+    """One whole reconciliation as the initiating peer, over its session (bench.hub_serve_probe.SessionPeer):
+    (ms, rounds, ids the hub has that we lack)."""
     from federation.negentropy import Negentropy
 
     start = time.perf_counter()
@@ -376,11 +436,7 @@ def _reconcile(conn: http.client.HTTPConnection, storage: Any) -> tuple[float, i
     msg: bytes | None = client.initiate(whole_range_fingerprint=True)
     rounds = need = 0
     while msg is not None:
-        conn.request("POST", "/fed/v1/sync", body=msg, headers={"Content-Type": "application/negentropy"})
-        response = conn.getresponse()
-        reply = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"/fed/v1/sync: {response.status} {reply[:200]!r}")
+        reply = peer.sync(msg)
         msg, _, got = client.reconcile_initiator(reply)
         need += len(got)
         rounds += 1
@@ -419,19 +475,15 @@ def _query_loop(host: str, port: int, gen: Generator, guides: list[bytes], stop:
     conn.close()
 
 
-def _push(conn: http.client.HTTPConnection, raws: list[bytes]) -> None:
-    from federation import wire
-
-    conn.request("POST", "/fed/v1/push", body=wire.encode({"from": "", "records": raws}),
-                 headers={"Content-Type": wire.CONTENT_TYPE})
-    response = conn.getresponse()
-    body = response.read()
-    if response.status != 200:
-        raise RuntimeError(f"/fed/v1/push: {response.status} {body[:200]!r}")
+def _p50_max(samples: list[float]) -> str:
+    """"p50 / max ms" of the outside probe's samples; "–" when a phase was shorter than one sample."""
+    return f"{statistics.median(samples):.1f} / {max(samples):.1f} ms" if samples else "–"
 
 
 def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[str]:
     from hub.store import Store
+
+    from .hub_serve_probe import SessionPeer
 
     with Store(home / "hub.sqlite3") as store:
         items = store.sync_items()
@@ -444,9 +496,12 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
     log = home.parent / f"{home.name}-serve.log"
     lag_log = home.parent / f"{home.name}-loop-lag.log"
     cpu = min(os.sched_getaffinity(0))
+    # One client asks as fast as it is answered: lift the per-address bucket for requests without the API token
+    # (limits.http_rate_per_s, 50/s), which a hub's one keep-alive benchmark client exceeds once queries are fast.
+    env = {**os.environ, "COOPHUB_LIMIT_HTTP_RATE_PER_S": "100000", "COOPHUB_LIMIT_HTTP_RATE_BURST": "100000"}
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(home), str(cpu), str(lag_log)], cwd=ROOT,
-                                stdout=err, stderr=err)
+                                stdout=err, stderr=err, env=env)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -470,8 +525,10 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         vm["queries"] = _vm(proc.pid)
         moments.append(time.monotonic())
         idle_lag = lag.take()
-        conn = http.client.HTTPConnection(host, port, timeout=300)
-        first = _reconcile(conn, peer)
+        # Two founders' sessions, as two peers would hold: one reconciles, the other pushes the burst.
+        syncing = SessionPeer(info["url"], gen.keys[1], gen.charter.id, peer)
+        pusher = SessionPeer(info["url"], gen.keys[2], gen.charter.id)
+        first = _reconcile(syncing, peer)
         first_lag = lag.take()
         moments.append(time.monotonic())
         vm["reconciled"] = _vm(proc.pid)
@@ -481,17 +538,16 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         querying = threading.Thread(target=_query_loop, args=(host, port, gen, guides, stop, during), daemon=True)
         querying.start()
         started = time.perf_counter()
-        push_conn = http.client.HTTPConnection(host, port, timeout=300)
 
         def push_all() -> None:
             for i in range(0, len(records), 500):
-                _push(push_conn, [r.raw for r in records[i:i + 500]])
+                pusher.push([r.raw for r in records[i:i + 500]])
 
         pushing = threading.Thread(target=push_all, daemon=True)
         pushing.start()
         syncs = []
         while pushing.is_alive():  # a reconciliation a second: five times a hub's default rate
-            syncs.append(_reconcile(conn, peer))
+            syncs.append(_reconcile(syncing, peer))
             time.sleep(max(0.0, 1.0 - syncs[-1][0] / 1000))
         pushing.join()
         burst_s = time.perf_counter() - started
@@ -502,8 +558,8 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
         vm["busy"] = _vm(proc.pid)
         lag.stop.set()
         lag.join()
-        conn.close()
-        push_conn.close()
+        syncing.close()
+        pusher.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -520,12 +576,12 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
             "`GET /fed/v1/info` every 20 ms: p50 / max |", "|---|---:|---:|---:|",
             f"| just started | {vm['start']['VmRSS']:.0f} MiB | – | – |",
             f"| after {len(alone):,} directory and page requests | {vm['queries']['VmRSS']:.0f} MiB | "
-            f"{inside[0]:.0f} ms | {statistics.median(idle_lag):.1f} / {max(idle_lag):.1f} ms |",
+            f"{inside[0]:.0f} ms | {_p50_max(idle_lag)} |",
             f"| after its first reconciliation ({first[1]} rounds, {first[0]:,.0f} ms, peer told of "
             f"{first[2]:,} records) | **{vm['reconciled']['VmRSS']:.0f} MiB** | **{inside[1]:.0f} ms** | "
-            f"{statistics.median(first_lag):.1f} / {max(first_lag):.1f} ms |",
+            f"{_p50_max(first_lag)} |",
             f"| after the burst below | {vm['busy']['VmRSS']:.0f} MiB | **{inside[2]:.0f} ms** | "
-            f"{statistics.median(busy_lag):.1f} / {max(busy_lag):.1f} ms |",
+            f"{_p50_max(busy_lag)} |",
             f"| peak (VmHWM) | {vm['busy']['VmHWM']:.0f} MiB | | |",
             f"| its decode workers, after the burst (separate processes) | {vm['busy']['children']:.0f} MiB | | |",
             "",
@@ -542,10 +598,15 @@ def hub_section(home: Path, gen: Generator, burst: int, queries: int) -> list[st
 def catch_up_section(tmp: Path, size: int, p1: float) -> list[str]:
     """P6: ``coophub join`` of a new hub from ``size`` records (bench.fed_bench.catch_up: pages of 500 over
     the transport on main, progress against the source's announced total), against P1 of this run."""
+    from cli.output import CliError
+
     from .fed_bench import catch_up
 
     _progress(f"catch-up of {size:,} records (load {_load()})")
-    lines = catch_up(tmp, size, 1_000, random.Random(2026))
+    try:
+        lines = catch_up(tmp, size, 1_000, random.Random(2026))
+    except CliError as exc:  # bench.fed_bench's catch-up (join, then one sync) is federation's to keep working
+        return [f"### Catch-up (P6): not measured in this run — {exc}", ""]
     rate = next(float(line.split("**")[1].split()[0].replace(",", "")) for line in lines if "coophub join" in line)
     return lines[:-1] + [f"| **ratio, catch-up to P1 on both cores ({p1:,.0f}/s, this run)** | **{rate / p1:.2f}** |",
                          ""]
@@ -557,8 +618,10 @@ def run(quick: bool) -> str:
     lines = ["## Scale on a small box (bench/scale_bench.py)", "",
              f"Load average at start {_load()} on {os.cpu_count()} CPUs. Database: {home} ({size:,} records).", ""]
     rates: dict[str, float] = {}
-    sections = os.environ.get("COOPHUB_SCALE_SECTIONS", "ingest,catchup,mix,hub").split(",")
+    sections = os.environ.get("COOPHUB_SCALE_SECTIONS", "writer,ingest,catchup,mix,hub").split(",")
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
+        if "writer" in sections:
+            lines += writer_section(Path(tmp), 2_000 if quick else 10_000, 3)
         if "ingest" in sections:
             lines += ingest_section(Path(tmp), 2_000 if quick else 10_000, 2 if quick else 3, rates)
         if "catchup" in sections and "pooled" in rates:

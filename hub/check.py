@@ -12,16 +12,17 @@
     derived      every derived table (:data:`DERIVED`) recomputed from the records alone — replayed in their
                  stored order through hub.derive, exactly as ingest applied them, into a scratch database —
                  and compared row for row with what is stored
-    index        the full-text index checked against its content (FTS5 'integrity-check') and the content
-                 against the recomputed one
+    index        the full-text index (its own file, hub/search_index.py) first brought up to date with its
+                 queue as a running hub's indexer would, then checked against its content (FTS5
+                 'integrity-check') and the content against one rebuilt from the recomputed directory
 
 :func:`repair` rebuilds, in one write transaction, everything derived: it takes out records that fail the
 record checks (they should never have been stored, and peers would refuse them from us), writes the other
-records back in their order with their columns recomputed, replays them through hub.derive, recreates the
-full-text index and refills the eligible set. What is not derived (:data:`NOT_DERIVED`: the deferred and
-quarantined records, peers, refusal counters, meta) is kept. Both decode every record once, as an import does:
-bench/check_bench.py measured check at 1,400 and repair at 1,800 records/s (20,000 records, 2 shared cores), so
-about 12 and 9 minutes per million records.
+records back in their order with their columns recomputed, replays them through hub.derive, rebuilds the
+full-text index's file from the directory and refills the eligible set. What is not derived
+(:data:`NOT_DERIVED`: the deferred and quarantined records, peers, refusal counters, meta) is kept. Both
+decode every record once, as an import does: bench/check_bench.py measured check at 1,400 and repair at
+1,800 records/s (20,000 records, 2 shared cores), so about 12 and 9 minutes per million records.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from . import derive, held
 from .db import connect, open_database, transaction
 from .derive import record_from_raw
 from .ingest import _ref_column
+from .search_index import index_step, open_search, search_path
 
 __all__ = ["DERIVED", "NOT_DERIVED", "CheckReport", "Finding", "TableResult", "check", "repair"]
 
@@ -50,7 +52,8 @@ DERIVED = (
 )
 #: Tables that hold what the records cannot give back. A new migration's tables go in one list or the other
 #: (tests/hub/test_check.py fails on a table in neither).
-NOT_DERIVED = ("records", "meta", "peers", "refused", "refused_examples", "deferred", "quarantine", "migrations")
+NOT_DERIVED = ("records", "meta", "peers", "refused", "refused_examples", "deferred", "quarantine", "migrations",
+               "fts_queue")  # fts_queue: work for the full-text indexer, emptied as it is applied
 _FTS = "directory_fts"
 _FTS_COLUMNS = "rowid, title, summary, body, extra, regions"
 _PAGE = 1000
@@ -191,14 +194,16 @@ def _parsed(rows: Iterator[_Row]) -> Iterator[tuple[_Row, Record]]:
 # -- comparing -------------------------------------------------------------------------------------------------
 
 
-def _compare(conn: sqlite3.Connection, table: str, columns: str = "*") -> TableResult:
+def _compare(conn: sqlite3.Connection, table: str, columns: str = "*", stored_in: str = "main",
+             fresh_in: str = "fresh") -> TableResult:
     """Stored (main) against recomputed (fresh), as sets of rows both ways, and their counts."""
-    stored = conn.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]
-    recomputed = conn.execute(f"SELECT count(*) FROM fresh.{table}").fetchone()[0]
-    missing = conn.execute(f"SELECT count(*) FROM (SELECT {columns} FROM fresh.{table} EXCEPT "
-                           f"SELECT {columns} FROM main.{table})").fetchone()[0]
-    extra = conn.execute(f"SELECT count(*) FROM (SELECT {columns} FROM main.{table} EXCEPT "
-                         f"SELECT {columns} FROM fresh.{table})").fetchone()[0]
+    a, b = f"{stored_in}.{table}", f"{fresh_in}.{table}"
+    stored = conn.execute(f"SELECT count(*) FROM {a}").fetchone()[0]
+    recomputed = conn.execute(f"SELECT count(*) FROM {b}").fetchone()[0]
+    missing = conn.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {b} EXCEPT "
+                           f"SELECT {columns} FROM {a})").fetchone()[0]
+    extra = conn.execute(f"SELECT count(*) FROM (SELECT {columns} FROM {a} EXCEPT "
+                         f"SELECT {columns} FROM {b})").fetchone()[0]
     return TableResult(table, stored, recomputed, missing, extra)
 
 
@@ -210,21 +215,43 @@ def _association_meta(conn: sqlite3.Connection) -> TableResult:
                        int(a is not None and a != b))
 
 
-def _fts_consistent(path: Path) -> str | None:
-    """None if the full-text index matches its content, else SQLite's message. The check is written as an
-    INSERT, so it runs in a transaction that is rolled back."""
-    conn = connect(path)
+def _index_all(db_path: Path) -> None:
+    """Apply the full-text queue of ``db_path`` to its index file (creating or rebuilding it as needed)."""
+    conn = open_search(db_path)
     try:
-        conn.execute("BEGIN")
-        try:
-            conn.execute(f"INSERT INTO {_FTS}({_FTS}) VALUES ('integrity-check')")
-        finally:
-            conn.execute("ROLLBACK")
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
+        for _ in range(1 << 40):  # bounded by the queue and the directory: each step applies at least one entry
+            if index_step(conn)[0] == 0:
+                break
     finally:
         conn.close()
+
+
+def _fts_consistent(path: Path) -> str | None:
+    """None if the full-text index matches its content, else SQLite's message. The index is first brought up
+    to date with its queue; the check is written as an INSERT, so it runs in a transaction that is rolled
+    back."""
+    try:
+        _index_all(path)
+        conn = connect(search_path(path))
+        try:
+            conn.execute("BEGIN")
+            try:
+                conn.execute(f"INSERT INTO {_FTS}({_FTS}) VALUES ('integrity-check')")
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
     return None
+
+
+def _reset_search(db_path: Path) -> None:
+    """Remove the full-text index's file (it is rebuilt from the directory) and build it again."""
+    base = search_path(db_path)
+    for file in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
+        file.unlink(missing_ok=True)
+    _index_all(db_path)
 
 
 # -- the two commands ------------------------------------------------------------------------------------------
@@ -304,12 +331,17 @@ def _check_derived(db_path: Path, report: CheckReport, progress: Progress) -> No
             conn.execute("DETACH DATABASE stored")
         finally:
             conn.close()
+        _index_all(fresh_path)  # the full-text index the recomputed directory implies
         conn = connect(db_path, readonly=True)
         try:
             conn.execute("ATTACH DATABASE ? AS fresh", (str(fresh_path),))
             for table in DERIVED:
                 report.tables.append(_compare(conn, table))
-            report.tables.append(_compare(conn, _FTS, _FTS_COLUMNS))
+            conn.execute("ATTACH DATABASE ? AS search", (str(search_path(db_path)),))
+            conn.execute("ATTACH DATABASE ? AS freshsearch", (str(search_path(fresh_path)),))
+            report.tables.append(_compare(conn, _FTS, _FTS_COLUMNS, "search", "freshsearch"))
+            conn.execute("DETACH DATABASE search")
+            conn.execute("DETACH DATABASE freshsearch")
             report.tables.append(_association_meta(conn))
             conn.execute("DETACH DATABASE fresh")
         finally:
@@ -344,12 +376,13 @@ def repair(db_path: Path, *, limits: Limits, now_ms: int, progress: Progress = _
             for table in DERIVED:
                 conn.execute(f"DELETE FROM main.{table}")
             conn.execute("DELETE FROM main.meta WHERE key = 'association_id'")
-            _recreate_fts(conn)
+            conn.execute("DELETE FROM main.fts_queue")  # the index is rebuilt from the directory below
             kept = _verified(conn, report, limits, now_ms, association)
             _replay(conn, kept, total, progress)
             conn.execute("DROP TABLE temp.old_records")
     finally:
         conn.close()
+    _reset_search(db_path)  # a damaged index cannot be trusted to delete its rows: rebuild it whole
     return report
 
 
@@ -367,9 +400,3 @@ def _verified(conn: sqlite3.Connection, report: CheckReport, limits: Limits, now
             yield row, record
 
 
-def _recreate_fts(conn: sqlite3.Connection) -> None:
-    """Drop and recreate the full-text table from its own definition: a damaged index cannot be trusted to
-    delete its rows."""
-    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (_FTS,)).fetchone()[0]
-    conn.execute(f"DROP TABLE {_FTS}")
-    conn.execute(sql)

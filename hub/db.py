@@ -218,7 +218,20 @@ CREATE TABLE credit_accounts (
     (6, "covering index for the directory's service filter", """
 CREATE INDEX directory_kind_match ON directory(kind, match);
 """),
+    # The full-text index leaves the acknowledging transaction (issue 13 P1: half of the writer's time) for its
+    # own file, filled by an indexer thread from this queue of listings (op 1) and unlistings (op 0), in order,
+    # with its high-water mark committed beside the index (hub/search_index.py); a crash between an ack and its
+    # indexing re-indexes on start. An upgraded hub rebuilds the index from its directory in the background.
+    (7, "full-text index out of the acknowledging transaction: a queue for the indexer", """
+DROP TABLE directory_fts;
+CREATE TABLE fts_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL, op INTEGER NOT NULL);
+"""),
+    # The times at which a hub's marks can change, read from the index alone (hub.pagedata.MarksCache).
+    (8, "attestation times by subject", """
+CREATE INDEX attestations_times ON attestations(subject, valid_from, valid_until, revoked_ms);
+"""),
 ]
+
 
 
 class DatabaseUnusable(sqlite3.DatabaseError):
@@ -531,8 +544,9 @@ _EMPTY = object()  # Writer._next: nothing queued
 class ReadPool:
     """Read-only connections handed out one caller at a time, from any thread, and closed together."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, attach: dict[str, Path] | None = None) -> None:
         self._path = path
+        self._attach = dict(attach or {})  # schema name -> file, attached to every connection (read only)
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -559,6 +573,13 @@ class ReadPool:
             if self._idle:
                 return self._idle.pop()
         conn = connect(self._path, readonly=True)
+        try:
+            for name, file in self._attach.items():  # with 1 MiB of page cache each (the main file keeps 2)
+                conn.execute(f"ATTACH DATABASE ? AS {name}", (str(file),))
+                conn.execute(f"PRAGMA {name}.cache_size = -1024")
+        except sqlite3.Error:
+            conn.close()
+            raise
         with self._lock:
             self._all.append(conn)
         return conn

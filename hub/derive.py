@@ -11,7 +11,9 @@ records to hand them and writes down the answer:
     offers           revoked flag and the earliest close by the offer's author (closes by others are ignored)
     pledges          the newest pledge per (offer, hub) created by the deadline
     attestations     authorised flag (from the charter) and the earliest revocation time
-    directory(+fts)  one searchable row per hub profile, current guide and non-revoked offer
+    directory        one searchable row per hub profile, current guide and non-revoked offer; each listing and
+                     unlisting is queued in fts_queue for the full-text index (hub/search_index.py), which is
+                     filled after the acknowledging COMMIT, in its own file and transactions
     credit_payments  each time-credit payment, its booking and its status in protocol.credit's ledger
     credit_accounts  each hub's position after the whole ledger (balance, unstood payments to it, flags)
 
@@ -41,7 +43,7 @@ from protocol.credit import Booking, LimitAt, Position, limit_from_charter, repl
 from . import governance
 
 __all__ = [
-    "apply", "credit_limits", "load_charter", "load_record", "load_records", "membership_deferred",
+    "apply", "credit_limits", "fts_fields", "load_charter", "load_record", "load_records", "membership_deferred",
     "record_from_raw", "refresh_credit",
     "refresh_membership",
 ]
@@ -74,8 +76,8 @@ def load_charter(conn: sqlite3.Connection) -> Record | None:
 
 
 def _list(conn: sqlite3.Connection, rid: int, record: Record, key: bytes, *, title: str, summary: str,
-          regions: list[str], services: list[str], match: Iterable[str], fts: tuple[str, str, str]) -> None:
-    """Add one entry to the directory, its regions index and its full-text row."""
+          regions: list[str], services: list[str], match: Iterable[str]) -> None:
+    """Add one entry to the directory and its regions index, and queue its full-text row (fts_fields)."""
     member = conn.execute("SELECT 1 FROM members WHERE hub = ?", (record.author,)).fetchone() is not None
     conn.execute("INSERT INTO directory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (rid, _entry_kind(record), key, record.author, title, summary[:300], json.dumps(regions),
@@ -84,8 +86,25 @@ def _list(conn: sqlite3.Connection, rid: int, record: Record, key: bytes, *, tit
                      [(r.lower(), rid) for r in regions])
     conn.execute("INSERT INTO directory_counts VALUES (?, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1",
                  (_entry_kind(record),))
-    conn.execute("INSERT INTO directory_fts (rowid, title, summary, body, extra, regions) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (rid, title, *fts, " ".join(regions)))
+    conn.execute("INSERT INTO fts_queue (rid, op) VALUES (?, 1)", (rid,))
+
+
+def fts_fields(record: Record) -> tuple[str, str, str, str, str]:
+    """The full-text row of a listed record: (title, summary, body, extra, regions), the columns of
+    directory_fts. A pure function of the record, so the index can be rebuilt from the records alone."""
+    body = record.body
+    if record.kind == "profile":
+        services = body["services"]
+        extra = [body.get("legal_form", "")] + [f"{s['name']} ({s['category']}) {s.get('description', '')}"
+                                               for s in services]
+        return (body["name"], body.get("description", ""), "", "; ".join(e for e in extra if e),
+                " ".join(body["regions"]))
+    if record.kind == "guide":
+        return body["title"], body["summary"], body["body"], " ".join(body["tags"]), ""
+    if record.kind == "offer":
+        return (body["title"], body["description"], "", f"{body['category']} {body['unit']}",
+                " ".join(body["regions"]))
+    raise ValueError(f"a {record.kind} is not listed in the directory")
 
 
 def _entry_kind(record: Record) -> str:
@@ -101,7 +120,7 @@ def _unlist(conn: sqlite3.Connection, record_id: bytes) -> None:
                  "WHERE kind = (SELECT kind FROM directory WHERE rid = ?)", (rid,))
     conn.execute("DELETE FROM directory WHERE rid = ?", (rid,))
     conn.execute("DELETE FROM directory_region WHERE rid = ?", (rid,))
-    conn.execute("DELETE FROM directory_fts WHERE rowid = ?", (rid,))
+    conn.execute("INSERT INTO fts_queue (rid, op) VALUES (?, 0)", (rid,))
 
 
 # -- per kind ----------------------------------------------------------------------------------------------
@@ -123,12 +142,9 @@ def _profile(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     if current is not None:
         _unlist(conn, current.id)
     services = body["services"]
-    extra = [body.get("legal_form", "")] + [f"{s['name']} ({s['category']}) {s.get('description', '')}"
-                                           for s in services]
     _list(conn, rid, record, record.author, title=body["name"], summary=body.get("description", ""),
           regions=body["regions"], services=[s["name"] for s in services],
-          match=[s["name"] for s in services] + [s["category"] for s in services],
-          fts=(body.get("description", ""), "", "; ".join(e for e in extra if e)))
+          match=[s["name"] for s in services] + [s["category"] for s in services])
 
 
 def _guide(conn: sqlite3.Connection, record: Record, rid: int) -> None:
@@ -142,7 +158,7 @@ def _guide(conn: sqlite3.Connection, record: Record, rid: int) -> None:
                                             "AND superseded = 0", (earlier, record.author)).rowcount:
         _unlist(conn, earlier)
     _list(conn, rid, record, record.id, title=body["title"], summary=body["summary"], regions=[],
-          services=[], match=[], fts=(body["summary"], body["body"], " ".join(body["tags"])))
+          services=[], match=[])
 
 
 def _offer(conn: sqlite3.Connection, record: Record, rid: int) -> None:
@@ -150,8 +166,7 @@ def _offer(conn: sqlite3.Connection, record: Record, rid: int) -> None:
     conn.execute("INSERT INTO offers (id, author, created_ms, deadline) VALUES (?, ?, ?, ?)",
                  (record.id, record.author, record.created_ms, body["deadline"]))
     _list(conn, rid, record, record.id, title=body["title"], summary=body["description"],
-          regions=body["regions"], services=[body["category"]], match=[body["category"]],
-          fts=(body["description"], "", f"{body['category']} {body['unit']}"))
+          regions=body["regions"], services=[body["category"]], match=[body["category"]])
 
 
 def _pledge(conn: sqlite3.Connection, record: Record, rid: int) -> None:

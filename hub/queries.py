@@ -31,7 +31,7 @@ from protocol.charter import terms_at
 from protocol.jsonview import iso_ms, record_to_json
 
 from .derive import load_charter, load_record, load_records
-from .pagedata import SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
+from .pagedata import MarksCache, SearchCache, hub_id_text, in_marks, marks_brief, offer_statuses, revocations_of
 
 __all__ = [
     "DirectoryQuery", "SearchCache", "TOTAL_CAP", "Total", "attachment", "counts", "fts_query", "get_membership",
@@ -156,10 +156,13 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
         raise ValueError(f"unknown kind {query.kind!r}; expected one of {', '.join(KINDS)}")
     key = None
     if cache is not None and not (query.open or query.mark) and query.limit <= cache.max_rows:
-        key = (query, RANK_WINDOW, conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0])
+        # Keyed on the last stored row and the full-text index's marks (hub/search_index.py): the index is
+        # filled after COMMIT, so a page computed while it lagged must not be served once it caught up.
+        key = (query, RANK_WINDOW, *conn.execute("SELECT coalesce(max(rowid), 0), (SELECT group_concat(k || v) FROM "
+                                                 "fts_state) FROM records").fetchone())
         if (hit := cache.get(key)) is not None:
             total, rids, rows = hit
-            page = _Page(conn, now_ms, rows.values())
+            page = _Page(conn, now_ms, rows.values(), cache.marks)
             return [page.result(rows[rid]) for rid in rids], total
     text = fts_query(query.q)
     if text and query.region and (words := _TOKEN.findall(query.region)[:MAX_QUERY_TOKENS]):
@@ -175,7 +178,7 @@ def search(conn: sqlite3.Connection, query: DirectoryQuery, now_ms: int,
     rows = _page_rows(conn, rids, text)
     if key is not None and cache is not None:
         cache.put(key, (total, rids, rows))
-    page = _Page(conn, now_ms, rows.values())
+    page = _Page(conn, now_ms, rows.values(), cache.marks if cache is not None else None)
     return [page.result(rows[rid]) for rid in rids], total
 
 
@@ -259,12 +262,13 @@ class _Page:
     fetched for the whole page at once — a few ``IN (…)`` queries, not a few queries per result — and decided
     by the same protocol functions (mark_status, offer_tally) over the same records."""
 
-    def __init__(self, conn: sqlite3.Connection, now_ms: int, rows: Iterable[tuple[Any, ...]]) -> None:
+    def __init__(self, conn: sqlite3.Connection, now_ms: int, rows: Iterable[tuple[Any, ...]],
+                 marks: MarksCache | None = None) -> None:
         rows = list(rows)
         self.conn, self.now_ms = conn, now_ms
         authors = sorted({row[3] for row in rows})
         self.names = _names(conn, set(authors))
-        self.marks = marks_brief(conn, load_charter(conn), authors, now_ms)
+        self.marks = marks_brief(conn, load_charter(conn), authors, now_ms, marks)
         self.status = offer_statuses(conn, [row[2] for row in rows if row[1] == "offer"], now_ms)
         guides = [row[2] for row in rows if row[1] == "guide"]
         self.reviewed = {guide for (guide,) in conn.execute(  # association-reviewed (hub.governance)
@@ -348,7 +352,8 @@ def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:
 # -- views -------------------------------------------------------------------------------------------------
 
 
-def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any] | None:
+def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int,
+             marks: MarksCache | None = None) -> dict[str, Any] | None:
     """A hub's page: profile, membership, endorsers, marks, current guides and offers; None if unknown."""
     row = conn.execute("SELECT id FROM profiles WHERE hub = ?", (hub,)).fetchone()
     profile = load_record(conn, row[0]) if row else None
@@ -379,7 +384,7 @@ def hub_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> dict[str, Any
         "class": m.class_of(hub) if m is not None else None,
         "weight": m.weight(hub) if m is not None and m.is_member(hub) else None,
         "endorsers": sorted(format_hub_id(h) for h in (m.endorsers.get(hub, frozenset()) if m else ())),
-        "marks": marks_view(conn, hub, now_ms),
+        "marks": marks_view(conn, hub, now_ms, marks),
         "guides": [{"id": gid.hex(), "title": title, "created": iso_ms(ms)} for gid, title, ms in guides],
         "offers": [{"id": oid.hex(), "title": title, "deadline": iso_ms(deadline), "status": statuses.get(oid)}
                    for oid, title, deadline in offers],
@@ -460,8 +465,12 @@ def offer_view(conn: sqlite3.Connection, offer_id: bytes, now_ms: int) -> dict[s
     }
 
 
-def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> list[dict[str, Any]]:
-    """Every attestation about ``hub``, newest first, with its status at ``now_ms`` and the reason."""
+def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int,
+               cache: MarksCache | None = None) -> list[dict[str, Any]]:
+    """Every attestation about ``hub``, newest first, with its status at ``now_ms`` and the reason; through
+    ``cache`` when given (pagedata.MarksCache: the same answer)."""
+    if cache is not None:
+        return cache.answer(conn, ("view", hub), hub, now_ms, lambda: marks_view(conn, hub, now_ms))
     charter = load_charter(conn)
     attestations, revocations = _attestations(conn, hub)
     if charter is None:
@@ -479,8 +488,12 @@ def marks_view(conn: sqlite3.Connection, hub: bytes, now_ms: int) -> list[dict[s
     return out
 
 
-def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int) -> dict[str, Any]:
-    """Whether ``hub`` holds a valid ``scheme`` mark now, and why (protocol.mark_status)."""
+def mark_check(conn: sqlite3.Connection, hub: bytes, scheme: str, now_ms: int,
+               cache: MarksCache | None = None) -> dict[str, Any]:
+    """Whether ``hub`` holds a valid ``scheme`` mark now, and why (protocol.mark_status); through ``cache``
+    when given (pagedata.MarksCache: the same answer)."""
+    if cache is not None:
+        return cache.answer(conn, ("check", hub, scheme), hub, now_ms, lambda: mark_check(conn, hub, scheme, now_ms))
     charter = load_charter(conn)
     if charter is None:
         return {"hub": format_hub_id(hub), "scheme": scheme, "status": "none",

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from .db import ReadPool, Writer, open_database, transaction
 from .derive import load_charter, load_record
 from .ingest import IngestResult, run
 from .queries import DirectoryQuery
+from .search_index import Indexer, search_path
 
 __all__ = ["DirectoryQuery", "IngestResult", "Listener", "Store"]
 
@@ -85,7 +86,9 @@ class Store:
         finally:
             setup.close()
         self._writer = Writer(self.path)
-        self._readers = ReadPool(self.path)
+        #: The full-text index, filled after each acknowledging COMMIT in its own file (hub/search_index.py).
+        self._indexer = Indexer(self.path, prune=self._prune_queue)
+        self._readers = ReadPool(self.path, attach={"search": search_path(self.path)})
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coophub-read")
         self._listeners: list[Listener] = []
         self._search_cache = queries.SearchCache()  # repeated searches while nothing new is stored
@@ -100,6 +103,7 @@ class Store:
         self._closed = True
         self._executor.shutdown(wait=True)
         self._writer.close()
+        self._indexer.close()
         self._readers.close()
 
     def __enter__(self) -> Store:
@@ -152,12 +156,22 @@ class Store:
                 origin: bytes | None) -> tuple[list[IngestResult], list[tuple[IngestResult, str]]]:
         started = time.perf_counter()
         try:
-            return run(self._writer.submit, raws, have=self.have, now_ms=now_ms, source=source, origin=origin,
+            return run(self._submit, raws, have=self.have, now_ms=now_ms, source=source, origin=origin,
                        limits=self.limits, expected=self.expected_association)
         finally:
             self.ingest_timings.observe(time.perf_counter() - started, len(raws))
             if len(raws) >= TRIM_AFTER_RECORDS:
                 release_free_memory()
+
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Queue a write that may list or unlist entries; the indexer is woken once it has committed."""
+        future = self._writer.submit(fn, *args)
+        future.add_done_callback(lambda _: self._indexer.notify())
+        return future
+
+    def _prune_queue(self, mark: int) -> None:
+        if not self._closed:
+            self._writer.submit(_prune_fts_queue, mark)
 
     def retry_due(self, now_ms: int) -> list[IngestResult]:
         """Retry the records deferred as ``future`` whose time has come at ``now_ms`` (and what they wake);
@@ -171,10 +185,11 @@ class Store:
         accepted: list[tuple[IngestResult, str]] = []
         while True:
             try:
-                done, landed = self._writer.call(ingest.retry_due, now_ms, self.limits, self.expected_association)
+                done, landed = self._submit(ingest.retry_due, now_ms, self.limits,
+                                            self.expected_association).result()
             except ingest.NeedsIsolation:
-                done, landed = self._writer.call(ingest.retry_due, now_ms, self.limits,
-                                                 self.expected_association, True)
+                done, landed = self._submit(ingest.retry_due, now_ms, self.limits,
+                                            self.expected_association, True).result()
             results += done
             accepted += landed
             if len(done) < max(1, self.limits.ingest_batch):
@@ -343,13 +358,23 @@ class Store:
         return out
 
     def search(self, query: DirectoryQuery, now_ms: int) -> tuple[list[dict[str, Any]], int]:
-        """Raises:
-        ValueError: an unknown kind.
+        """A directory page. A text search first waits (at most hub.search_index.SEARCH_WAIT_S) for the
+        full-text index to hold what was stored before it began.
+
+        Raises:
+            ValueError: an unknown kind.
         """
+        if query.q.strip():
+            self.wait_indexed()
         return self._read(queries.search, query, now_ms, self._search_cache)
 
+    def wait_indexed(self, timeout_s: float | None = None) -> bool:
+        """Wait until the full-text index holds every listing committed so far; True if it does in time."""
+        queued = self._read(lambda conn: conn.execute("SELECT coalesce(max(seq), 0) FROM fts_queue").fetchone()[0])
+        return self._indexer.wait_for(queued) if timeout_s is None else self._indexer.wait_for(queued, timeout_s)
+
     def hub_view(self, hub: bytes, now_ms: int) -> dict[str, Any] | None:
-        return self._read(queries.hub_view, hub, now_ms)
+        return self._read(queries.hub_view, hub, now_ms, self._search_cache.marks)
 
     def guide_view(self, guide_id: bytes) -> dict[str, Any] | None:
         return self._read(queries.guide_view, guide_id)
@@ -358,10 +383,10 @@ class Store:
         return self._read(queries.offer_view, offer_id, now_ms)
 
     def marks_view(self, hub: bytes, now_ms: int) -> list[dict[str, Any]]:
-        return self._read(queries.marks_view, hub, now_ms)
+        return self._read(queries.marks_view, hub, now_ms, self._search_cache.marks)
 
     def mark_check(self, hub: bytes, scheme: str, now_ms: int) -> dict[str, Any]:
-        return self._read(queries.mark_check, hub, scheme, now_ms)
+        return self._read(queries.mark_check, hub, scheme, now_ms, self._search_cache.marks)
 
     def refused_summary(self) -> list[dict[str, Any]]:
         """Refusal counters per (source, reason), bounded (hub.refusals)."""
@@ -473,6 +498,10 @@ class Timings:
 def _chunks(ids: list[bytes]) -> Iterable[list[bytes]]:
     for start in range(0, len(ids), _IN_CHUNK):
         yield ids[start:start + _IN_CHUNK]
+
+
+def _prune_fts_queue(conn: sqlite3.Connection, mark: int) -> None:
+    conn.execute("DELETE FROM fts_queue WHERE seq <= ?", (mark,))
 
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:

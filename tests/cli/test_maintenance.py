@@ -35,8 +35,9 @@ def test_check_passes_then_finds_damage_and_repair_fixes_it(tmp_path: Path) -> N
     assert report["ok"] and report["records"] >= 3 and all(t["ok"] for t in report["tables"])
 
     conn = sqlite3.connect(home / "hub.sqlite3")
+    conn.execute("ATTACH DATABASE ? AS search", (str(home / "hub-search.sqlite3"),))  # the full-text index's file
     conn.execute("UPDATE directory SET title = 'Tampered'")
-    conn.execute("DELETE FROM directory_fts_data WHERE id > 10")
+    conn.execute("DELETE FROM search.directory_fts_data WHERE id > 10")
     conn.commit()
     conn.close()
     damaged = coophub("check", home=home)

@@ -11,6 +11,7 @@ import pytest
 
 from hub.check import DERIVED, NOT_DERIVED, CheckReport, check, repair
 from hub.db import DatabaseUnusable, connect
+from hub.search_index import search_path
 from hub.store import DirectoryQuery, Store
 from protocol import DEFAULT_LIMITS
 
@@ -49,8 +50,11 @@ def _check(path: Path, s: Sample) -> CheckReport:
 def _sql(path: Path, *statements: str, params: tuple[object, ...] = ()) -> None:
     conn = connect(path)
     try:
+        # The full-text index has its own file (hub/search_index.py); damage to it is done there.
+        conn.execute("ATTACH DATABASE ? AS search", (str(search_path(path)),))
         for statement in statements:
-            conn.execute(statement, params)
+            conn.execute(statement.replace("FROM directory_fts", "FROM search.directory_fts")
+                         .replace("UPDATE directory_fts", "UPDATE search.directory_fts"), params)
     finally:
         conn.close()
 

@@ -19,6 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.search_index import search_path
 from hub.store import Store
 from protocol import (
     DEFAULT_LIMITS,
@@ -152,11 +153,12 @@ def snapshot(path: Path) -> dict[str, Any]:
         "directory": "SELECT kind, key, author, title, summary, regions, match, created_ms, member FROM directory",
         "directory_counts": "SELECT kind, n FROM directory_counts WHERE n != 0",
         "kind_counts": "SELECT kind, n FROM kind_counts",
-        "fts": "SELECT count(*) FROM directory_fts",
+        "fts": "SELECT count(*) FROM search.directory_fts",
         "waiting": "SELECT id FROM deferred UNION SELECT id FROM quarantine",
     }
     conn = sqlite3.connect(path)
     try:
+        conn.execute("ATTACH DATABASE ? AS search", (str(search_path(path)),))  # the full-text index's file
         return {name: sorted(conn.execute(sql).fetchall()) for name, sql in queries.items()}
     finally:
         conn.close()

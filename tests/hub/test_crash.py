@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -82,3 +83,38 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
         stop(proc)
     assert proc.returncode == 0
     assert isinstance(proc, subprocess.Popen)
+
+
+def test_a_record_acknowledged_then_killed_before_indexing_is_searchable_after_restart(tmp_path: Path) -> None:
+    """The full-text index is filled after the acknowledging COMMIT (hub/search_index.py). The test holds the
+    index file's write lock, so the hub's indexer cannot commit; a guide is published and acknowledged, the
+    hub is killed, and the restarted hub indexes it from the queue."""
+    home = tmp_path / "hub"
+    assert coophub("init", "--name", "Index Care", home=home).returncode == 0
+    assert coophub("charter", "create", "--association", "Index", home=home).returncode == 0
+    token = (home / "api.token").read_text().strip()
+    log = tmp_path / "serve.log"
+    proc, url = start_serve(home, log)
+    search = home / "hub-search.sqlite3"
+    lock = sqlite3.connect(search, timeout=30, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")  # the indexer now waits for the lock
+        guide = _guide(1, 7)
+        guide["body"]["title"] = "Quokkawhistle rota"  # type: ignore[index]
+        status, data = http("POST", f"{url}/api/v1/publish", guide, token, timeout=30)
+        assert status == 200 and data["status"] == "accepted", data
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        lock.execute("ROLLBACK")
+        indexed = lock.execute("SELECT count(*) FROM directory_fts WHERE directory_fts MATCH 'quokkawhistle'")
+        assert indexed.fetchone()[0] == 0  # acknowledged, never indexed
+    finally:
+        lock.close()
+        stop(proc)
+    proc, url = start_serve(home, log)
+    try:
+        status, found = http("GET", f"{url}/api/v1/directory?q=quokkawhistle")
+        assert status == 200 and found["total"] == 1, found
+        assert found["results"][0]["id"] == data["id"]
+    finally:
+        stop(proc)

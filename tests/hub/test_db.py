@@ -29,7 +29,8 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         rows = conn.execute("SELECT version, name FROM migrations").fetchall()
         assert rows == [(v, n) for v, n, _ in MIGRATIONS]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"records", "directory", "directory_fts", "refused", "members"} <= tables
+        assert {"records", "directory", "fts_queue", "refused", "members"} <= tables
+        assert "directory_fts" not in tables  # since schema 7 in its own file (hub/search_index.py)
     finally:
         conn.close()
 

@@ -64,6 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Association]
     store = Store(tmp_path_factory.mktemp("strategy") / "hub.sqlite3")
     results = store.ingest(raws(records), now_ms=a.now)
     assert sum(r.status == "accepted" for r in results) > 140
+    assert store.wait_indexed()  # the full-text index is filled after COMMIT; these tests read it directly
     return store, a
 
 
@@ -90,6 +91,7 @@ def test_cached_searches_equal_fresh_ones_and_see_new_records(world: tuple[Store
     query = DirectoryQuery(q="zebracrossing")
     assert store.view(queries.search, query, a.now, cache)[1] == 0
     store.ingest([a.guide(a.founders[0], "zebracrossing safety").raw], now_ms=a.now)
+    assert store.wait_indexed()
     found, total = store.view(queries.search, query, a.now, cache)
     assert total == 1 and found[0]["title"] == "zebracrossing safety"
 
@@ -156,3 +158,47 @@ def test_offer_statuses_equal_offer_tally_for_every_offer(world: tuple[Store, As
             assert view is not None and statuses[offer_id] == view["status"], offer_id.hex()
             seen.add(view["status"])
     assert seen == {"open", "past-deadline", "awarded", "cancelled"}
+
+
+def test_cached_marks_equal_fresh_ones_at_every_time_a_mark_changes(world: tuple[Store, Association]) -> None:
+    """pagedata.MarksCache keeps an answer while no attestation of the hub starts, ends or is revoked: at each
+    of those times (and a millisecond either side), with the cache warmed at another time, marks_brief,
+    marks_view and mark_check answer as the fresh computation does."""
+    store, a = world
+    hubs = [k.public for k in a.founders]
+    times = store.view(lambda conn: sorted({t for row in conn.execute(
+        "SELECT valid_from, valid_until, revoked_ms FROM attestations") for t in row if t is not None}))
+    assert len(times) > 10
+    charter = store.charter()
+    cache = pagedata.MarksCache()
+    checked = 0
+    for t in times:
+        for when in (t - 1, t, t + 1):
+            fresh = store.view(pagedata.marks_brief, charter, hubs, when)
+            assert store.view(pagedata.marks_brief, charter, hubs, when, cache) == fresh
+            assert store.view(pagedata.marks_brief, charter, hubs, when, cache) == fresh  # a hit
+            checked += sum(len(v) for v in fresh.values())
+            for hub in hubs:  # a hub's page lists its marks; a mark check answers for one scheme
+                view = store.view(queries.marks_view, hub, when)
+                assert store.view(queries.marks_view, hub, when, cache) == view
+                assert store.view(queries.marks_view, hub, when, cache) == view
+                for scheme in ("care-quality", "no-such-scheme"):
+                    one = store.view(queries.mark_check, hub, scheme, when)
+                    assert store.view(queries.mark_check, hub, scheme, when, cache) == one
+                    assert store.view(queries.mark_check, hub, scheme, when, cache) == one
+    assert cache.hits > 0 and checked > 0
+    # A new revocation changes the answer: the cache must not hide it.
+    found = store.view(lambda conn: conn.execute(
+        "SELECT id FROM attestations WHERE authorised = 1 AND revoked_ms IS NULL AND valid_from <= ? AND "
+        "valid_until > ? LIMIT 1", (a.now, a.now)).fetchone())
+    assert found is not None
+    mark = store.get_record(found[0])
+    assert mark is not None
+    revocation = a.revoke(a.assessor, mark)
+    when = revocation.created_ms + 1
+    store.view(pagedata.marks_brief, charter, hubs, when, cache)
+    misses = cache.misses
+    store.ingest([revocation.raw], now_ms=when)
+    after = store.view(pagedata.marks_brief, charter, hubs, when, cache)
+    assert cache.misses > misses  # the stored revocation invalidated the answers
+    assert after == store.view(pagedata.marks_brief, charter, hubs, when)

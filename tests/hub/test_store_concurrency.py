@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.queries import DirectoryQuery
+from hub.search_index import search_path
 from hub.store import Store
 
 from .factory import Association, raws
@@ -44,7 +45,8 @@ def _integrity(path: Path) -> tuple[str, int, int]:
     conn = sqlite3.connect(path)
     try:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        fts = conn.execute("SELECT count(*) FROM directory_fts").fetchone()[0]
+        conn.execute("ATTACH DATABASE ? AS search", (str(search_path(path)),))  # the full-text index's file
+        fts = conn.execute("SELECT count(*) FROM search.directory_fts").fetchone()[0]
         directory = conn.execute("SELECT count(*) FROM directory").fetchone()[0]
         return check, fts, directory
     finally:
