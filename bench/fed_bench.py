@@ -6,20 +6,22 @@
    then learnt the others from members' profiles (as a real association does). M guides are published one at
    a time on random hubs through ``POST /api/v1/publish``. Time to reach all hubs comes from each hub's own
    database (``records.received_ms``, written at commit), so measuring adds no traffic; messages per record
-   from the hubs' traffic counters (``GET /api/v1/status`` → ``federation``), less the idle anti-entropy rate
-   measured just before.
+   from the hubs' traffic counters (``GET /api/v1/status`` → ``federation``: requests served, WebSocket frame
+   bytes sent on the peer sessions), less the idle anti-entropy rate measured just before.
 2. **Catch-up** of a new hub joining an association that holds 100k records (quick: 10k): ``coophub join``
    streams the peer's records in pages through the one ingest path. Shown next to the same records ingested
    locally from memory (no network) in the same run.
 3. **Repair** of a hub missing d records, by one ``coophub sync`` (Negentropy): the bytes on the wire against
    the records' own encoded size.
 
-Run alone: ``python -m bench.fed_bench [--quick]``.
+Run alone: ``python -m bench.fed_bench [--quick] [--dissemination]`` (the second: measurement 1 only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -38,6 +40,7 @@ from protocol import HubKey, build_record
 __all__ = ["run"]
 
 SEED = 20_26
+RESULTS = Path(__file__).resolve().parent / "results" / "fed-dissemination.json"
 SETTLE_S = 90.0
 WORDS = ("care home visit rota safeguarding medication training dementia carer worker volunteer family "
          "governance member meeting budget procurement gloves hoist mobility transport meals nutrition "
@@ -113,9 +116,9 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
         time.sleep(idle_s)
         t1, idle1 = time.monotonic(), _traffic(hubs)
         idle_rate = (_sum(idle1, "served_requests") - _sum(idle0, "served_requests")) / (t1 - t0)
-        idle_bytes = (_sum(idle1, "served_bytes_in", "served_bytes_out")
-                      - _sum(idle0, "served_bytes_in", "served_bytes_out")) / (t1 - t0)
+        idle_bytes = (_sum(idle1, "wire_bytes_out") - _sum(idle0, "wire_bytes_out")) / (t1 - t0)
         _say(f"publishing {m} guides from random hubs")
+        load_before = os.getloadavg()[0]
         ids, origins = [], []
         tokens = {h.url: Home.open(h.home).token for h in hubs}
         start = time.monotonic()
@@ -126,6 +129,7 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
             time.sleep(0.25)
         wait_until(lambda: set(net.counts()) == {n + 1 + m}, SETTLE_S, "every hub to hold every guide")
         end, busy = time.monotonic(), _traffic(hubs)
+        load_after = os.getloadavg()[0]
         received = [_received(h, ids) for h in hubs]
     finally:
         net.stop()
@@ -139,16 +143,20 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
     extra = requests - idle_rate * (end - start)
     pushes = _sum(busy, "served_announce", "served_push") - _sum(idle1, "served_announce", "served_push")
     fetches = _sum(busy, "served_fetch") - _sum(idle1, "served_fetch")
-    wire_bytes = (_sum(busy, "served_bytes_in", "served_bytes_out")
-                  - _sum(idle1, "served_bytes_in", "served_bytes_out") - idle_bytes * (end - start))
+    wire_bytes = (_sum(busy, "wire_bytes_out") - _sum(idle1, "wire_bytes_out") - idle_bytes * (end - start))
     record_size = len(build_record(HubKey.from_seed(bytes(32)), b"\x01" * 32, "guide", _guide(rng, "x"), 0).raw)
     q = statistics.quantiles(spans, n=10)
+    with contextlib.suppress(OSError):
+        RESULTS.write_text(json.dumps({"n": n, "m": m, "spans_ms": spans, "load_before": load_before,
+                                       "load_after": load_after, "median_ms": statistics.median(spans),
+                                       "p90_ms": q[-1]}, indent=1) + "\n", encoding="utf-8")
     return [
         f"### Dissemination: {n} hub processes, {m} records",
         "",
         f"Every hub a founder that learnt its {n - 1} peers from members' profiles; default limits "
         f"(fan-out {limits.push_fanout}, anti-entropy every {limits.sync_interval_ms} ms ± 25 %); "
-        f"a ~{record_size}-byte guide published every 0.25 s on a random hub.",
+        f"a ~{record_size}-byte guide published every 0.25 s on a random hub. Load (1-min) {load_before:.1f} → "
+        f"{load_after:.1f} on {os.cpu_count()} CPUs.",
         "",
         "| figure | value |",
         "|---|---:|",
@@ -159,7 +167,7 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
         f"({extra / m / n:.2f} per hub) |",
         f"| of which push announcements and pushes | {pushes / m:,.1f} |",
         f"| of which anti-entropy fetches | {fetches / m:,.1f} |",
-        f"| wire bytes per record per hub (bodies, less idle) | {wire_bytes / m / n:,.0f} B "
+        f"| wire bytes per record per hub (WebSocket frames sent, less idle) | {wire_bytes / m / n:,.0f} B "
         f"({wire_bytes / m / n / record_size:.1f}× the record) |",
         f"| idle anti-entropy, whole association | {idle_rate:,.1f} requests/s, {idle_bytes:,.0f} B/s |",
         "",
@@ -230,16 +238,17 @@ def catch_up(root: Path, size: int, repair: int, rng: random.Random) -> list[str
     ]
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, only_dissemination: bool = False) -> str:
     rng = random.Random(SEED)
     n, m, size, repair = (8, 10, 10_000, 500) if quick else (20, 40, 100_000, 1_000)
     with tempfile.TemporaryDirectory(prefix="coophub-fed-bench-") as tmp:
         lines = ["## Federation on real hubs (separate processes on loopback)", "",
                  f"Seed {SEED}; every figure from this run. Code: `bench/fed_bench.py`.", ""]
         lines += dissemination(Path(tmp), n, m, rng)
-        lines += catch_up(Path(tmp), size, repair, rng)
+        if not only_dissemination:
+            lines += catch_up(Path(tmp), size, repair, rng)
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(run("--quick" in sys.argv))
+    print(run("--quick" in sys.argv, only_dissemination="--dissemination" in sys.argv))
