@@ -69,6 +69,25 @@ class PeerClient:
     def bytes_in(self) -> int:
         return sum(c.bytes_in for c in [*self.conns.values(), *self._retired])
 
+    def bytes_out_to(self, peer: str) -> int:
+        """Bytes sent so far on the open session filed under ``peer`` (0 if none)."""
+        conn = self.conns.get(peer)
+        return conn.bytes_out if conn is not None else 0
+
+    @property
+    def wire_out(self) -> int:
+        """Bytes of WebSocket frames sent on every session (payload and framing; ``PeerConn.wire_out``)."""
+        return sum(c.wire_out for c in [*self.conns.values(), *self._retired])
+
+    @property
+    def wire_in(self) -> int:
+        return sum(c.wire_in for c in [*self.conns.values(), *self._retired])
+
+    @property
+    def frames(self) -> int:
+        """Frames sent and received on every session."""
+        return sum(c.frames_in + c.frames_out for c in [*self.conns.values(), *self._retired])
+
     def association(self) -> bytes | None:
         a = self._association
         return a() if callable(a) else a
@@ -100,6 +119,14 @@ class PeerClient:
                 closed += 1
         return closed
 
+    def open_conns(self) -> list[PeerConn]:
+        """Every open session, the kept ones first (a duplicate not yet closed is listed too)."""
+        seen: dict[int, PeerConn] = {}
+        for conn in [*self.conns.values(), *self._retired]:
+            if not conn.closed:
+                seen.setdefault(id(conn), conn)
+        return list(seen.values())
+
     def open_sessions(self) -> int:
         return sum(1 for c in [*self.conns.values(), *self._retired] if not c.closed)
 
@@ -108,10 +135,26 @@ class PeerClient:
         return len({c.peer for c in [*self.conns.values(), *self._retired] if not c.closed})
 
     def detach(self, conn: PeerConn) -> None:
+        """``conn`` closed. If another open session with the same hub is at hand (the duplicate the tie-break
+        set aside, not yet closed), requests to ``conn.key`` use it instead of dialing a new one."""
         if self.conns.get(conn.key) is conn:
             del self.conns[conn.key]
             self._retired.append(conn)
+            spare = next((c for c in reversed(self._retired) if not c.closed and c.peer == conn.peer), None)
+            if spare is not None:
+                self._retired.remove(spare)
+                spare.key = conn.key
+                self.conns[conn.key] = spare
             del self._retired[:-64]
+
+    def refile(self, old_key: str, new_key: str) -> None:
+        """The session filed under ``old_key`` belongs under ``new_key`` (the driver learnt that the hub that
+        dialed us is the one at that URL): file it there, where the tie-break of :meth:`attach` decides which
+        of the two sessions with that hub both sides keep."""
+        conn = self.conns.pop(old_key, None)
+        if conn is not None and not conn.closed:
+            conn.key = new_key
+            self.attach(conn)
 
     async def conn(self, peer: str) -> PeerConn:
         """The open session with ``peer``, dialing one if there is none.

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -41,6 +41,7 @@ from .node import (
     DropPeer,
     FederationNode,
     NodeAction,
+    OpenSession,
     RefreshMembership,
     RetryDeferred,
     ReviewRoles,
@@ -62,6 +63,9 @@ __all__ = ["FED_KEY", "Federation", "catch_up", "setup"]
 log = logging.getLogger("coophub.federation")
 #: How often config.toml is re-read for peers an operator added or removed (`coophub peers add/remove`).
 CONFIG_POLL_S = 1.0
+#: Records this hub received or read lately, by id, so that relaying them to several peers reads each once (an
+#: LRU, ~2 MB at the 1 KB of a typical guide).
+RAW_CACHE = 2_000
 _catch_up = catch_up  # sync_with's parameter of that name shadows it
 FED_KEY: web.AppKey[Federation] = web.AppKey("federation", t=object)  # type: ignore[arg-type]
 
@@ -95,6 +99,7 @@ class Federation:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
         self._ingesting: Counter[bytes] = Counter()  # ids of records receive() is ingesting right now
+        self.raws: OrderedDict[bytes, bytes] = OrderedDict()  # see RAW_CACHE
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
         self.replay = sx.ReplayCache(2 * limits.max_future_skew_ms)
@@ -120,6 +125,7 @@ class Federation:
         self.client = self.make_client(aiohttp.ClientSession())
         self.store.add_listener(self._on_ingested)
         self._act(self.node.start(now))
+        self._act(self.node.dial_due(now))
         self._spawn(self._config_loop())
 
     def make_client(self, http: aiohttp.ClientSession) -> PeerClient:
@@ -162,7 +168,9 @@ class Federation:
         """Counters since start: requests this hub served (``served_*``) and made (``requests``, ``bytes_out``,
         ``bytes_in``), records pushed and received, anti-entropy sessions and their Negentropy bytes."""
         made = {"requests": self.client.requests, "bytes_out": self.client.bytes_out,
-                "bytes_in": self.client.bytes_in, "sessions_opened": self.client.sessions_opened,
+                "bytes_in": self.client.bytes_in, "wire_bytes_out": self.client.wire_out,
+                "wire_bytes_in": self.client.wire_in, "frames": self.client.frames,
+                "sessions_opened": self.client.sessions_opened,
                 "sessions": self.client.open_peers()} if self.client else {}
         return {**dict(sorted(self.stats.items())), **made}
 
@@ -251,6 +259,7 @@ class Federation:
             self._config_mtime = path.stat().st_mtime
         while True:
             await asyncio.sleep(CONFIG_POLL_S)
+            self._act(self.node.dial_due(self.now_ms()))
             if self.client is not None:
                 self.stats["sessions_duplicate_closed"] += await self.client.close_idle_duplicates(self.now_ms())
             try:
@@ -290,7 +299,10 @@ class Federation:
 
     def _perform(self, action: NodeAction) -> None:
         if isinstance(action, SendAnnounce):
-            self._spawn(self._push(action.peer, list(action.record_ids), announce=True))
+            self._spawn(self._push(action.peer, list(action.record_ids), announce=True,
+                                   unasked=list(action.unasked)))
+        elif isinstance(action, OpenSession):
+            self._spawn(self._open_session(action.peer))
         elif isinstance(action, SendRecords):
             self._spawn(self._push(action.peer, list(action.record_ids), announce=False))
         elif isinstance(action, StartSync):
@@ -380,21 +392,23 @@ class Federation:
     def note_inbound(self, conn: PeerConn) -> None:
         peering.note_inbound(self, conn)
 
-    async def wanted(self, ids: list[bytes]) -> list[bytes]:
-        return await peering.wanted(self, ids)
+    async def wanted(self, conn: PeerConn, ids: list[bytes]) -> list[bytes]:
+        return await peering.wanted(self, conn, ids)
 
     async def receive_push(self, conn: PeerConn, raws: list[bytes]) -> list[Any]:
         return await peering.receive_push(self, conn, raws)
 
-    async def receive(self, source: str, raws: list[bytes], *, relay: bool = True,
-                      score: bool = True, origin: bytes | None = None) -> list[Any]:
+    async def receive(self, source: str, raws: list[bytes], *, relay: bool = True, score: bool = True,
+                      origin: bytes | None = None, from_author: bool = False) -> list[Any]:
         """Ingest records from a peer and tell the node what became of each (it scores, relays, skips).
 
         ``source`` is the peer-table key of the session they came over, so the peer is scored for objective
-        faults only (``PeerTable.record_outcomes``); ``origin`` is its proven hub key (quarantine decides on it).
+        faults only (``PeerTable.record_outcomes``); ``origin`` is its proven hub key (quarantine decides on it);
+        ``from_author``: that hub signed them all (``FederationNode.records_received`` holds their relays).
         """
         now = self.now_ms()
         ids = [hashlib.sha256(raw).digest() for raw in raws]
+        self._remember(zip(ids, raws, strict=True))
         self._ingesting.update(ids)
         try:
             results = await self.store.ingest_async(raws, now_ms=now, source=source, origin=origin)
@@ -402,7 +416,8 @@ class Federation:
             self._ingesting.subtract(ids)
             self._ingesting += Counter()  # drop zero counts
         outcomes = [(bytes.fromhex(r.id) if r.id else b"", _outcome(r)) for r in results]
-        await self._apply(self.node.records_received(source, outcomes, now, relay=relay, score=score))
+        await self._apply(self.node.records_received(source, outcomes, now, relay=relay, score=score,
+                                                     from_author=from_author))
         return list(results)
 
     def _on_ingested(self, results: Iterable[Any], source: str) -> None:
@@ -417,7 +432,7 @@ class Federation:
             return
         accepted = [bytes.fromhex(r.id) for r in results if r.status == "accepted" and r.id]
         if source in ("local", "api", "import"):
-            self._act(self.node.local_stored(accepted, self.now_ms()))
+            self._act(self.node.local_stored(accepted, self.now_ms(), signed_here=source != "import"))
         else:  # not the batch receive() reports itself: records retried from deferred
             self._act(self.node.records_landed(source, [i for i in accepted if i not in self._ingesting],
                                                self.now_ms()))
@@ -434,18 +449,23 @@ class Federation:
 
     # -- records out -----------------------------------------------------------------------------------------
 
-    async def _push(self, peer: str, ids: list[bytes], *, announce: bool = True) -> None:
-        """Announce ids, then send only the records the peer wants (PRODUCT.md §3: only what it lacks)."""
+    async def _push(self, peer: str, ids: list[bytes], *, announce: bool = True,
+                    unasked: list[bytes] | None = None) -> None:
+        """Announce ids, then send only the records the peer wants (PRODUCT.md §3: only what it lacks), with
+        the ``unasked`` ones (signed here just now: ``SendAnnounce.unasked``)."""
         assert self.client is not None
-        before = self.client.bytes_out
+        before = self.client.bytes_out_to(peer)
         delivered = False
+        unasked = unasked or []
         try:
             want = ids
             if announce:
-                want = await self.client.announce(peer, ids)
-                self.stats["push_announce"] += 1
+                want = list(unasked)
+                if ids:
+                    want += await self.client.announce(peer, ids)
+                    self.stats["push_announce"] += 1
             if want:
-                raws = await self.store.read(self.store.raws_by_ids, want)
+                raws = await self._raws(want)
                 await self.client.push(peer, raws)
                 self.stats["push_records"] += len(raws)
             delivered = True
@@ -454,8 +474,41 @@ class Federation:
         finally:
             # Reported even when something else went wrong: the node sends a peer one announce at a time.
             if not self._stopped:
-                self._act(self.node.push_finished(peer, ids, delivered, self.now_ms(), announced=announce,
-                                                  bytes_out=self.client.bytes_out - before))
+                sent = max(0, self.client.bytes_out_to(peer) - before)
+                self._act(self.node.push_finished(peer, [*ids, *unasked], delivered, self.now_ms(),
+                                                  announced=announce, bytes_out=sent))
+
+    async def _raws(self, ids: list[bytes]) -> list[bytes]:
+        """The records of ``ids`` this hub stores, from RAW_CACHE where they are there, in that order."""
+        cache = self.raws
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            read = await self.store.read(self.store.raws_by_ids, missing)
+            self._remember((hashlib.sha256(raw).digest(), raw) for raw in read)  # the other peers get them too
+            got = {hashlib.sha256(raw).digest(): raw for raw in read}
+            return [cache.get(i) or got[i] for i in ids if i in cache or i in got]
+        return [cache[i] for i in ids]
+
+    def _remember(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        cache = self.raws
+        for record_id, raw in pairs:
+            cache[record_id] = raw
+            cache.move_to_end(record_id)
+        while len(cache) > RAW_CACHE:
+            cache.popitem(last=False)
+
+    async def _open_session(self, url: str) -> None:
+        """Open a session to ``url`` before any record needs it (``FederationNode.dial_due``)."""
+        assert self.client is not None
+        ok = False
+        try:
+            await self.client.conn(url)
+            ok = True
+        except PeerUnavailable as exc:
+            log.info("no session with %s yet: %s", url, exc)
+        finally:
+            if not self._stopped:
+                self.node.dial_finished(url, ok, self.now_ms())
 
     # -- blobs on demand -------------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from protocol.identity import format_hub_id
+
 from . import session as sx
 from .routes import own_profile, serve_request
 from .transport import PeerConn, accept
@@ -49,6 +51,10 @@ async def accept_session(fed: Federation, request: web.Request) -> web.StreamRes
     conn.key = inbound_key(fed, conn)
     fed.client.attach(conn)
     mark_session(fed, conn, "in")
+    if conn.key.startswith("session:"):
+        # The URL it claims may be one we know but have not reached yet (it started after our first try):
+        # dial it now, and the proven key tells whether it is this hub (on_open then files both together).
+        fed._act(fed.node.dial_due(fed.now_ms()))
     try:
         await conn.run()
     finally:
@@ -70,13 +76,18 @@ async def admit(fed: Federation, est: sx.Established) -> str:
 
 def inbound_key(fed: Federation, conn: PeerConn) -> str:
     """The peer-table key of an inbound session (``FederationNode.inbound_peer``)."""
-    return fed.node.inbound_peer(conn.peer, conn.role, fed.now_ms())
+    return fed.node.inbound_peer(conn.peer, conn.role, fed.now_ms(), conn.url)
 
 async def on_open(fed: Federation, conn: PeerConn) -> None:
     """A session we dialed is up: decide what the peer may ask of us (member or applicant), remember the
     key it proved, and read its frames in the background."""
     conn.role = "member" if await fed.store.read(fed.store.is_eligible, conn.peer) else "applicant"
+    alias = f"session:{format_hub_id(conn.peer)}"
     fed.node.outbound_proved(conn.key, conn.peer)
+    if fed.client is not None and alias != conn.key:
+        # The session that hub dialed to us first, filed under the alias until now: file it with this one,
+        # where PeerClient.attach's tie-break decides which of the two both sides keep.
+        fed.client.refile(alias, conn.key)
     mark_session(fed, conn, "out")
     fed._spawn(run_conn(fed, conn))
 
@@ -95,18 +106,43 @@ def session_closed(fed: Federation, conn: PeerConn) -> None:
     if fed.client is None or conn.key not in fed.client.conns:  # its last session with us
         fed.node.session_closed(conn.key, conn.close_reason or "")
 
+#: Requests whose answer depends on the session's role: an applicant may not announce, and may push only its
+#: own profile.
+_MEMBER_OPS = frozenset({"announce", "push"})
+
+
 async def serve(fed: Federation, conn: PeerConn, op: str, body: Any) -> Any:
+    if (conn.role != "member" and op in _MEMBER_OPS
+            and await fed.store.read(fed.store.is_eligible, conn.peer)):
+        # Eligible since its session opened (the charter or its admission arrived meanwhile): a member's
+        # request now. refresh_roles does this at each membership change; this catches a session whose role
+        # was decided from a read that raced that change.
+        await refresh_roles(fed)
+        conn.role = "member"
     return await serve_request(fed, conn, op, body)
 
 def note_inbound(fed: Federation, conn: PeerConn) -> None:
     fed.node.inbound_contact(conn.key, fed.now_ms())
 
-async def wanted(fed: Federation, ids: list[bytes]) -> list[bytes]:
-    """Of announced ids, those this hub neither stores nor holds (deferred or quarantined)."""
-    have = await fed.store.read(fed.store.have, ids)
-    rest = [i for i in ids if i not in have]
-    held = await fed.store.read(fed.store.held, rest) if rest else set()
-    return [i for i in rest if i not in held]
+async def wanted(fed: Federation, conn: PeerConn, ids: list[bytes]) -> list[bytes]:
+    """Of ids ``conn``'s peer announced, those to ask it for: not seen here, not asked of another peer just now
+    (``FederationNode.want_candidates``), not being ingested, and not held by the store (stored, deferred or
+    quarantined: ``Store.held``). In a burst most announces name records that just arrived from another peer:
+    they are answered from memory, without a read."""
+    rest = fed.node.want_candidates(conn.key, ids, fed.now_ms())
+    rest = [i for i in rest if i not in fed._ingesting]
+    if rest:
+        held = await fed.store.read(fed.store.held, rest)
+        rest = [i for i in rest if i not in held]
+    return fed.node.promise(rest, fed.now_ms())
+
+_HEAD, _BIN32 = b"\x97\x01\xc4\x20", b"\xc4\x20"
+
+
+def _author(raw: bytes) -> bytes:
+    """The author of a canonical record, from its envelope (docs/protocol.md §4), without parsing it; b"" for
+    anything else (ingest checks the record either way)."""
+    return raw[38:70] if raw[:4] == _HEAD and raw[36:38] == _BIN32 else b""
 
 async def receive_push(fed: Federation, conn: PeerConn, raws: list[bytes]) -> list[Any]:
     """Records a proven peer pushed: within its records quota; an applicant's only if its own profile."""
@@ -123,9 +159,12 @@ async def receive_push(fed: Federation, conn: PeerConn, raws: list[bytes]) -> li
             ingest.append((index, raw))
     if ingest:
         scored = conn.key in fed.peers
-        got = await fed.receive(conn.key, [raw for _, raw in ingest], score=scored, origin=conn.peer)
+        own = all(_author(raw) == conn.peer for _, raw in ingest)
+        got = await fed.receive(conn.key, [raw for _, raw in ingest], score=scored, origin=conn.peer,
+                                from_author=own)
         for (index, _), result in zip(ingest, got, strict=True):
             results[index] = result
+    fed.stats["push_duplicates"] += sum(1 for r in results if getattr(r, "status", "") == "duplicate")
     refused = sum(1 for r in results if isinstance(r, _Refusal))
     if refused:
         fed.stats["push_refused_at_session"] += refused

@@ -99,7 +99,7 @@ async def serve_request(fed: Federation, conn: PeerConn, op: str, body: Any) -> 
         return await fed.store.read(info_message, fed)
     if op == "announce":
         ids = wire.ids_from(body, limits, what="announce")
-        want = await fed.wanted(ids)
+        want = await fed.wanted(conn, ids)
         fed.note_inbound(conn)
         return {"ids": want}
     if op == "push":

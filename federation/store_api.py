@@ -83,9 +83,6 @@ class FederationStore(Protocol):
     def is_eligible(self, hub: bytes) -> bool:
         """Whether ``hub``'s records are stored (a member, or sponsored)."""
 
-    def have(self, ids: Iterable[bytes]) -> set[bytes]:
-        """The subset of ``ids`` that is stored."""
-
     def held(self, ids: Iterable[bytes]) -> set[bytes]:
         """The subset of ``ids`` held in any form: stored, deferred or quarantined."""
 

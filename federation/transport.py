@@ -29,7 +29,7 @@ from protocol.limits import Limits
 
 from . import session as sx
 
-__all__ = ["PeerConn", "PeerUnavailable", "RemoteError", "accept", "dial", "frame_limit"]
+__all__ = ["PeerConn", "PeerUnavailable", "RemoteError", "accept", "dial", "frame_limit", "ws_frame_bytes"]
 
 log = logging.getLogger("coophub.federation")
 REQUEST_TIMEOUT_S = 15.0  # a page of 500 records over a slow link; anti-entropy retries later anyway
@@ -65,6 +65,14 @@ class RemoteError(PeerUnavailable):
         self.detail = detail
 
 
+def ws_frame_bytes(payload: int, *, masked: bool) -> int:
+    """Bytes one binary WebSocket message of ``payload`` bytes takes on TCP (RFC 6455 §5.2): 2 header bytes,
+    2 or 8 more for a payload of 126 bytes or more, 4 for the mask a client adds; aiohttp sends it unfragmented
+    and uncompressed (no permessage-deflate is negotiated)."""
+    extra = 0 if payload < 126 else (2 if payload < 65_536 else 8)
+    return payload + 2 + extra + (4 if masked else 0)
+
+
 class PeerConn:
     """One established session with one peer hub (``peer`` is its proven key)."""
 
@@ -83,11 +91,15 @@ class PeerConn:
         self.url = url  # the URL we dialed, or the one the initiator claimed (signed in the transcript)
         self.key = url  # the peer-table key the driver files this session under
         self.limits = limits
+        self._frame_limits = sx_limit(limits)  # made once: dataclasses.replace per frame was a visible cost
         self.handler = handler
         self.now_ms = now_ms
         self.opened_ms = now_ms()
         self.last_frame_ms = self.last_sent_ms = self.opened_ms
         self.bytes_in = self.bytes_out = self.frames_in = self.frames_out = 0
+        #: The same frames as sent on TCP: payload plus WebSocket framing (ws_frame_bytes); the initiator is the
+        #: WebSocket client, whose frames carry a mask. Pings and the HTTP upgrade are not counted.
+        self.wire_in = self.wire_out = 0
         self.closed = False
         self.close_reason = ""
         self._seq = 0
@@ -113,6 +125,7 @@ class PeerConn:
         async with self._send_lock:
             await self.ws.send_bytes(data)
         self.bytes_out += len(data)
+        self.wire_out += ws_frame_bytes(len(data), masked=self.initiator)
         self.frames_out += 1
         self.last_sent_ms = self.now_ms()
 
@@ -170,10 +183,11 @@ class PeerConn:
                     break
                 data: bytes = msg.data
                 self.bytes_in += len(data)
+                self.wire_in += ws_frame_bytes(len(data), masked=not self.initiator)
                 self.frames_in += 1
                 self.last_frame_ms = self.now_ms()
                 try:
-                    message = sx.decode_message(data, sx_limit(self.limits))
+                    message = sx.decode_message(data, self._frame_limits)
                 except sx.SessionRefused as exc:
                     await self.close(exc.close_reason, exc.detail)
                     break

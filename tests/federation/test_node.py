@@ -7,11 +7,16 @@ import hashlib
 import random
 
 from federation.node import (
+    AUTHOR_RELAY_DELAY_MS,
+    BURST_SPACING,
+    DIAL_AT_ONCE,
+    WANT_PROMISE_MS,
     ClosePeer,
     DiscoverPeers,
     DropPeer,
     FederationNode,
     NodeAction,
+    OpenSession,
     RefreshMembership,
     RetryDeferred,
     ReviewRoles,
@@ -275,3 +280,113 @@ def test_the_same_events_give_the_same_actions() -> None:
         return out
 
     assert run() == run()
+
+
+# -- the burst hot path (bench/burst_bench.py) -----------------------------------------------------------------
+
+
+def open_sessions(n: FederationNode, *peers: str) -> None:
+    for i, peer in enumerate(peers):
+        n.outbound_proved(peer, bytes([i + 1]) * 32)
+        n.session_opened(peer, "out", "member", 0)
+
+
+def test_a_record_signed_here_goes_unasked_to_every_peer_with_a_session() -> None:
+    n = node((A, B, C, D), dataclasses.replace(DEFAULT_LIMITS, push_fanout=1))
+    open_sessions(n, A, B, C)  # D has no session: it hears of the record from the others' relays
+    n.local_stored([rid(1)], 0, signed_here=True)
+    sent = n.tick(BATCH)
+    assert {a.peer for a in sent if isinstance(a, SendAnnounce) and a.peer != D} == {A, B, C}
+    for action in sent:
+        assert isinstance(action, SendAnnounce)
+        assert (action.record_ids, action.unasked) == ((), (rid(1),))  # no announce round trip: it is new
+        n.push_finished(action.peer, action.unasked, True, BATCH)
+    # Imported (or received) records are announced to push_fanout peers, as before.
+    n.local_stored([rid(2)], 1)
+    later = n.tick(10_000)
+    assert [(a.record_ids, a.unasked) for a in later if isinstance(a, SendAnnounce)] == [((rid(2),), ())]
+
+
+def test_a_hub_with_two_keys_in_the_table_gets_a_record_signed_here_once() -> None:
+    n = node((A, B), dataclasses.replace(DEFAULT_LIMITS, push_fanout=1))
+    hub = b"h" * 32
+    n.outbound_proved(A, hub)
+    n.outbound_proved(B, hub)  # the same hub at two URLs (a proxy and its own address)
+    n.session_opened(A, "out", "member", 0)
+    n.session_opened(B, "out", "member", 0)
+    n.local_stored([rid(1)], 0, signed_here=True)
+    assert len(announces(n.tick(BATCH))) == 1
+
+
+def test_relays_of_records_from_their_author_are_held_and_dropped_where_the_peer_has_them() -> None:
+    n = node((A, B, C))
+    # From a relay (not the author): relayed after session_batch_ms, as before.
+    n.records_received(A, [(rid(1), "accepted")], 0)
+    assert set(announces(n.tick(BATCH))) == {B, C}
+    # From the author: it pushed to every hub it reaches, so the relay waits AUTHOR_RELAY_DELAY_MS.
+    n = node((A, B, C))
+    n.records_received(A, [(rid(2), "accepted")], 0, from_author=True)
+    assert n.tick(BATCH) == [] and n.next_deadline_ms() == AUTHOR_RELAY_DELAY_MS
+    n.records_received(B, [(rid(2), "duplicate")], 10)  # B got it from the author too: not announced there
+    n.want_candidates(C, [rid(2)], 20)  # C announced it to us: it has it
+    assert n.tick(AUTHOR_RELAY_DELAY_MS) == [] and n.next_deadline_ms() is None
+    # A held relay nobody sent us meanwhile still goes (a hub the author cannot reach hears of it).
+    n.records_received(A, [(rid(3), "accepted")], 2_000, from_author=True)
+    n.tick(2_000 + AUTHOR_RELAY_DELAY_MS)
+    assert set(announces(n.tick(2_000 + AUTHOR_RELAY_DELAY_MS + BATCH))) == {B, C}
+
+
+def test_an_id_asked_of_one_peer_is_not_asked_of_another_until_the_promise_expires() -> None:
+    n = node((A, B))
+    assert n.promise(n.want_candidates(A, [rid(1), rid(2), rid(1)], 0), 0) == [rid(1), rid(2)]
+    assert n.want_candidates(B, [rid(1), rid(3)], 5) == [rid(3)]  # A's push of rid(1) is on its way
+    assert n.promise([rid(3), rid(3)], 5) == [rid(3)]
+    assert n.promise([rid(3)], 6) == []  # two announces answered at once: only one asks
+    assert n.want_candidates(B, [rid(1)], WANT_PROMISE_MS + 1) == [rid(1)]  # it never came: ask again
+    n.records_received(A, [(rid(4), "accepted")], 7)
+    assert n.want_candidates(B, [rid(4)], 8) == []  # seen: answered from memory
+
+
+def test_a_burst_to_one_peer_leaves_in_few_batches() -> None:
+    n = node((A,))
+    batches = 0
+    for t in range(0, 200):  # a record a millisecond for 200 ms
+        n.local_stored([rid(t)], t)
+        for action in n.tick(t):
+            assert isinstance(action, SendAnnounce)
+            batches += 1
+            n.push_finished(A, action.record_ids, True, t)
+    assert batches <= 200 // (BATCH * BURST_SPACING) + 2
+    assert batches >= 2  # not held for the whole burst
+
+
+def test_known_peers_are_dialed_a_few_at_a_time_and_retried_with_backoff() -> None:
+    peers = tuple(f"https://p{i}.example" for i in range(DIAL_AT_ONCE + 2))
+    n = node(peers)
+    first = n.dial_due(0)
+    assert len(first) == DIAL_AT_ONCE and all(isinstance(a, OpenSession) for a in first)
+    assert n.dial_due(1) == []  # every dial slot is taken
+    failed, up = first[0].peer, first[1].peer
+    n.dial_finished(failed, False, 10)
+    n.outbound_proved(up, b"u" * 32)
+    n.session_opened(up, "out", "member", 10)
+    n.dial_finished(up, True, 10)
+    for action in first[2:]:
+        n.dial_finished(action.peer, False, 10)
+    second = {a.peer for a in n.dial_due(20)}
+    assert second == set(peers[DIAL_AT_ONCE:])  # the failed ones wait; the open one is never dialed again
+    for peer in second:
+        n.dial_finished(peer, True, 20)
+    assert failed in {a.peer for a in n.dial_due(10 + 1_000)}  # retried after its wait
+    n.dial_finished(failed, False, 1_010)
+    assert failed not in {a.peer for a in n.dial_due(1_010 + 1_500)}  # the wait doubled
+
+
+def test_a_peer_that_dialed_us_first_is_not_dialed_again_under_its_url() -> None:
+    n = node((A, B))
+    hub = b"h" * 32
+    n.outbound_proved(A, hub)  # known from an earlier session
+    n.session_closed(A, "")
+    key = n.inbound_peer(hub, "member", 0, "https://a.example")
+    n.session_opened(key, "in", "member", 0)
+    assert {a.peer for a in n.dial_due(1)} == {B}
