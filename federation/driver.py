@@ -21,7 +21,7 @@ import hashlib
 import logging
 import random
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -30,7 +30,7 @@ from aiohttp import web
 
 from protocol.limits import Limits
 
-from . import blobs, peering
+from . import blobs, outgoing, peering
 from . import session as sx
 from .catchup import catch_up
 from .client import PeerClient, PeerUnavailable
@@ -63,9 +63,6 @@ __all__ = ["FED_KEY", "Federation", "catch_up", "setup"]
 log = logging.getLogger("coophub.federation")
 #: How often config.toml is re-read for peers an operator added or removed (`coophub peers add/remove`).
 CONFIG_POLL_S = 1.0
-#: Records this hub received or read lately, by id, so that relaying them to several peers reads each once (an
-#: LRU, ~2 MB at the 1 KB of a typical guide).
-RAW_CACHE = 2_000
 _catch_up = catch_up  # sync_with's parameter of that name shadows it
 FED_KEY: web.AppKey[Federation] = web.AppKey("federation", t=object)  # type: ignore[arg-type]
 
@@ -99,7 +96,7 @@ class Federation:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
         self._ingesting: Counter[bytes] = Counter()  # ids of records receive() is ingesting right now
-        self.raws: OrderedDict[bytes, bytes] = OrderedDict()  # see RAW_CACHE
+        self.raws = outgoing.RawCache()  # records received or read lately, for relaying
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
         self.replay = sx.ReplayCache(2 * limits.max_future_skew_ms)
@@ -302,7 +299,7 @@ class Federation:
             self._spawn(self._push(action.peer, list(action.record_ids), announce=True,
                                    unasked=list(action.unasked)))
         elif isinstance(action, OpenSession):
-            self._spawn(self._open_session(action.peer))
+            self._spawn(outgoing.open_session(self, action.peer))
         elif isinstance(action, SendRecords):
             self._spawn(self._push(action.peer, list(action.record_ids), announce=False))
         elif isinstance(action, StartSync):
@@ -408,7 +405,7 @@ class Federation:
         """
         now = self.now_ms()
         ids = [hashlib.sha256(raw).digest() for raw in raws]
-        self._remember(zip(ids, raws, strict=True))
+        self.raws.add(zip(ids, raws, strict=True))
         self._ingesting.update(ids)
         try:
             results = await self.store.ingest_async(raws, now_ms=now, source=source, origin=origin)
@@ -451,64 +448,7 @@ class Federation:
 
     async def _push(self, peer: str, ids: list[bytes], *, announce: bool = True,
                     unasked: list[bytes] | None = None) -> None:
-        """Announce ids, then send only the records the peer wants (PRODUCT.md §3: only what it lacks), with
-        the ``unasked`` ones (signed here just now: ``SendAnnounce.unasked``)."""
-        assert self.client is not None
-        before = self.client.bytes_out_to(peer)
-        delivered = False
-        unasked = unasked or []
-        try:
-            want = ids
-            if announce:
-                want = list(unasked)
-                if ids:
-                    want += await self.client.announce(peer, ids)
-                    self.stats["push_announce"] += 1
-            if want:
-                raws = await self._raws(want)
-                await self.client.push(peer, raws)
-                self.stats["push_records"] += len(raws)
-            delivered = True
-        except (PeerUnavailable, WireError) as exc:
-            log.info("push to %s failed: %s", peer, exc)
-        finally:
-            # Reported even when something else went wrong: the node sends a peer one announce at a time.
-            if not self._stopped:
-                sent = max(0, self.client.bytes_out_to(peer) - before)
-                self._act(self.node.push_finished(peer, [*ids, *unasked], delivered, self.now_ms(),
-                                                  announced=announce, bytes_out=sent))
-
-    async def _raws(self, ids: list[bytes]) -> list[bytes]:
-        """The records of ``ids`` this hub stores, from RAW_CACHE where they are there, in that order."""
-        cache = self.raws
-        missing = [i for i in ids if i not in cache]
-        if missing:
-            read = await self.store.read(self.store.raws_by_ids, missing)
-            self._remember((hashlib.sha256(raw).digest(), raw) for raw in read)  # the other peers get them too
-            got = {hashlib.sha256(raw).digest(): raw for raw in read}
-            return [cache.get(i) or got[i] for i in ids if i in cache or i in got]
-        return [cache[i] for i in ids]
-
-    def _remember(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
-        cache = self.raws
-        for record_id, raw in pairs:
-            cache[record_id] = raw
-            cache.move_to_end(record_id)
-        while len(cache) > RAW_CACHE:
-            cache.popitem(last=False)
-
-    async def _open_session(self, url: str) -> None:
-        """Open a session to ``url`` before any record needs it (``FederationNode.dial_due``)."""
-        assert self.client is not None
-        ok = False
-        try:
-            await self.client.conn(url)
-            ok = True
-        except PeerUnavailable as exc:
-            log.info("no session with %s yet: %s", url, exc)
-        finally:
-            if not self._stopped:
-                self.node.dial_finished(url, ok, self.now_ms())
+        await outgoing.push(self, peer, ids, announce=announce, unasked=unasked or [])
 
     # -- blobs on demand -------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from protocol.limits import Limits
 
 from .peers import ACCEPTED, PeerTable
 
-__all__ = ["DEFAULT_SEEN_CAPACITY", "GossipAction", "Gossip", "PeerDropped", "PushAction", "SeenSet"]
+__all__ = ["DEFAULT_SEEN_CAPACITY", "WANT_PROMISE_MS", "GossipAction", "Gossip", "PeerDropped", "PushAction", "SeenSet"]
 
 #: Record ids remembered for de-duplication. 100k ids of 32 bytes plus a few holder URLs is ~30 MB of Python
 #: objects at most; records older than that are still de-duplicated by storage, they just aren't relayed.
@@ -98,6 +98,15 @@ class SeenSet:
             self._entries[record_id] = tuple(h for h in known if h != peer)
 
 
+#: An id this hub asked one peer for (answered "want" to its announce) is not asked of another peer for this
+#: long: that peer's push is on its way. In a burst every hub hears of a record from several peers within
+#: milliseconds; wanting it from each made each hub receive ~3 copies of every record. If the promised push
+#: never comes, an announce after this, or anti-entropy, brings the record.
+WANT_PROMISE_MS = 3_000
+#: At most this many promises are remembered (oldest forgotten first).
+WANT_PROMISE_CAPACITY = 50_000
+
+
 class Gossip:
     """The push half of federation for one hub, over its :class:`~federation.peers.PeerTable`."""
 
@@ -113,6 +122,7 @@ class Gossip:
         self.peers = peers
         self.limits = limits
         self.seen = SeenSet(seen_capacity)
+        self._promised: OrderedDict[bytes, int] = OrderedDict()  # ids asked of a peer -> when (WANT_PROMISE_MS)
 
     def on_local_record(self, record_id: bytes, now_ms: int) -> list[PushAction]:
         """This hub stored a record it published (or imported); return the pushes to make.
@@ -172,6 +182,26 @@ class Gossip:
         for record_id in record_ids:
             self.seen.forget_holder(record_id, peer)
         self.peers.record_failure(peer, now_ms, bytes_out=bytes_out)
+
+    def want_candidates(self, record_ids: Iterable[bytes], now_ms: int) -> list[bytes]:
+        """Of announced ids, those worth asking for: not seen here (stored, or sent to us before) and not asked
+        of another peer in the last WANT_PROMISE_MS (its push is on its way)."""
+        promised = self._promised
+        while promised and next(iter(promised.values())) < now_ms - WANT_PROMISE_MS:
+            promised.popitem(last=False)
+        seen = self.seen
+        return [i for i in dict.fromkeys(record_ids) if i not in seen and i not in promised]
+
+    def promise(self, record_ids: Iterable[bytes], now_ms: int) -> list[bytes]:
+        """This hub is asking one peer for these ids: return those no other peer was asked for meanwhile (two
+        announces answered at once), and remember them as promised for WANT_PROMISE_MS."""
+        promised = self._promised
+        out = [i for i in dict.fromkeys(record_ids) if i not in promised]
+        for record_id in out:
+            promised[record_id] = now_ms
+        while len(promised) > WANT_PROMISE_CAPACITY:
+            promised.popitem(last=False)
+        return out
 
     def mark_known(self, peer: str, record_ids: Iterable[bytes]) -> None:
         """``peer`` is known to hold ``record_ids`` (an anti-entropy session found it, or we sent them)."""

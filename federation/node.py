@@ -38,13 +38,26 @@ import contextlib
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from protocol.errors import DEFERRED_REASONS
 from protocol.identity import format_hub_id
 from protocol.limits import Limits
 
+from .actions import (
+    ClosePeer,
+    DiscoverPeers,
+    DropPeer,
+    NodeAction,
+    OpenSession,
+    RefreshMembership,
+    RetryDeferred,
+    ReviewRoles,
+    SavePeers,
+    SendAnnounce,
+    SendRecords,
+    StartSync,
+)
 from .gossip import DEFAULT_SEEN_CAPACITY, Gossip, GossipAction, PeerDropped, PushAction
 from .peers import ACCEPTED, CONTACTABLE_STATES, PENALISED_REASONS, PeerTable
 
@@ -53,7 +66,6 @@ __all__ = [
     "BURST_SPACING",
     "DIAL_AT_ONCE",
     "REFUSED_SKIP_CAPACITY",
-    "WANT_PROMISE_MS",
     "ClosePeer",
     "DiscoverPeers",
     "DropPeer",
@@ -85,13 +97,7 @@ BURST_SPACING = 10
 #: hubs that were a little behind, which then received the record twice (a quarter of all pushes in a burst on
 #: 10 hubs, bench/burst_bench.py). The relays still reach any hub the author could not.
 AUTHOR_RELAY_DELAY_MS = 1_000
-#: An id this hub asked one peer for (answered "want" to its announce) is not asked of another peer for this
-#: long: that peer's push is on its way. In a burst every hub hears of a record from several peers within
-#: milliseconds; wanting it from each made each hub receive ~3 copies of every record. If the promised push
-#: never comes, an announce after this, or anti-entropy, brings the record.
-WANT_PROMISE_MS = 3_000
-#: At most this many promises are remembered (oldest forgotten first), and this many ids as authored here.
-WANT_PROMISE_CAPACITY = 50_000
+#: At most this many ids are remembered as signed here lately (pushed unasked).
 AUTHORED_CAPACITY = 2_000
 #: Sessions :meth:`FederationNode.dial_due` opens at once (each handshake signs and verifies): a new hub that
 #: learns 30 peers from their profiles opens them over a few seconds rather than all at once.
@@ -101,94 +107,6 @@ DIAL_AT_ONCE = 4
 DIAL_RETRY_MS = 1_000
 DIAL_MAX_MS = 60_000
 K = TypeVar("K")
-
-
-@dataclass(frozen=True, slots=True)
-class SendAnnounce:
-    """Announce these ids (at most ``Limits.push_batch`` with ``unasked``) to ``peer`` and push the records it
-    wants, and push the ``unasked`` records without announcing them (signed here just now: no peer can hold
-    them, so asking would cost a round trip and two frames for nothing); report the result with
-    :meth:`FederationNode.push_finished` (``announced=True``, every id of both)."""
-
-    peer: str
-    record_ids: tuple[bytes, ...]
-    unasked: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SendRecords:
-    """Push these records to ``peer`` without announcing: an anti-entropy session proved it lacks them."""
-
-    peer: str
-    record_ids: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StartSync:
-    """Run one anti-entropy session with ``peer`` (``catch_up``: page through its records instead, while this
-    hub has no charter); report the end with :meth:`FederationNode.sync_finished`."""
-
-    peer: str
-    catch_up: bool
-
-
-@dataclass(frozen=True, slots=True)
-class OpenSession:
-    """Dial ``peer`` (a URL) and open a session with it; report the end with
-    :meth:`FederationNode.dial_finished`."""
-
-    peer: str
-
-
-@dataclass(frozen=True, slots=True)
-class RetryDeferred:
-    """Retry the records the store deferred whose time has come at ``now_ms`` (``Store.retry_due``)."""
-
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class DropPeer:
-    """``peer`` was dropped (``reason``: "score" after invalid records, "wrong-association", …): close its
-    session with close reason "dropped" and send it nothing more."""
-
-    peer: str
-    reason: str
-    score: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClosePeer:
-    """The operator removed ``peer``: close its session ("going-away")."""
-
-    peer: str
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshMembership:
-    """Records were stored: read the store's member and profile counts and report them with
-    :meth:`FederationNode.membership`."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewRoles:
-    """Membership changed: an applicant's open session whose hub is eligible now becomes a member's at once
-    (``peering.refresh_roles``), without waiting for it to reconnect."""
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoverPeers:
-    """Membership or profiles changed: read the peer URLs of members' profiles and report them with
-    :meth:`FederationNode.discovered`."""
-
-
-@dataclass(frozen=True, slots=True)
-class SavePeers:
-    """Save the peer table (after each scheduled anti-entropy round)."""
-
-
-NodeAction = (SendAnnounce | SendRecords | StartSync | RetryDeferred | DropPeer | ClosePeer | RefreshMembership
-              | ReviewRoles | DiscoverPeers | SavePeers | OpenSession)
 
 
 class FederationNode:
@@ -238,7 +156,7 @@ class FederationNode:
     def next_deadline_ms(self) -> int | None:
         """When :meth:`tick` next has something to do (None: nothing is scheduled)."""
         times = list(self._flush_at.values())
-        times.extend(next(iter(held.values())) for held in self._held.values())
+        times.extend(next(iter(held.values())) for held in self._held.values() if held)
         if self._next_sync_ms is not None and self._syncing is None:
             times.append(self._next_sync_ms)
         return min(times) if times else None
@@ -359,33 +277,19 @@ class FederationNode:
         return actions
 
     def want_candidates(self, peer: str, record_ids: Iterable[bytes], now_ms: int) -> list[bytes]:
-        """Of ids ``peer`` announced, those worth asking for: not seen here (``Gossip.seen``: stored, or sent
-        to us before) and not asked of another peer in the last WANT_PROMISE_MS (its push is on its way).
-        The driver leaves out what the store holds or is ingesting, then calls :meth:`promise`. ``peer``
-        holds them all: none is announced to it from its outbox any more."""
-        promised = self._promised
-        while promised and next(iter(promised.values())) < now_ms - WANT_PROMISE_MS:
-            promised.popitem(last=False)
+        """Of ids ``peer`` announced, those worth asking for (``Gossip.want_candidates``); the driver leaves out
+        what the store holds or is ingesting, then calls :meth:`promise`. ``peer`` holds them all: none is
+        announced to it from its outbox any more."""
         ids = list(dict.fromkeys(record_ids))
-        box, held = self._outbox.get(peer), self._held.get(peer)
-        for record_id in ids if box or held else ():
-            if box:
-                box.pop(record_id, None)
-            if held:
-                held.pop(record_id, None)
-        seen = self.gossip.seen
-        return [i for i in ids if i not in seen and i not in promised]
+        for queue in (self._outbox.get(peer), self._held.get(peer)):
+            if queue:
+                for record_id in ids:
+                    queue.pop(record_id, None)
+        return self.gossip.want_candidates(ids, now_ms)
 
     def promise(self, record_ids: Iterable[bytes], now_ms: int) -> list[bytes]:
-        """This hub is asking one peer for these ids: return those no other peer was asked for meanwhile (two
-        announces answered at once), and remember them as promised for WANT_PROMISE_MS."""
-        promised = self._promised
-        out = [i for i in dict.fromkeys(record_ids) if i not in promised]
-        for record_id in out:
-            promised[record_id] = now_ms
-        while len(promised) > WANT_PROMISE_CAPACITY:
-            promised.popitem(last=False)
-        return out
+        """This hub asks one peer for these ids (``Gossip.promise``)."""
+        return self.gossip.promise(record_ids, now_ms)
 
     def fetch_filter(self, peer: str, record_ids: Iterable[bytes]) -> list[bytes]:
         """Of ids an anti-entropy session with ``peer`` found we lack, those worth fetching from it: not

@@ -169,6 +169,9 @@ class Network:
         self.graph = random_graph(hubs, degree, self.rng)
         for hub, neighbours in zip(self.hubs, self.graph, strict=True):
             hub.node.configured([_url(j) for j in neighbours], 0)
+            for j in neighbours:  # each edge is a session, open from the start, as a hub holds one per peer
+                hub.node.outbound_proved(_url(j), j.to_bytes(32, "big"))
+                hub.node.session_opened(_url(j), "out", "member", 0)
         self.now = 0
         self._queue: list[tuple[int, int, int, tuple[Any, ...]]] = []
         self._seq = 0
@@ -176,6 +179,7 @@ class Network:
         self.partitioned = False
         self.wire = wire
         self.created: dict[bytes, int] = {}
+        self.origin: dict[bytes, int] = {}  # record id -> the hub that signed it
         self.tracked: dict[bytes, Tracker] = {}
         self.stats = SimStats()
         for hub in self.hubs:
@@ -197,6 +201,7 @@ class Network:
                 track: bool = True) -> None:
         """Schedule ``origin`` to publish a record at ``at_ms``; tracked records are measured."""
         self.created[record_id] = created_ms
+        self.origin[record_id] = origin
         if track:
             n = len(self.hubs)
             self.tracked[record_id] = Tracker(at_ms, [-1] * n, [-1] * n, [""] * n)
@@ -255,7 +260,8 @@ class Network:
                 lost = self._cut(src, dst) or self.rng.random() < self.loss
                 self.stats.push_messages += 1
                 announced = isinstance(action, SendAnnounce)
-                self._at(self.now + self._latency(), _PUSH, src, dst, action.record_ids, lost,
+                ids = action.record_ids + action.unasked if isinstance(action, SendAnnounce) else action.record_ids
+                self._at(self.now + self._latency(), _PUSH, src, dst, ids, lost,
                          "push" if announced else "pull", announced)
             elif isinstance(action, StartSync):
                 self._sync(src, action.peer)
@@ -281,7 +287,7 @@ class Network:
         hub = self.hubs[origin]
         hub.store(record_id, self.created[record_id])
         self._arrive(origin, origin, record_id, "origin")
-        self._dispatch(origin, hub.node.local_stored([record_id], self.now))
+        self._dispatch(origin, hub.node.local_stored([record_id], self.now, signed_here=True))
 
     def _on_push(self, src: int, dst: int, ids: tuple[bytes, ...], lost: bool, via: str, announced: bool) -> None:
         sender, receiver = self.hubs[src], self.hubs[dst]
@@ -294,7 +300,8 @@ class Network:
         self.stats.push_duplicates += sum(1 for _, o in outcomes if o == "duplicate")
         receiver.node.inbound_contact(sender.url, self.now)  # an inbound request proves the sender is up
         # As in the driver: a push comes over an authenticated session, so the sender is scored for it.
-        self._dispatch(dst, receiver.node.records_received(sender.url, outcomes, self.now))
+        from_author = all(self.origin.get(rid) == src for rid in ids)
+        self._dispatch(dst, receiver.node.records_received(sender.url, outcomes, self.now, from_author=from_author))
         self._dispatch(src, sender.node.push_finished(receiver.url, ids, True, self.now, announced=announced,
                                                       bytes_out=len(ids) * RECORD_BYTES))
 

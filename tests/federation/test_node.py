@@ -6,11 +6,11 @@ import dataclasses
 import hashlib
 import random
 
+from federation.gossip import WANT_PROMISE_MS
 from federation.node import (
     AUTHOR_RELAY_DELAY_MS,
     BURST_SPACING,
     DIAL_AT_ONCE,
-    WANT_PROMISE_MS,
     ClosePeer,
     DiscoverPeers,
     DropPeer,
@@ -329,6 +329,7 @@ def test_relays_of_records_from_their_author_are_held_and_dropped_where_the_peer
     assert n.tick(BATCH) == [] and n.next_deadline_ms() == AUTHOR_RELAY_DELAY_MS
     n.records_received(B, [(rid(2), "duplicate")], 10)  # B got it from the author too: not announced there
     n.want_candidates(C, [rid(2)], 20)  # C announced it to us: it has it
+    assert n.next_deadline_ms() is None  # nothing is left to relay: no timer
     assert n.tick(AUTHOR_RELAY_DELAY_MS) == [] and n.next_deadline_ms() is None
     # A held relay nobody sent us meanwhile still goes (a hub the author cannot reach hears of it).
     n.records_received(A, [(rid(3), "accepted")], 2_000, from_author=True)
