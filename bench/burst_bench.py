@@ -268,7 +268,7 @@ def coophub(root: Path, n: int, m: int, rng: random.Random, idle_s: float, publi
         start_wall = time.time()
         start = time.monotonic()
         net.mark()
-        c2, s2 = cpu_seconds(pids), tcp.snapshot()
+        c2, s2, o2 = cpu_seconds(pids), tcp.snapshot(), cpu_seconds(pids[:1])
         ids: list[str] = []
         expected = n + 1 + m
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -288,7 +288,7 @@ def coophub(root: Path, n: int, m: int, rng: random.Random, idle_s: float, publi
                     break
                 time.sleep(POLL_S)
         end = time.monotonic()
-        c3, s3 = cpu_seconds(pids), tcp.snapshot()
+        c3, s3, o3 = cpu_seconds(pids), tcp.snapshot(), cpu_seconds(pids[:1])
         load_after = os.getloadavg()[0]
         with console.status(f"the tail: {TAIL_S:.0f} s more for relays and follow-up traffic"):
             time.sleep(TAIL_S)
@@ -317,6 +317,8 @@ def coophub(root: Path, n: int, m: int, rng: random.Random, idle_s: float, publi
         "n": n, "m": m, "payload": PAYLOAD, "publishers": publishers, "delivered": delivered_n, "expected": n * m,
         "time_all_s": (last - start_wall * 1000) / 1000, "publish_s": published_s, "window_s": window,
         "cpu_s": cpu, "cpu_ms_per_msg_per_hub": cpu * 1000 / (m * n),
+        "origin_cpu_s": o3 - o2, "origin_cpu_ms_per_msg": (o3 - o2) * 1000 / m,
+        "others_cpu_ms_per_msg_per_hub": (cpu - (o3 - o2)) * 1000 / (m * (n - 1)),
         "idle_cpu_ms_per_msg_per_hub": idle_cpu_per_s * window * 1000 / (m * n),
         "tcp_bytes": burst_bytes, "tcp_connections_closed": closed,
         "wire_per_msg_per_hub": burst_bytes / (m * n),
@@ -384,6 +386,10 @@ def table(n: int, ours: dict[str, Any], theirs: dict[str, Any] | None) -> list[s
         f"| CPU per message per hub | {ours['cpu_ms_per_msg_per_hub']:.2f} ms | {fmt(g_cpu, '.2f', ' ms')} | "
         f"{fmt(cpu_ratio, '.3f', '×')} | ≤ 0.10× | {_verdict(cpu_ratio, 0.10)} |",
         f"| … the hubs' idle rate over the same window | {ours['idle_cpu_ms_per_msg_per_hub']:.2f} ms | | | | |",
+        f"| … the publishing hub alone, per message (API, signing, storing, pushing to {n - 1}) | "
+        f"{ours['origin_cpu_ms_per_msg']:.2f} ms | | | | |",
+        f"| … each other hub, per message (receiving, verifying, storing) | "
+        f"{ours['others_cpu_ms_per_msg_per_hub']:.2f} ms | | | | |",
         f"| … with the follow-up traffic of the {ours['tail_s']:.0f} s after (relays), less the idle rate | "
         f"{ours['full_cpu_ms_per_msg_per_hub']:.2f} ms | | {fmt(full_cpu_ratio, '.3f', '×')} | ≤ 0.10× | "
         f"{_verdict(full_cpu_ratio, 0.10)} |",

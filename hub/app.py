@@ -424,7 +424,7 @@ def _raw_from_request(data: Any, home: Home, store: Store, now: int) -> bytes:
     body = body_from_json(kind, data["body"])
     if kind == "attestation":  # the assessor's Open Badges credential travels in the record (docs/opendata.md)
         body = issue_credential(store, home.key, association or bytes(32), body, home.config.url)
-    record = build_record(home.key, association or bytes(32), kind, body, now, limits=home.limits())
+    record = build_record(home.key, association or bytes(32), kind, body, now, limits=store.limits)
     store.check_publish(record, now)
     return record.raw
 
