@@ -18,7 +18,7 @@ Status codes:
     429 rate-limited       over this address's token bucket without the API token (Retry-After says when)
     503 rate-limited       the hub's own request or body-bytes cap (Retry-After)
     503 error              the database failed while storing a publish (a full disk): try again (Retry-After)
-    422 <ingest reason>    a record the store refused (invalid, too-large, blocked), or that hub.publishing's
+    422 <ingest reason>    a record the store refused (invalid, too-large, wrong-association), or that hub.publishing's
                            checks refuse before signing (it would have no effect, or could not be stored yet:
                            not-a-member, missing-reference, ...)
     202                    held, not stored yet: deferred (a reference or sponsorship it waits for) or an

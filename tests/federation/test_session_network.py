@@ -400,3 +400,57 @@ async def test_an_inbound_session_from_a_member_carries_pushes_without_a_url(net
     await b.stop()
     await eventually(lambda: None if {r["url"]: r for r in a.fed.peer_sessions()}[key]["session_state"]
                      in ("closed", "backoff") else "still open", "A sees B's session end")
+
+
+async def test_records_of_another_association_cost_the_sender_score_and_are_never_stored(net: Network) -> None:
+    """PRODUCT.md §3.2: "another association" is an objective fault. A member whose session is authenticated
+    for our association but pushes records signed for another one loses score per record and is dropped when
+    it runs out; a peer our anti-entropy fetches such records from is dropped the same way. None is stored.
+    Honest refusals and deferrals (an applicant's non-profile record, a not-yet-member's guide) cost nothing."""
+    a, b = net.hub("foreign-a"), net.hub("foreign-b")
+    charter = net.found([a, b])
+    await net.start()
+    limits = a.fed.limits
+    t = now_ms()
+    other = build_record(b.key, bytes(32), "charter", {
+        "name": "Another Association", "description": "Not ours.", "founders": [b.key.public],
+        "endorsements_needed": 1, "schemes": []}, t - 30_000)
+    steps = (limits.peer_score_start - limits.peer_score_drop_at) // limits.peer_score_invalid_cost
+    foreign = [other.raw] + [build_record(b.key, other.id, "guide", guide_body(f"Elsewhere {i}"), t - 20_000 + i).raw
+                             for i in range(2 * steps)]
+    foreign_ids = {hashlib.sha256(raw).hexdigest() for raw in foreign}
+
+    def b_peer() -> Any:
+        return next(p for p in a.fed.peers if p.hub_id == b.key.public)
+
+    # Honest first: an applicant's guide on its own session is blocked, relayed by b it is deferred.
+    applicant = HubKey.generate()
+    early = build_record(applicant, charter.id, "guide", guide_body("Before admission"), t - 10_000).raw
+    assert [r[1:] for r in await push_raw(a, [early], applicant)] == [["refused", "blocked"]]
+    assert [r[1:] for r in await push_raw(a, [early], b.key)] == [["deferred", "not-a-member"]]
+    assert b_peer().score == limits.peer_score_start
+
+    # Records of another association from a member: refused, scored, and at the threshold it is dropped.
+    results = await push_raw(a, foreign[:steps - 1], b.key)
+    assert {tuple(r[1:]) for r in results} == {("refused", "wrong-association")}, results
+    assert b_peer().score == limits.peer_score_drop_at + limits.peer_score_invalid_cost
+    assert b_peer().state != "dropped"
+    assert (await push_raw(a, foreign[steps - 1:steps], b.key))[0][1:] == ["refused", "wrong-association"]
+    assert b_peer().state == "dropped" and b_peer().refused.get("wrong-association") == steps, b_peer()
+    with pytest.raises(PeerUnavailable) as refused:
+        await push_raw(a, foreign[steps:steps + 1], b.key)
+    assert refused.value.close_reason == "dropped"
+
+    # The same records served to our anti-entropy by a peer of our association: it is dropped too.
+    hostile = await net.hostile(foreign[steps:], charter.id)
+    a.fed.add_peer(hostile.url)
+
+    def hostile_dropped() -> str | None:
+        state = a.fed.peers.get(hostile.url)
+        return None if state.state == "dropped" else f"state {state.state}, score {state.score}"
+
+    await eventually(hostile_dropped, "the peer serving another association's records is dropped")
+    assert a.fed.peers.get(hostile.url).refused.get("wrong-association", 0) >= steps
+    assert not a.ids() & foreign_ids, "a record of another association was stored"
+    assert a.store is not None
+    assert {r["reason"] for r in a.store.refused_summary()} == {"wrong-association"}
