@@ -271,7 +271,8 @@ def status_view(home: Home, store: Store, now_ms: int,
     urls = {str(p["url"]) for p in saved} | {u.rstrip("/") for u in home.config.peers}
     status["peers"] = len(urls)
     status["peer_urls"] = sorted(urls)
-    payload = peer_status.peers_payload(home.config.peers, saved, live, hub_names(store, now_ms))
+    payload = peer_status.peers_payload(home.config.peers, saved, live, hub_names(store, now_ms),
+                                        store.member_peer_url_hubs())
     status["peer_sessions"], status["sessions_known"] = payload["peers"], payload["sessions_known"]
     return status
 
@@ -305,7 +306,8 @@ async def get_peers(request: web.Request) -> web.Response:
     live = _live_sessions(request.app)
     saved = await store.read(store.list_peers)
     names = await store.read(hub_names, store, _now(request))
-    return json_response(peer_status.peers_payload(home.config.peers, saved, live, names))
+    owners = await store.read(store.member_peer_url_hubs)
+    return json_response(peer_status.peers_payload(home.config.peers, saved, live, names, owners))
 
 
 async def get_directory(request: web.Request) -> web.Response:

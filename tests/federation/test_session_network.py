@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import random
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -454,3 +455,40 @@ async def test_records_of_another_association_cost_the_sender_score_and_are_neve
     assert not a.ids() & foreign_ids, "a record of another association was stored"
     assert a.store is not None
     assert {r["reason"] for r in a.store.refused_summary()} == {"wrong-association"}
+
+
+async def test_a_member_unreachable_at_its_url_that_dials_in_is_one_row(net: Network) -> None:
+    """B's profile names a URL A cannot reach (nothing listens there); B dials A. A's peer table has the URL
+    (hub unproven) and ``session:<B>``; GET /api/v1/peers, GET /api/v1/status and the network page show one
+    row for B: the URL, with the open inbound session's state and score."""
+    a, b = net.hub("alias-a"), net.hub("alias-b")
+    net.found([a, b])
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+    dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+    try:
+        await net.start()
+        await b.publish("profile", {"name": "Beta Care", "regions": ["Powys"], "services": [],
+                                    "peer_urls": [dead_url]})
+        b.fed.add_peer(a.url)
+        key = f"session:{b.hub_id}"
+        await eventually(lambda: None if dead_url in a.fed.peers and key in a.fed.peers
+                         and a.fed.peers.get(dead_url).failures > 0 else f"{[p.url for p in a.fed.peers]}",
+                         "A learns B's URL, fails to reach it, and has B's inbound session")
+        assert a.fed.peers.get(dead_url).hub_id is None  # the two entries of the table are not tied there
+
+        async with net.http.get(f"{a.url}/api/v1/peers") as resp:
+            peers = (await resp.json())["peers"]
+        mine = [r for r in peers if r["hub"] == b.hub_id or r["url"] in (dead_url, key)]
+        assert len(mine) == 1, mine
+        row = mine[0]
+        assert (row["url"], row["session_key"], row["inbound_only"]) == (dead_url, key, False), row
+        assert row["session_state"] == "open" and row["direction"] == "inbound", row
+        assert row["score"] == a.fed.limits.peer_score_start and row["name"] == "Beta Care", row
+        async with net.http.get(f"{a.url}/api/v1/status") as resp:
+            sessions = (await resp.json())["peer_sessions"]
+        assert [r["url"] for r in sessions if r["hub"] == b.hub_id or r["url"] in (dead_url, key)] == [dead_url]
+        status, page = await a.get("/network")
+        assert status == 200 and page.count(dead_url.encode()) == 1 and key.encode() not in page
+    finally:
+        dead.close()
