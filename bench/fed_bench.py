@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.localnet import LocalHub, LocalNet, free_ports, wait_until
+from cli.network import PUSH_DRAIN_S
 from hub.home import Home
 from hub.store import Store
 from protocol import HubKey, build_record
@@ -71,6 +72,13 @@ def _traffic(hubs: list[LocalHub]) -> list[dict[str, int]]:
 
 def _sum(snapshot: list[dict[str, int]], *names: str) -> int:
     return sum(s.get(n, 0) for s in snapshot for n in names)
+
+
+def _sent(snapshot: list[dict[str, int]]) -> int:
+    """Bytes the hubs sent on their peer sessions: ``wire_bytes_out`` (WebSocket frames with their framing) where
+    traffic() has it, else ``bytes_out`` (the frames' payloads), never a counter that does not exist (which
+    read as 0 B per record)."""
+    return sum(s.get("wire_bytes_out", s.get("bytes_out", 0)) for s in snapshot)
 
 
 def _received(hub: LocalHub, ids: list[str]) -> dict[str, int]:
@@ -116,7 +124,7 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
         time.sleep(idle_s)
         t1, idle1 = time.monotonic(), _traffic(hubs)
         idle_rate = (_sum(idle1, "served_requests") - _sum(idle0, "served_requests")) / (t1 - t0)
-        idle_bytes = (_sum(idle1, "wire_bytes_out") - _sum(idle0, "wire_bytes_out")) / (t1 - t0)
+        idle_bytes = (_sent(idle1) - _sent(idle0)) / (t1 - t0)
         _say(f"publishing {m} guides from random hubs")
         load_before = os.getloadavg()[0]
         ids, origins = [], []
@@ -143,7 +151,7 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
     extra = requests - idle_rate * (end - start)
     pushes = _sum(busy, "served_announce", "served_push") - _sum(idle1, "served_announce", "served_push")
     fetches = _sum(busy, "served_fetch") - _sum(idle1, "served_fetch")
-    wire_bytes = (_sum(busy, "wire_bytes_out") - _sum(idle1, "wire_bytes_out") - idle_bytes * (end - start))
+    wire_bytes = _sent(busy) - _sent(idle1) - idle_bytes * (end - start)
     record_size = len(build_record(HubKey.from_seed(bytes(32)), b"\x01" * 32, "guide", _guide(rng, "x"), 0).raw)
     q = statistics.quantiles(spans, n=10)
     with contextlib.suppress(OSError):
@@ -167,7 +175,8 @@ def dissemination(root: Path, n: int, m: int, rng: random.Random) -> list[str]:
         f"({extra / m / n:.2f} per hub) |",
         f"| of which push announcements and pushes | {pushes / m:,.1f} |",
         f"| of which anti-entropy fetches | {fetches / m:,.1f} |",
-        f"| wire bytes per record per hub (WebSocket frames sent, less idle) | {wire_bytes / m / n:,.0f} B "
+        f"| wire bytes per record per hub ({'WebSocket frames' if 'wire_bytes_out' in busy[0] else 'frame payloads'} "
+        f"sent, less idle) | {wire_bytes / m / n:,.0f} B "
         f"({wire_bytes / m / n / record_size:.1f}× the record) |",
         f"| idle anti-entropy, whole association | {idle_rate:,.1f} requests/s, {idle_bytes:,.0f} B/s |",
         "",
@@ -201,7 +210,7 @@ def catch_up(root: Path, size: int, repair: int, rng: random.Random) -> list[str
         store.close()
         net.start(source)
         newcomer = net.add("newcomer", "Newcomer Co-op", new_port)
-        _say(f"coophub join: catching up {size + 1:,} records over HTTP")
+        _say(f"coophub join: catching up {size + 1:,} records over a peer session")
         t = time.perf_counter()
         joined = newcomer.cli("join", charter, "--peer", source.url)
         join_s = time.perf_counter() - t
@@ -220,18 +229,22 @@ def catch_up(root: Path, size: int, repair: int, rng: random.Random) -> list[str
     total = sum(len(r) for r in history)
     repaired = sum(len(r) for r in later)
     negentropy = synced["bytes"]
+    # A one-shot sync waits up to PUSH_DRAIN_S for its pushes; while Federation.drain also waits for the
+    # session's own reader task (which ends only with the session), every sync takes that long: say so.
+    stall = (f" (of which ~{PUSH_DRAIN_S:.0f} s is the command waiting out its drain timeout, not the sync)"
+             if sync_s >= PUSH_DRAIN_S else "")
     return [
         f"### Catch-up: a new hub joins an association of {size:,} records",
         "",
         "| figure | value |",
         "|---|---:|",
-        f"| `coophub join` (pages of 500 over HTTP, checked and stored) | {join_s:,.1f} s, "
+        f"| `coophub join` (pages of 500 over a peer session, checked and stored) | {join_s:,.1f} s, "
         f"**{(size + 1) / join_s:,.0f} records/s**, {total / join_s / 1e6:,.1f} MB/s |",
         f"| the same records ingested locally from memory (no network) | {local_s:,.1f} s, "
         f"{size / local_s:,.0f} records/s |",
         f"| ratio, catch-up to local ingest | {local_s / join_s:.2f} |",
-        f"| repair: `coophub sync` after {repair:,} new records | {sync_s:,.2f} s, {synced['rounds']} round "
-        f"trips, {negentropy:,} B of Negentropy for {repaired:,} B of records "
+        f"| repair: `coophub sync` after {repair:,} new records | {sync_s:,.2f} s{stall}, {synced['rounds']} "
+        f"round trips, {negentropy:,} B of Negentropy for {repaired:,} B of records "
         f"({negentropy / repaired * 100:.1f} % overhead) |",
         f"| requests the source served in all | {status.get('served_requests', 0):,} |",
         "",

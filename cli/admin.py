@@ -142,7 +142,8 @@ def _peers(home: Home, store: Store) -> dict[str, Any]:
     from hub.peer_status import peers_payload
 
     live = _live_peers(home, home.running_url())
-    return peers_payload(home.config.peers, store.list_peers(), live, hub_names(store, now_ms()))
+    return peers_payload(home.config.peers, store.list_peers(), live, hub_names(store, now_ms()),
+                         store.member_peer_url_hubs())
 
 
 def _peer_table(rows: list[dict[str, Any]], sessions_known: bool) -> None:

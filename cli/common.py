@@ -249,7 +249,7 @@ def _refused(data: Any) -> CliError:
 
 
 _REFUSAL_FIX = {  # translated where shown (hub.i18n.N_ marks them for the catalogue)
-    "blocked": N_("the record belongs to another association; check `coophub status`"),
+    "wrong-association": N_("the record belongs to another association; check `coophub status`"),
     "not-a-member": N_("ask members to endorse your hub: they run `coophub endorse` with your hub id "
                        "(`coophub status` shows it)"),
     "missing-reference": N_("the record it refers to is not on this hub yet; check the id, or wait for the "

@@ -18,8 +18,9 @@ data")::
 Dropping is an explicit event of that table (:meth:`PeerTable.drop`), with its reason kept in
 :attr:`PeerState.drop_reason`; :class:`~federation.node.FederationNode` turns it into a ``DropPeer`` action.
 A dropped peer is never chosen again and never re-added from a profile; only an operator's explicit
-:meth:`PeerTable.add` revives it. Refusal reasons follow ``protocol.errors.REASONS``: only ``invalid`` and
-``too-large`` cost score — ``missing-reference`` means "retry once the referenced record arrives" and
+:meth:`PeerTable.add` revives it. Refusal reasons follow ``protocol.errors.REASONS``: only the objective faults
+of PRODUCT.md §3.2 cost score (:data:`PENALISED_REASONS`: ``invalid``, ``too-large``, ``wrong-association``) —
+``missing-reference`` means "retry once the referenced record arrives" and
 ``duplicate``/``blocked``/``rate-limited`` are not the sender's fault.
 """
 
@@ -67,8 +68,10 @@ CONTACTABLE_STATES = frozenset({"new", "healthy", "failing"})
 #: not failed yet, and waiting for a first sync before pushing would delay news by up to a sync interval.
 #: A failing peer is skipped; anti-entropy catches it up once it answers again.
 PUSH_STATES = frozenset({"new", "healthy"})
-#: Refusal reasons that cost score: the peer sent something no honest hub would relay.
-PENALISED_REASONS = frozenset({"invalid", "too-large"})
+#: Refusal reasons that cost score: the peer sent something no honest hub would relay — bytes that are not a
+#: valid record, over a published limit, or signed for another association (PRODUCT.md §3.2). Each depends on
+#: the record alone, never on what the receiver holds yet.
+PENALISED_REASONS = frozenset({"invalid", "too-large", "wrong-association"})
 
 
 class UnknownPeerError(KeyError):
@@ -288,7 +291,7 @@ class PeerTable:
         """Count the outcomes of records the peer sent (``"accepted"`` or a refusal reason); True if it was
         dropped by this call.
 
-        Each ``invalid`` or ``too-large`` refusal costs ``peer_score_invalid_cost``; at or below
+        Each refusal in :data:`PENALISED_REASONS` costs ``peer_score_invalid_cost``; at or below
         ``peer_score_drop_at`` the peer is dropped. Other reasons are counted but cost nothing.
 
         Raises:

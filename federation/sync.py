@@ -9,15 +9,20 @@ Initiator (the hub whose sync timer fired)::
 
     session = SyncSession(Storage(items), limits)
     for action in session.start():           # SendReconcile(msg)
-        ...                                  # POST msg to the peer's /fed/v1/reconcile, then
+        ...                                  # send msg as a ``sync`` request on the authenticated peer
+                                             # session (GET /fed/v1/session, docs/protocol.md §8), then
     actions = session.on_reply(reply)        # -> SendReconcile | Fetch | Offer | Done, in order
 
-``Fetch`` names ids we lack (fetch them from the peer in batches of ``Limits.fetch_batch``); ``Offer`` names
-ids the peer lacks (push them to it); ``Done`` closes the session with its figures. Fetches stream while the
-session runs, so a hub far behind starts downloading after the first round trip that reveals a full batch.
+``Fetch`` names ids we lack (the driver asks for them with ``fetch`` requests on the same session, in batches
+of ``Limits.fetch_batch``); ``Offer`` names ids the peer lacks (pushed to it unannounced, a ``push`` request);
+``Done`` closes the anti-entropy run with its figures (the peer session stays open). Fetches stream while the
+run goes on, so a hub far behind starts downloading after the first round trip that reveals a full batch.
+"Session" below means one such anti-entropy run, not the peer session that carries it.
 
 Responder: :class:`SyncResponder` answers each message, enforcing the same round and byte bounds, so every
-request a peer can make is bounded in size and work (PRODUCT.md §3).
+request a peer can make is bounded in size and work (PRODUCT.md §3). The simulation (``federation/sim.py``)
+and the tests use it; a running hub answers each ``sync`` request on a session in ``federation/routes.py``,
+bounded per message by ``Limits.negentropy_frame_bytes``.
 
 Errors::
 
@@ -60,7 +65,8 @@ class SyncError(ProtocolError):
 
 @dataclass(frozen=True, slots=True)
 class SendReconcile:
-    """Send ``msg`` to the peer's reconcile endpoint and feed its reply to :meth:`SyncSession.on_reply`."""
+    """Send ``msg`` to the peer as a ``sync`` request on the peer session and feed its reply to
+    :meth:`SyncSession.on_reply`."""
 
     msg: bytes
 
@@ -80,7 +86,8 @@ class Fetch:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """The peer lacks these records (at most ``Limits.push_batch``): push them to it."""
+    """The peer lacks these records (at most ``Limits.push_batch``): push them to it (a ``push`` request on the
+    peer session, without announcing them first)."""
 
     record_ids: tuple[bytes, ...]
 

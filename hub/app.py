@@ -18,7 +18,7 @@ Status codes:
     429 rate-limited       over this address's token bucket without the API token (Retry-After says when)
     503 rate-limited       the hub's own request or body-bytes cap (Retry-After)
     503 error              the database failed while storing a publish (a full disk): try again (Retry-After)
-    422 <ingest reason>    a record the store refused (invalid, too-large, blocked), or that hub.publishing's
+    422 <ingest reason>    a record the store refused (invalid, too-large, wrong-association), or that hub.publishing's
                            checks refuse before signing (it would have no effect, or could not be stored yet:
                            not-a-member, missing-reference, ...)
     202                    held, not stored yet: deferred (a reference or sponsorship it waits for) or an
@@ -271,7 +271,8 @@ def status_view(home: Home, store: Store, now_ms: int,
     urls = {str(p["url"]) for p in saved} | {u.rstrip("/") for u in home.config.peers}
     status["peers"] = len(urls)
     status["peer_urls"] = sorted(urls)
-    payload = peer_status.peers_payload(home.config.peers, saved, live, hub_names(store, now_ms))
+    payload = peer_status.peers_payload(home.config.peers, saved, live, hub_names(store, now_ms),
+                                        store.member_peer_url_hubs())
     status["peer_sessions"], status["sessions_known"] = payload["peers"], payload["sessions_known"]
     return status
 
@@ -305,7 +306,8 @@ async def get_peers(request: web.Request) -> web.Response:
     live = _live_sessions(request.app)
     saved = await store.read(store.list_peers)
     names = await store.read(hub_names, store, _now(request))
-    return json_response(peer_status.peers_payload(home.config.peers, saved, live, names))
+    owners = await store.read(store.member_peer_url_hubs)
+    return json_response(peer_status.peers_payload(home.config.peers, saved, live, names, owners))
 
 
 async def get_directory(request: web.Request) -> web.Response:

@@ -35,7 +35,8 @@ from .pagedata import MarksCache, SearchCache, hub_id_text, in_marks, marks_brie
 
 __all__ = [
     "DirectoryQuery", "SearchCache", "TOTAL_CAP", "Total", "attachment", "counts", "fts_query", "get_membership",
-    "guide_view", "hub_view", "mark_check", "marks_view", "member_peer_urls", "offer_view", "search", "status",
+    "guide_view", "hub_view", "mark_check", "marks_view", "member_peer_url_hubs", "member_peer_urls", "offer_view",
+    "search", "status",
 ]
 
 KINDS = ("hub", "guide", "offer")
@@ -335,9 +336,24 @@ def member_peer_urls(conn: sqlite3.Connection) -> list[str]:
     One join over the derived tables: building each member's page (``hub_view``) for this cost seconds at 1M
     records (docs/performance.md), and discovery runs after every new profile.
     """
+    return [url for _hub, url in _member_profile_urls(conn)]
+
+
+def member_peer_url_hubs(conn: sqlite3.Connection) -> dict[str, bytes]:
+    """Peer URL (without a trailing "/") -> the member whose current profile names it, for the peer views
+    (hub.peer_status): a member this hub cannot reach at its URL but that dials in shows as one row. A URL
+    that two members' profiles name is left out: whose it is is not known."""
+    owners: dict[str, set[bytes]] = {}
+    for hub, url in _member_profile_urls(conn):
+        owners.setdefault(url.rstrip("/"), set()).add(hub)
+    return {url: next(iter(hubs)) for url, hubs in owners.items() if len(hubs) == 1}
+
+
+def _member_profile_urls(conn: sqlite3.Connection) -> list[tuple[bytes, str]]:
     profiles = load_records(conn, "SELECT r.raw, r.id FROM members m JOIN profiles p ON p.hub = m.hub "
                                   "JOIN records r ON r.id = p.id ORDER BY m.hub")
-    return [url for profile in profiles for url in profile.body.get("peer_urls", []) if isinstance(url, str)]
+    return [(profile.author, url) for profile in profiles for url in profile.body.get("peer_urls", [])
+            if isinstance(url, str)]
 
 
 def _names(conn: sqlite3.Connection, hubs: set[bytes]) -> dict[bytes, str]:

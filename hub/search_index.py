@@ -9,8 +9,10 @@ own write lock, so the indexer's transactions run beside the writer's, on the ot
 Restart-safe: the last queue position applied (``fts_state.seq``) is written in the same transaction as the
 index rows, so after a crash between an acknowledgement and its indexing the indexer resumes from its mark on
 the next start. The index is derived from the records alone (:func:`hub.derive.fts_fields`): a search file that
-is missing, new, or ahead of its database (a database restored from an older copy) is rebuilt from the
-directory, in batches, while the hub serves; text search answers from what is indexed meanwhile.
+is missing, new, ahead of its database (a database restored from an older copy) or behind what the queue still
+holds (a search file copied before entries were indexed and pruned) is rebuilt from the directory, in batches,
+while the hub serves; text search answers from what is indexed meanwhile. A search file this module creates
+takes the database's mode (0600), not the umask's.
 
 What a search sees: :meth:`Indexer.wait_for` lets a text search wait (at most ``SEARCH_WAIT_S``) until the
 index holds everything queued when the search began, so a record is searchable as soon as its publisher is
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +69,18 @@ def search_path(db_path: Path) -> Path:
     return db_path.with_name(f"{db_path.stem}-search{db_path.suffix}")
 
 
+def _create_private(path: Path, db_path: Path) -> None:
+    """Create a missing search file with the database's mode (0600 as `coophub init` makes it), as SQLite gives
+    the -wal and -shm files; otherwise a search file rebuilt later (``check --repair``, a file removed by hand)
+    would take the process umask (0644) in a home that is 0600 throughout (docs/operations.md)."""
+    try:
+        mode = stat.S_IMODE(db_path.stat().st_mode) & 0o666
+    except FileNotFoundError:
+        mode = 0o600
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))  # an empty file opens as a new db
+
+
 def open_search(db_path: Path) -> sqlite3.Connection:
     """A write connection to the search file (created with its schema if missing) with the hub's database
     attached as ``hub`` (read from only).
@@ -75,6 +91,7 @@ def open_search(db_path: Path) -> sqlite3.Connection:
     Raises:
         sqlite3.Error: a file cannot be opened.
     """
+    _create_private(search_path(db_path), Path(db_path))
     conn = connect(search_path(db_path))
     try:
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -94,6 +111,16 @@ def _state(conn: sqlite3.Connection) -> dict[str, int]:
     return {k: v for k, v in conn.execute("SELECT k, v FROM main.fts_state")}
 
 
+def _pruned_past(conn: sqlite3.Connection, state: dict[str, int], queued: int) -> bool:
+    """Whether queue entries after this index's mark were pruned: the queue's seq has no gaps (AUTOINCREMENT;
+    only entries up to an index's mark are deleted), so a first entry beyond mark + 1, or an empty queue short
+    of its end, means the index missed them (a search file copied at an older moment than hub.sqlite3)."""
+    if "rebuild" in state or state["seq"] >= queued:
+        return False
+    first = conn.execute("SELECT min(seq) FROM hub.fts_queue").fetchone()[0]
+    return first is None or int(first) > state["seq"] + 1
+
+
 def index_step(conn: sqlite3.Connection, batch: int = BATCH) -> tuple[int, int]:
     """One indexer transaction on a connection from :func:`open_search`: (entries applied, mark after it).
     0 entries: the index holds everything queued.
@@ -107,8 +134,9 @@ def index_step(conn: sqlite3.Connection, batch: int = BATCH) -> tuple[int, int]:
         state = _state(conn)
         queued = conn.execute("SELECT coalesce((SELECT seq FROM hub.sqlite_sequence WHERE name = 'fts_queue'), 0)"
                               ).fetchone()[0]
-        if "seq" not in state or state["seq"] > queued:
-            # No index yet, or one ahead of this database (restored from an older copy): start again.
+        if "seq" not in state or state["seq"] > queued or _pruned_past(conn, state, queued):
+            # No index yet, one ahead of this database (restored from an older copy), or one behind what the
+            # queue still holds (a search file older than its database): start again.
             conn.execute("DELETE FROM main.directory_fts")
             conn.execute("INSERT OR REPLACE INTO main.fts_state VALUES ('seq', ?), ('rebuild', 0)", (queued,))
             return 1, queued

@@ -344,6 +344,10 @@ class Store:
         """Peer URLs named in current members' current profiles."""
         return self._read(queries.member_peer_urls)
 
+    def member_peer_url_hubs(self) -> dict[str, bytes]:
+        """Peer URL -> the one member whose current profile names it (hub.queries.member_peer_url_hubs)."""
+        return self._read(queries.member_peer_url_hubs)
+
     def is_member(self, hub: bytes) -> bool:
         with self._readers.reading() as conn:
             return conn.execute("SELECT 1 FROM members WHERE hub = ?", (hub,)).fetchone() is not None

@@ -407,7 +407,8 @@ async def network_page(request: web.Request) -> web.Response:
     store, home, now = _store(request), request.app[HOME_KEY], _now(request)
     # The running federation's sessions, read in the event loop, over the table it last saved (hub.peer_status).
     live = request.app[PEER_SESSIONS_KEY]() if PEER_SESSIONS_KEY in request.app else None
-    rows = peer_status.peer_rows((), await store.read(store.list_peers), live)
+    rows = peer_status.peer_rows((), await store.read(store.list_peers), live,
+                                 url_hubs=await store.read(store.member_peer_url_hubs))
     peers = [view.peer_view(p, _hub_from_hex) for p in rows]
     refused = await store.read(store.refused_summary)
     association = await store.read(store.association_id) or home.association

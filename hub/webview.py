@@ -132,6 +132,7 @@ REFUSAL_LABELS = {
     "duplicate": N_("Duplicate"),
     "rate-limited": N_("Rate limited"),
     "blocked": N_("Blocked"),
+    "wrong-association": N_("Another association"),
     "missing-reference": N_("Waiting for a record it refers to"),
     "error": N_("Error"),
 }

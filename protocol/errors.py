@@ -34,10 +34,12 @@ __all__ = [
 #: Every reason a refusal or deferral can carry. ``missing-reference`` ("a referenced record is not held yet"),
 #: ``not-a-member`` ("the author is not eligible yet") and ``future`` ("dated a little ahead of our clock") are
 #: the reasons of a *deferred* record (docs/protocol.md §2.3): they may change with later data or time, so they
-#: are never held against a peer.
+#: are never held against a peer. ``wrong-association`` ("signed for another association": the record alone shows
+#: it, PRODUCT.md §3.2) is an objective fault like ``invalid``; ``blocked`` ("not from this session": an
+#: applicant's record other than its own profile, a non-member's vote) is not the sender's fault.
 REASONS = frozenset(
-    {"invalid", "too-large", "duplicate", "rate-limited", "blocked", "missing-reference", "not-a-member",
-     "future", "error"}
+    {"invalid", "too-large", "duplicate", "rate-limited", "blocked", "wrong-association", "missing-reference",
+     "not-a-member", "future", "error"}
 )
 #: Reasons a hub defers a record for instead of refusing it.
 DEFERRED_REASONS = frozenset({"missing-reference", "not-a-member", "future"})

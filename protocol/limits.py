@@ -50,7 +50,8 @@ class Limits:
     # Exponential backoff for unreachable peers: first retry after 1 s, at most 5 min between tries.
     backoff_base_ms: int = 1 * SECONDS
     backoff_max_ms: int = 300 * SECONDS
-    # Peer score: starts at 100, an invalid record costs 10, a peer at or below 0 is dropped.
+    # Peer score: starts at 100, each objective fault it sends (a record refused invalid, too-large or
+    # wrong-association) costs 10, a peer at or below 0 is dropped.
     peer_score_start: int = 100
     peer_score_invalid_cost: int = 10
     peer_score_drop_at: int = 0

@@ -122,6 +122,12 @@ class Verdict:
 STORE = Verdict("store")
 
 
+def _foreign(detail: str) -> Verdict:
+    """A record of another association: the record alone shows it, so it is an objective fault (PRODUCT.md
+    §3.2) that costs the sending peer score, unlike ``blocked``."""
+    return Verdict("refuse", "wrong-association", f"another association: {detail}")
+
+
 def classify(record: Record, *, now_ms: int, charter: Record | None, eligible: Callable[[bytes], bool],
              kind_of: Callable[[bytes], str | None], origin: bytes | None = None,
              expected: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> Verdict:
@@ -130,7 +136,9 @@ def classify(record: Record, *, now_ms: int, charter: Record | None, eligible: C
     ``charter``: the stored charter, if any; ``eligible(hub)``: whether a hub is in :func:`eligible_authors` of
     what is stored; ``kind_of(id)``: the kind of a stored record, None if not stored; ``origin``: the
     authenticated hub the bytes came from (None when unknown); ``expected``: the association this hub joined.
-    Checks, in order: time, association, eligibility, references (docs/protocol.md §2.3).
+    Checks, in order: time, association, eligibility, references (docs/protocol.md §2.3). A record of
+    another association is refused ``wrong-association``: the record alone shows it, so it is an objective
+    fault a peer is scored for (PRODUCT.md §3.2), unlike ``blocked`` (an applicant's session).
     """
     skew = limits.max_future_skew_ms
     if record.created_ms > now_ms + skew:
@@ -138,17 +146,17 @@ def classify(record: Record, *, now_ms: int, charter: Record | None, eligible: C
                        f"held until then less {skew} ms", wait_ms=record.created_ms - skew)
     if record.kind == "charter":
         if charter is not None and charter.id != record.id:
-            return Verdict("refuse", "blocked", f"another association: this hub holds charter {charter.id.hex()}")
+            return _foreign(f"this hub holds charter {charter.id.hex()}")
         if expected is not None and record.id != expected:
-            return Verdict("refuse", "blocked", f"another association: this hub joined {expected.hex()}")
+            return _foreign(f"this hub joined {expected.hex()}")
         return STORE
     if expected is not None and record.association != expected:
-        return Verdict("refuse", "blocked", f"another association: the record names {record.association.hex()}")
+        return _foreign(f"the record names {record.association.hex()}")
     if charter is None:
         return Verdict("defer", "missing-reference", f"the charter {record.association.hex()} is not held yet",
                        wait_id=record.association)
     if record.association != charter.id:
-        return Verdict("refuse", "blocked", f"another association: the record names {record.association.hex()}")
+        return _foreign(f"the record names {record.association.hex()}")
     if record.kind == "credit-payment" and record.body["payee"] == record.author:
         return Verdict("refuse", "invalid", "body.payee: a co-op cannot pay itself")  # the record alone says so
     if not eligible(record.author):

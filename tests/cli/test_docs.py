@@ -81,3 +81,54 @@ def test_every_api_route_is_documented(tmp_path: Path) -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     for method, path in sorted(routes):
         assert f"{method} {path}" in text, f"docs/api.md does not document {method} {path}"
+
+
+def _documented_counters() -> set[str]:
+    """The counter names in the table under docs/api.md's "GET /api/v1/status"."""
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    section = text.split("### `GET /api/v1/status`", 1)[1].split("\n### ", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE))
+
+
+def _counters_in_the_code() -> set[str]:
+    """Every counter federation/ can put in ``traffic()``: its ``stats["…"]`` keys, ``served_<op>`` for each
+    session request, and the keys of the dicts written in ``Federation.traffic`` itself (the client's totals)."""
+    import ast
+
+    from federation.session import OPS
+
+    root = DOCS.parent / "federation"
+    keys = {m for path in root.glob("*.py") for m in re.findall(r'stats\["([a-z_]+)"\]', path.read_text("utf-8"))}
+    tree = ast.parse((root / "driver.py").read_text("utf-8"))
+    traffic = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "traffic")
+    made = {k.value for d in ast.walk(traffic) if isinstance(d, ast.Dict) for k in d.keys
+            if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    assert "requests" in made, "Federation.traffic no longer writes its client's totals as a dict literal"
+    return keys | made | {f"served_{op}" for op in OPS}
+
+
+async def test_the_federation_counters_in_docs_are_the_ones_status_returns(tmp_path: Path) -> None:
+    """Two real hubs exchange a record; every counter their GET /api/v1/status returns is documented, and
+    every documented counter is one the code keeps (the docs once named `served_records`, `served_bytes_in`…)."""
+    import random
+
+    from tests.federation.network import Network, eventually, guide_body, lacking
+
+    documented = _documented_counters()
+    assert len(documented) >= 20, documented
+    assert documented <= _counters_in_the_code(), sorted(documented - _counters_in_the_code())
+    net = Network(tmp_path, random.SystemRandom().randrange(2**32))
+    try:
+        a, b = net.hub("docs-a"), net.hub("docs-b")
+        net.found([a, b])
+        net.link(a, b)
+        await net.start()
+        guide = await a.publish("guide", guide_body("Counted"))
+        await eventually(lambda: lacking([b], [guide]), "b gets the guide")
+        for hub in (a, b):
+            async with net.http.get(f"{hub.url}/api/v1/status") as resp:
+                returned = set((await resp.json())["federation"])
+            assert {"served_requests", "sessions", "requests"} <= returned, returned
+            assert returned <= documented, f"docs/api.md lacks {sorted(returned - documented)}"
+    finally:
+        await net.close()

@@ -9,6 +9,7 @@ import pytest
 
 from federation.peers import (
     HEALTH_TRANSITIONS,
+    PENALISED_REASONS,
     PeerTable,
     UnknownPeerError,
     next_health,
@@ -83,11 +84,24 @@ def test_invalid_records_lower_the_score_and_drop_at_the_threshold() -> None:
     assert peers.record_outcomes(A, ["invalid"], 20) is False  # already dropped: reported once
 
 
+def test_records_of_another_association_cost_score_like_invalid_ones() -> None:
+    """PRODUCT.md §3.2: "another association" is an objective fault (the record alone shows it)."""
+    assert PENALISED_REASONS == {"invalid", "too-large", "wrong-association"} and PENALISED_REASONS <= REASONS
+    limits = DEFAULT_LIMITS
+    peers = table()
+    peers.add(A, 0)
+    steps = (limits.peer_score_start - limits.peer_score_drop_at) // limits.peer_score_invalid_cost
+    assert peers.record_outcomes(A, ["wrong-association"] * (steps - 1), 0) is False
+    assert peers.get(A).score == limits.peer_score_drop_at + limits.peer_score_invalid_cost
+    assert peers.record_outcomes(A, ["wrong-association"], 0) is True
+    assert peers.get(A).state == "dropped" and peers.get(A).refused == {"wrong-association": steps}
+
+
 def test_harmless_reasons_cost_nothing() -> None:
     peers = table()
     peers.add(A, 0)
-    harmless = sorted(REASONS - {"invalid", "too-large"})
-    assert "missing-reference" in harmless
+    harmless = sorted(REASONS - PENALISED_REASONS)
+    assert {"missing-reference", "not-a-member", "future", "blocked", "duplicate", "rate-limited"} <= set(harmless)
     peers.record_outcomes(A, harmless * 50 + ["accepted"] * 3, 0)
     peer = peers.get(A)
     assert peer.score == DEFAULT_LIMITS.peer_score_start and peer.state == "new"

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import random
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -433,3 +434,94 @@ async def test_an_inbound_session_from_a_member_carries_pushes_without_a_url(net
     await b.stop()
     await eventually(lambda: None if {r["url"]: r for r in a.fed.peer_sessions()}[key]["session_state"]
                      in ("closed", "backoff") else "still open", "A sees B's session end")
+
+
+async def test_records_of_another_association_cost_the_sender_score_and_are_never_stored(net: Network) -> None:
+    """PRODUCT.md §3.2: "another association" is an objective fault. A member whose session is authenticated
+    for our association but pushes records signed for another one loses score per record and is dropped when
+    it runs out; a peer our anti-entropy fetches such records from is dropped the same way. None is stored.
+    Honest refusals and deferrals (an applicant's non-profile record, a not-yet-member's guide) cost nothing."""
+    a, b = net.hub("foreign-a"), net.hub("foreign-b")
+    charter = net.found([a, b])
+    await net.start()
+    limits = a.fed.limits
+    t = now_ms()
+    other = build_record(b.key, bytes(32), "charter", {
+        "name": "Another Association", "description": "Not ours.", "founders": [b.key.public],
+        "endorsements_needed": 1, "schemes": []}, t - 30_000)
+    steps = (limits.peer_score_start - limits.peer_score_drop_at) // limits.peer_score_invalid_cost
+    foreign = [other.raw] + [build_record(b.key, other.id, "guide", guide_body(f"Elsewhere {i}"), t - 20_000 + i).raw
+                             for i in range(2 * steps)]
+    foreign_ids = {hashlib.sha256(raw).hexdigest() for raw in foreign}
+
+    def b_peer() -> Any:
+        return next(p for p in a.fed.peers if p.hub_id == b.key.public)
+
+    # Honest first: an applicant's guide on its own session is blocked, relayed by b it is deferred.
+    applicant = HubKey.generate()
+    early = build_record(applicant, charter.id, "guide", guide_body("Before admission"), t - 10_000).raw
+    assert [r[1:] for r in await push_raw(a, [early], applicant)] == [["refused", "blocked"]]
+    assert [r[1:] for r in await push_raw(a, [early], b.key)] == [["deferred", "not-a-member"]]
+    assert b_peer().score == limits.peer_score_start
+
+    # Records of another association from a member: refused, scored, and at the threshold it is dropped.
+    results = await push_raw(a, foreign[:steps - 1], b.key)
+    assert {tuple(r[1:]) for r in results} == {("refused", "wrong-association")}, results
+    assert b_peer().score == limits.peer_score_drop_at + limits.peer_score_invalid_cost
+    assert b_peer().state != "dropped"
+    assert (await push_raw(a, foreign[steps - 1:steps], b.key))[0][1:] == ["refused", "wrong-association"]
+    assert b_peer().state == "dropped" and b_peer().refused.get("wrong-association") == steps, b_peer()
+    with pytest.raises(PeerUnavailable) as refused:
+        await push_raw(a, foreign[steps:steps + 1], b.key)
+    assert refused.value.close_reason == "dropped"
+
+    # The same records served to our anti-entropy by a peer of our association: it is dropped too.
+    hostile = await net.hostile(foreign[steps:], charter.id)
+    a.fed.add_peer(hostile.url)
+
+    def hostile_dropped() -> str | None:
+        state = a.fed.peers.get(hostile.url)
+        return None if state.state == "dropped" else f"state {state.state}, score {state.score}"
+
+    await eventually(hostile_dropped, "the peer serving another association's records is dropped")
+    assert a.fed.peers.get(hostile.url).refused.get("wrong-association", 0) >= steps
+    assert not a.ids() & foreign_ids, "a record of another association was stored"
+    assert a.store is not None
+    assert {r["reason"] for r in a.store.refused_summary()} == {"wrong-association"}
+
+
+async def test_a_member_unreachable_at_its_url_that_dials_in_is_one_row(net: Network) -> None:
+    """B's profile names a URL A cannot reach (nothing listens there); B dials A. A's peer table has the URL
+    (hub unproven) and ``session:<B>``; GET /api/v1/peers, GET /api/v1/status and the network page show one
+    row for B: the URL, with the open inbound session's state and score."""
+    a, b = net.hub("alias-a"), net.hub("alias-b")
+    net.found([a, b])
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+    dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+    try:
+        await net.start()
+        await b.publish("profile", {"name": "Beta Care", "regions": ["Powys"], "services": [],
+                                    "peer_urls": [dead_url]})
+        b.fed.add_peer(a.url)
+        key = f"session:{b.hub_id}"
+        await eventually(lambda: None if dead_url in a.fed.peers and key in a.fed.peers
+                         and a.fed.peers.get(dead_url).failures > 0 else f"{[p.url for p in a.fed.peers]}",
+                         "A learns B's URL, fails to reach it, and has B's inbound session")
+        assert a.fed.peers.get(dead_url).hub_id is None  # the two entries of the table are not tied there
+
+        async with net.http.get(f"{a.url}/api/v1/peers") as resp:
+            peers = (await resp.json())["peers"]
+        mine = [r for r in peers if r["hub"] == b.hub_id or r["url"] in (dead_url, key)]
+        assert len(mine) == 1, mine
+        row = mine[0]
+        assert (row["url"], row["session_key"], row["inbound_only"]) == (dead_url, key, False), row
+        assert row["session_state"] == "open" and row["direction"] == "inbound", row
+        assert row["score"] == a.fed.limits.peer_score_start and row["name"] == "Beta Care", row
+        async with net.http.get(f"{a.url}/api/v1/status") as resp:
+            sessions = (await resp.json())["peer_sessions"]
+        assert [r["url"] for r in sessions if r["hub"] == b.hub_id or r["url"] in (dead_url, key)] == [dead_url]
+        status, page = await a.get("/network")
+        assert status == 200 and page.count(dead_url.encode()) == 1 and key.encode() not in page
+    finally:
+        dead.close()

@@ -305,7 +305,7 @@ async def test_bad_publish_requests_store_nothing(hub: Hub) -> None:
         ({"record": 42}, None, 400, "invalid"),
         ({"record": "00"}, None, 422, "invalid"),
         ({"record": bytes(tampered).hex()}, None, 422, "invalid"),
-        ({"record": foreign.raw.hex()}, None, 422, "blocked"),
+        ({"record": foreign.raw.hex()}, None, 422, "wrong-association"),
         ({"record": future.raw.hex()}, None, 422, "invalid"),
         ({"kind": "pledge", "body": {"offer": "ab" * 32, "quantity": 1}}, None, 422, "missing-reference"),
         # hub.publishing: what would be stored and ignored (or is a mistake) is refused before signing

@@ -115,10 +115,10 @@ def test_non_canonical_encoding(loaded: tuple[Store, Sample]) -> None:
 def test_wrong_association(loaded: tuple[Store, Sample]) -> None:
     store, s = loaded
     other = Association.create(seed="other")
-    assert_refused(store, other.charter.raw, s.a.now, "blocked", "another association")
+    assert_refused(store, other.charter.raw, s.a.now, "wrong-association", "another association")
     # A member's own key, a valid body, but signed for the other association.
     raw = s.a.record(s.a.founders[0], "guide", s["guide_rota"].body, association=other.id).raw
-    assert_refused(store, raw, s.a.now, "blocked", "another association")
+    assert_refused(store, raw, s.a.now, "wrong-association", "another association")
 
 
 def test_unknown_kind(loaded: tuple[Store, Sample]) -> None:
@@ -265,8 +265,8 @@ def test_expected_association_refuses_another_charter(tmp_path: Any) -> None:
     a, other = Association.create(), Association.create(seed="other")
     with Store(tmp_path / "hub.sqlite3", association=a.id) as store:
         assert store.association_id() == a.id
-        assert store.ingest([other.charter.raw], now_ms=a.now)[0].reason == "blocked"
-        assert store.ingest([other.profile(other.founders[0], "X").raw], now_ms=a.now)[0].reason == "blocked"
+        assert store.ingest([other.charter.raw], now_ms=a.now)[0].reason == "wrong-association"
+        assert store.ingest([other.profile(other.founders[0], "X").raw], now_ms=a.now)[0].reason == "wrong-association"
         assert store.ingest([a.charter.raw], now_ms=a.now)[0].status == "accepted"
         assert store.count() == 1
 

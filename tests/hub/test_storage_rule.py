@@ -80,9 +80,9 @@ def test_a_record_waiting_for_a_refused_record_stays_deferred(loaded: tuple[Stor
     foreign_offer = other.offer(other.founders[0], "Elsewhere")
     p = s.a.pledge(s.a.founders[0], foreign_offer, 1)
     assert statuses(store.ingest([p.raw], now_ms=s.a.now, source="a")) == [("deferred", "missing-reference")]
-    assert statuses(store.ingest([foreign_offer.raw], now_ms=s.a.now, source="b")) == [("refused", "blocked")]
+    assert statuses(store.ingest([foreign_offer.raw], now_ms=s.a.now, source="b")) == [("refused", "wrong-association")]
     assert store.held([p.id]) == {p.id} and store.have([p.id]) == set()
-    assert [(r["source"], r["reason"]) for r in store.refused_summary()] == [("b", "blocked")]
+    assert [(r["source"], r["reason"]) for r in store.refused_summary()] == [("b", "wrong-association")]
 
 
 # -- future records ----------------------------------------------------------------------------------------

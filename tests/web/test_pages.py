@@ -302,7 +302,7 @@ async def test_network_page_shows_peers_counts_and_refusals(client: TestClient) 
         "Records refused",
         "https://hub.elsewhere.example",
         "https://hub.cardiff.example",
-        "Blocked",
+        "Another association",
         "Applicants waiting for a sponsor",
         "Swansea Support Co-op",
     ):
