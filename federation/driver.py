@@ -94,6 +94,7 @@ class Federation:
         self._storage: tuple[int, Storage] | None = None  # (the last row it includes, the storage)
         self._storage_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._lasting: set[asyncio.Task[Any]] = set()  # session readers, the config loop: never drained
         self._blob_fetches: dict[bytes, asyncio.Task[bytes | None]] = {}  # one fetch per hash at a time
         self._ingesting: Counter[bytes] = Counter()  # ids of records receive() is ingesting right now
         self.raws = outgoing.RawCache()  # records received or read lately, for relaying
@@ -123,7 +124,7 @@ class Federation:
         self.store.add_listener(self._on_ingested)
         self._act(self.node.start(now))
         self._act(self.node.dial_due(now))
-        self._spawn(self._config_loop())
+        self._spawn(self._config_loop(), lasting=True)
 
     def make_client(self, http: aiohttp.ClientSession) -> PeerClient:
         """The peer client of this hub: its key and association proven in every handshake, this federation
@@ -148,9 +149,9 @@ class Federation:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._lasting]:
             task.cancel()
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._lasting]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.save_peers()
@@ -204,13 +205,16 @@ class Federation:
         """Every peer's session state, score, last contact and lag, read-only (federation/status.py)."""
         return session_rows(self)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, *, lasting: bool = False) -> None:
+        """Run ``coro`` in the background until it ends or federation stops; ``lasting``: it runs as long as
+        federation does (a session's reader, the config loop), so :meth:`drain` does not wait for it."""
         if self._stopped:  # a handler still running at shutdown must not start new traffic
             coro.close()
             return
         task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._lasting if lasting else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def _restore_peer(self, row: dict[str, Any], now: int) -> None:
         url = row.get("url", "")
@@ -427,7 +431,10 @@ class Federation:
             if self._loop is not None and not self._stopped:
                 self._loop.call_soon_threadsafe(self._on_ingested, list(results), source)
             return
+        results = list(results)
         accepted = [bytes.fromhex(r.id) for r in results if r.status == "accepted" and r.id]
+        if source in ("local", "api") and any(r.status == "quarantined" for r in results):
+            self._spawn(peering.introduce(self))  # this applicant's own profile, held here: show it to members
         if source in ("local", "api", "import"):
             self._act(self.node.local_stored(accepted, self.now_ms(), signed_here=source != "import"))
         else:  # not the batch receive() reports itself: records retried from deferred

@@ -230,12 +230,13 @@ class FederationNode:
         """Records from ``peer`` were ingested: ``outcomes`` pairs each id with "accepted", "duplicate" or the
         reason ingest refused or deferred it (``protocol.errors.REASONS``).
 
-        Objective faults (``invalid``, ``too-large``) cost ``peer`` score (only when ``score``: the sender is
-        proven) and are never fetched from it again; deferred reasons (``future``, ``missing-reference``,
-        ``not-a-member``) cost nothing — the store holds the record and retries it; ``blocked`` ids are
-        skipped until membership changes. New accepted records are relayed (unless ``relay`` is False: a
-        catch-up), never back to ``peer``; ``from_author``: ``peer`` is the hub that signed them all, which sent
-        them to every hub it has a session with, so their relays are held back AUTHOR_RELAY_DELAY_MS.
+        Objective faults (``invalid``, ``too-large``, ``wrong-association``) cost ``peer`` score (only when
+        ``score``: the sender is proven) and are never fetched from it again; deferred reasons (``future``,
+        ``missing-reference``, ``not-a-member``) cost nothing — the store holds the record and retries it;
+        ``blocked`` ids are skipped until membership changes. New accepted records are relayed (unless
+        ``relay`` is False: a catch-up), never back to ``peer``; ``from_author``: ``peer`` is the hub that
+        signed them all, which sent them to every hub it has a session with, so their relays are held back
+        AUTHOR_RELAY_DELAY_MS.
         """
         pairs = list(outcomes)
         box, held = self._outbox.get(peer), self._held.get(peer)

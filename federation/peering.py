@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -16,12 +17,15 @@ from protocol.identity import format_hub_id
 
 from . import session as sx
 from .routes import own_profile, serve_request
-from .transport import PeerConn, accept
+from .transport import PeerConn, PeerUnavailable, accept
+from .wire import WireError
 
 if TYPE_CHECKING:
     from .driver import Federation
 
-__all__ = ["accept_session", "admit", "note_inbound", "on_open", "receive_push", "serve", "wanted"]
+log = logging.getLogger("coophub.federation")
+
+__all__ = ["accept_session", "admit", "introduce", "note_inbound", "on_open", "receive_push", "serve", "wanted"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,6 +55,7 @@ async def accept_session(fed: Federation, request: web.Request) -> web.StreamRes
     conn.key = inbound_key(fed, conn)
     fed.client.attach(conn)
     mark_session(fed, conn, "in")
+    fed._spawn(introduce(fed, [conn]))
     if conn.key.startswith("session:"):
         # The URL it claims may be one we know but have not reached yet (it started after our first try):
         # dial it now, and the proven key tells whether it is this hub (on_open then files both together).
@@ -89,7 +94,30 @@ async def on_open(fed: Federation, conn: PeerConn) -> None:
         # where PeerClient.attach's tie-break decides which of the two both sides keep.
         fed.client.refile(alias, conn.key)
     mark_session(fed, conn, "out")
-    fed._spawn(run_conn(fed, conn))
+    fed._spawn(run_conn(fed, conn), lasting=True)
+    fed._spawn(introduce(fed, [conn]))
+
+
+async def introduce(fed: Federation, conns: list[PeerConn] | None = None) -> None:
+    """An applicant's hub pushes its own quarantined profile (docs/protocol.md §2.3) over its sessions
+    (``conns``; None: every open one), so the members it contacted hold it in quarantine and list it for their
+    members to sponsor (PRODUCT.md §3.2). Called when a session opens, either way (the tie-break may keep the
+    one the member dialed), and when this hub publishes that profile; a member's hub holds none and sends
+    nothing."""
+    if fed.client is None:
+        return
+    raw = await fed.store.read(fed.store.applicant_raw, fed.home.key.public)
+    if raw is None:
+        return
+    targets = conns if conns is not None else fed.client.open_conns()
+    for conn in targets:
+        if conn.closed:
+            continue
+        try:
+            await fed.client.push(conn.key, [raw])
+            fed.stats["introductions_sent"] += 1
+        except (PeerUnavailable, WireError) as exc:
+            log.info("introduction to %s failed: %s", conn.key, exc)
 
 async def run_conn(fed: Federation, conn: PeerConn) -> None:
     try:

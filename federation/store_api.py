@@ -83,6 +83,9 @@ class FederationStore(Protocol):
     def is_eligible(self, hub: bytes) -> bool:
         """Whether ``hub``'s records are stored (a member, or sponsored)."""
 
+    def applicant_raw(self, hub: bytes) -> bytes | None:
+        """The canonical bytes of ``hub``'s quarantined profile, if this hub holds one."""
+
     def held(self, ids: Iterable[bytes]) -> set[bytes]:
         """The subset of ``ids`` held in any form: stored, deferred or quarantined."""
 

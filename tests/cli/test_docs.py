@@ -125,10 +125,13 @@ async def test_the_federation_counters_in_docs_are_the_ones_status_returns(tmp_p
         await net.start()
         guide = await a.publish("guide", guide_body("Counted"))
         await eventually(lambda: lacking([b], [guide]), "b gets the guide")
+        seen: set[str] = set()
         for hub in (a, b):
             async with net.http.get(f"{hub.url}/api/v1/status") as resp:
                 returned = set((await resp.json())["federation"])
-            assert {"served_requests", "sessions", "requests"} <= returned, returned
+            assert {"sessions", "requests", "wire_bytes_out"} <= returned, returned
             assert returned <= documented, f"docs/api.md lacks {sorted(returned - documented)}"
+            seen |= returned
+        assert {"served_requests", "served_push", "push_records"} <= seen, seen  # b served a's push
     finally:
         await net.close()

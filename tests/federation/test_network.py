@@ -131,7 +131,8 @@ async def test_an_applicant_is_held_until_sponsored_then_flows_and_is_marked_aft
                                                                                             ) -> None:
     """PRODUCT.md §3.2 across real hubs (the storage rule of docs/protocol.md §2.3 replaced membership at the
     edge; the intent is the same — a non-member's records do not flow until members vouch for it): the
-    applicant's own profile is quarantined on its own hub and reaches no one; its guide, pushed to members, is
+    applicant's own profile is quarantined on its own hub and on the member it contacted, and stored by no one;
+    its guide, pushed to members, is
     deferred there, never refused or scored; one member's sponsorship makes every hub store both (the deferred
     copies land by themselves); two endorsements make it a member; after a withdrawal it is a non-member again
     everywhere — its own hub refuses to publish more than its profile, and what it had signed is still stored,
@@ -165,6 +166,12 @@ async def test_an_applicant_is_held_until_sponsored_then_flows_and_is_marked_aft
     assert (status, answer["status"]) == (202, "quarantined"), answer
     profile = answer["id"]
     assert applicant.store is not None and [a["id"] for a in applicant.store.applicants()] == [profile]
+    # Its hub shows it, over its session, to the member it contacted, which holds it in quarantine and lists it
+    # for its members to sponsor (PRODUCT.md §3.2); that member passes it on to no one.
+    contacted = founders[0].store
+    assert contacted is not None
+    await eventually(lambda: None if [a["id"] for a in contacted.applicants()] == [profile] else
+                     str(contacted.applicants()), "the member the applicant contacted lists it")
 
     early = guide("Our first guide")
     early_id = hashlib.sha256(early).hexdigest()

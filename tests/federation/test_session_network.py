@@ -273,6 +273,23 @@ async def test_records_signed_here_reach_each_peer_once_unasked_and_relays_cost_
     assert sum(h.fed.stats["push_records"] for h in hubs[1:]) == 0  # and were answered from memory
 
 
+async def test_drain_waits_for_pushes_not_for_open_sessions(net: Network) -> None:
+    """A one-shot `coophub sync` drains its pushes before it exits; a session's reader (and the config loop)
+    lasts as long as federation, so drain must not wait for it — it once ran out its whole 30 s every time."""
+    a, b = net.hub("drain-a"), net.hub("drain-b")
+    net.found([a, b])
+    net.link(a, b)
+    await net.start()
+    await eventually(lambda: None if a.fed.traffic()["sessions"] == 1 else str(a.fed.traffic()),
+                     "the session is up")
+    guide = await a.publish("guide", guide_body("Drained"))
+    await eventually(lambda: lacking([b], [guide]), "b gets the guide")
+    assert a.fed._lasting and all(not t.done() for t in a.fed._lasting)  # the reader and the config loop run
+    drained = asyncio.create_task(a.fed.drain(60.0))
+    await eventually(lambda: None if drained.done() else "still draining", "drain returns with the session open")
+    assert a.fed.traffic()["sessions"] == 1
+
+
 async def test_records_over_the_per_peer_quota_are_rate_limited_not_scored(net: Network) -> None:
     """peer_records_per_s: records beyond a peer's quota are refused as rate-limited, never scored."""
     a, b = net.hub("quota-a"), net.hub("quota-b")
