@@ -61,25 +61,9 @@ from .actions import (
 from .gossip import DEFAULT_SEEN_CAPACITY, Gossip, GossipAction, PeerDropped, PushAction
 from .peers import ACCEPTED, CONTACTABLE_STATES, PENALISED_REASONS, PeerTable
 
-__all__ = [
-    "AUTHOR_RELAY_DELAY_MS",
-    "BURST_SPACING",
-    "DIAL_AT_ONCE",
-    "REFUSED_SKIP_CAPACITY",
-    "ClosePeer",
-    "DiscoverPeers",
-    "DropPeer",
-    "FederationNode",
-    "NodeAction",
-    "OpenSession",
-    "RefreshMembership",
-    "RetryDeferred",
-    "ReviewRoles",
-    "SavePeers",
-    "SendAnnounce",
-    "SendRecords",
-    "StartSync",
-]
+__all__ = ["AUTHOR_RELAY_DELAY_MS", "BURST_SPACING", "DIAL_AT_ONCE", "REFUSED_SKIP_CAPACITY", "ClosePeer",
+           "DiscoverPeers", "DropPeer", "FederationNode", "NodeAction", "OpenSession", "RefreshMembership",
+           "RetryDeferred", "ReviewRoles", "SavePeers", "SendAnnounce", "SendRecords", "StartSync"]
 
 #: (peer, record id) pairs whose record that peer sent and we refused as an objective fault: never fetched
 #: from that peer again (a bounded LRU; an evicted pair costs one more fetch, scored again).
@@ -211,6 +195,11 @@ class FederationNode:
             out.append(RefreshMembership())  # a profile published here may name new peer URLs
         return out
 
+    def _meshed(self) -> bool:
+        """Whether this hub holds a session with every other member (the store's member count, once known)."""
+        sessions = {p.hub_id or p.url for p in self.peers if _session_open(p.session)}
+        return self._members > 1 and len(sessions) >= self._members - 1
+
     def _to_every_session(self, record_id: bytes, pushes: list[PushAction], now_ms: int) -> list[PushAction]:
         chosen = {a.peer for a in pushes}
         reached = {self.peers.get(p).hub_id for p in chosen if p in self.peers} - {None, b""}
@@ -236,7 +225,8 @@ class FederationNode:
         ``blocked`` ids are skipped until membership changes. New accepted records are relayed (unless
         ``relay`` is False: a catch-up), never back to ``peer``; ``from_author``: ``peer`` is the hub that
         signed them all, which sent them to every hub it has a session with, so their relays are held back
-        AUTHOR_RELAY_DELAY_MS.
+        AUTHOR_RELAY_DELAY_MS if this hub holds a session with every other member (as in an association of up
+        to ``max_sessions // 2`` members; in a sparser one, holding them would slow every later hop).
         """
         pairs = list(outcomes)
         box, held = self._outbox.get(peer), self._held.get(peer)
@@ -259,7 +249,7 @@ class FederationNode:
         self.stats["records_in"] += accepted
         actions = self._gossip_actions(
             self.gossip.on_records_received(peer, pairs, now_ms, relay=relay, score=score), now_ms,
-            hold_ms=AUTHOR_RELAY_DELAY_MS if from_author else 0)
+            hold_ms=AUTHOR_RELAY_DELAY_MS if from_author and self._meshed() else 0)
         if accepted:
             actions.append(RefreshMembership())
         return actions

@@ -323,8 +323,11 @@ def test_relays_of_records_from_their_author_are_held_and_dropped_where_the_peer
     # From a relay (not the author): relayed after session_batch_ms, as before.
     n.records_received(A, [(rid(1), "accepted")], 0)
     assert set(announces(n.tick(BATCH))) == {B, C}
-    # From the author: it pushed to every hub it reaches, so the relay waits AUTHOR_RELAY_DELAY_MS.
+    # From the author, in an association where this hub holds a session with every other member (4 members):
+    # the author pushed to every hub it reaches, so the relay waits AUTHOR_RELAY_DELAY_MS.
     n = node((A, B, C))
+    open_sessions(n, A, B, C)
+    n.membership(4, 4)
     n.records_received(A, [(rid(2), "accepted")], 0, from_author=True)
     assert n.tick(BATCH) == [] and n.next_deadline_ms() == AUTHOR_RELAY_DELAY_MS
     n.records_received(B, [(rid(2), "duplicate")], 10)  # B got it from the author too: not announced there
@@ -334,7 +337,12 @@ def test_relays_of_records_from_their_author_are_held_and_dropped_where_the_peer
     # A held relay nobody sent us meanwhile still goes (a hub the author cannot reach hears of it).
     n.records_received(A, [(rid(3), "accepted")], 2_000, from_author=True)
     n.tick(2_000 + AUTHOR_RELAY_DELAY_MS)
-    assert set(announces(n.tick(2_000 + AUTHOR_RELAY_DELAY_MS + BATCH))) == {B, C}
+    assert set(flush(n, 2_000 + AUTHOR_RELAY_DELAY_MS + BATCH)) == {B, C}
+    # In a larger association (10 members, sessions with 3 of them) the author reached only some hubs: the
+    # relays go at once, so no later hop waits.
+    n.membership(10, 10)
+    n.records_received(A, [(rid(4), "accepted")], 5_000, from_author=True)
+    assert set(flush(n, 5_000 + BATCH)) == {B, C}
 
 
 def test_an_id_asked_of_one_peer_is_not_asked_of_another_until_the_promise_expires() -> None:
