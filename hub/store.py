@@ -92,6 +92,7 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coophub-read")
         self._listeners: list[Listener] = []
         self._search_cache = queries.SearchCache()  # repeated searches while nothing new is stored
+        self._charter: Record | None = None  # the stored charter, once there is one (it never changes)
         self._closed = False
         #: How long ingest calls take, from decode to COMMIT (GET /metrics shows it as a histogram).
         self.ingest_timings = Timings()
@@ -236,7 +237,11 @@ class Store:
         return charter.id if charter is not None else self.expected_association
 
     def charter(self) -> Record | None:
-        return self._read(load_charter)
+        """The association's charter, once stored. A hub holds one charter for good (the storage rule refuses
+        another association's), so after the first read it is kept: every publish asks for it."""
+        if self._charter is None:
+            self._charter = self._read(load_charter)
+        return self._charter
 
     def terms(self) -> CharterTerms | None:
         """The charter's terms in force now: the charter as the members amended it (hub.governance)."""
