@@ -233,10 +233,14 @@ class Federation:
             peer.hub_id = bytes.fromhex(row["hub_id"])
 
     async def save_peers(self) -> None:
+        """Save the peer table, in one write transaction (after each anti-entropy round, and at stop)."""
+        rows = []
         for peer in self.peers:
             data = dataclasses.asdict(peer)
             data["hub_id"] = peer.hub_id.hex() if peer.hub_id else ""
-            await self.store.read(self.store.upsert_peer, peer.url, data)
+            rows.append((peer.url, data))
+        if rows:
+            await self.store.read(self.store.upsert_peers, rows)
 
     def add_peer(self, url: str) -> None:
         """An operator added a peer while serving: try it at once.

@@ -104,8 +104,8 @@ class FederationStore(Protocol):
     def list_peers(self) -> list[dict[str, Any]]:
         """Every saved peer."""
 
-    def upsert_peer(self, url: str, data: dict[str, Any]) -> None:
-        """Save a peer's data."""
+    def upsert_peers(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Save several peers' data (url, data), in one transaction."""
 
     def put_blob(self, data: bytes, expected: bytes | None = None) -> bytes:
         """Store a blob (checked against ``expected``); returns its hash."""

@@ -451,6 +451,17 @@ class Store:
         """
         self._writer.call(_upsert_peer, url, json.dumps(data, sort_keys=True), int(time.time() * 1000))
 
+    def upsert_peers(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Save several peers' data (url, data) in one transaction: federation saves its whole peer table
+        after every anti-entropy round, and one COMMIT per peer cost a hub of 30 peers 29 more each time.
+
+        Raises:
+            TypeError: some ``data`` is not JSON-serialisable (nothing is saved).
+        """
+        encoded = [(url, json.dumps(data, sort_keys=True)) for url, data in rows]
+        if encoded:
+            self._writer.call(_upsert_peers, encoded, int(time.time() * 1000))
+
     def delete_peer(self, url: str) -> bool:
         """Forget a saved peer (an operator's ``peers remove``); True when there was one."""
         return bool(self._writer.call(_delete_peer, url))
@@ -523,3 +534,7 @@ def _delete_peer(conn: sqlite3.Connection, url: str) -> int:
 
 def _upsert_peer(conn: sqlite3.Connection, url: str, data: str, now_ms: int) -> None:
     conn.execute("INSERT OR REPLACE INTO peers VALUES (?, ?, ?)", (url, data, now_ms))
+
+
+def _upsert_peers(conn: sqlite3.Connection, rows: list[tuple[str, str]], now_ms: int) -> None:
+    conn.executemany("INSERT OR REPLACE INTO peers VALUES (?, ?, ?)", [(url, data, now_ms) for url, data in rows])

@@ -145,6 +145,13 @@ def test_status_and_counts(loaded: tuple[Store, Sample]) -> None:
     store.upsert_peer("https://peer.example", {"score": 90, "last_sync_ms": s.a.now})
     assert store.status(s.a.founders[0].hub_id, s.a.now)["peers"] == 1
     assert store.list_peers() == [{"score": 90, "last_sync_ms": s.a.now, "url": "https://peer.example"}]
+    # The whole peer table at once (federation after each anti-entropy round): one transaction, replacing.
+    store.upsert_peers([("https://peer.example", {"score": 70}), ("https://other.example", {"score": 100})])
+    assert sorted((p["url"], p["score"]) for p in store.list_peers()) == [
+        ("https://other.example", 100), ("https://peer.example", 70)]
+    with pytest.raises(TypeError):
+        store.upsert_peers([("https://third.example", {"score": 1}), ("https://bad.example", {"x": object()})])
+    assert len(store.list_peers()) == 2  # nothing of a batch that cannot be saved is saved
     store.set_meta("k", "v")
     assert store.get_meta("k") == "v" and store.get_meta("missing") is None
 
