@@ -128,7 +128,7 @@ class PeerClient:
         return list(seen.values())
 
     def open_sessions(self) -> int:
-        return sum(1 for c in [*self.conns.values(), *self._retired] if not c.closed)
+        return len(self.open_conns())
 
     def open_peers(self) -> int:
         """Peers with an open session (a duplicate not yet closed counts once)."""

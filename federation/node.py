@@ -528,7 +528,8 @@ class FederationNode:
         The URL the initiator claims is never dialed on its word: it may be one a partition or a proxy does
         not route, or another hub's; URLs to dial come from the operator and from members' signed profiles.
         But when it is one of those, not reached yet (that hub started after our last try), its dial waits no
-        longer (:meth:`dial_due`): the key it proves there tells whether it is this hub.
+        longer (:meth:`dial_due`) if a member claims it — a stranger's claim changes nothing — and the key
+        proved there tells whether it is this hub.
         """
         for peer in self.peers:
             if peer.hub_id == hub_id:
@@ -537,7 +538,7 @@ class FederationNode:
         if role == "member" and key not in self.peers:
             self.peers.discover(key, now_ms, hub_id=hub_id)
         claimed_url = claimed_url.rstrip("/")
-        if claimed_url in self.peers and not self.peers.get(claimed_url).hub_id:
+        if role == "member" and claimed_url in self.peers and not self.peers.get(claimed_url).hub_id:
             self._dial_after.pop(claimed_url, None)
         return key
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from protocol.identity import format_hub_id
+from protocol.records import peek_author
 
 from . import session as sx
 from .routes import own_profile, serve_request
@@ -164,14 +165,6 @@ async def wanted(fed: Federation, conn: PeerConn, ids: list[bytes]) -> list[byte
         rest = [i for i in rest if i not in held]
     return fed.node.promise(rest, fed.now_ms())
 
-_HEAD, _BIN32 = b"\x97\x01\xc4\x20", b"\xc4\x20"
-
-
-def _author(raw: bytes) -> bytes:
-    """The author of a canonical record, from its envelope (docs/protocol.md §4), without parsing it; b"" for
-    anything else (ingest checks the record either way)."""
-    return raw[38:70] if raw[:4] == _HEAD and raw[36:38] == _BIN32 else b""
-
 async def receive_push(fed: Federation, conn: PeerConn, raws: list[bytes]) -> list[Any]:
     """Records a proven peer pushed: within its records quota; an applicant's only if its own profile."""
     admitted = conn.records_quota.take(len(raws), fed.now_ms())
@@ -187,7 +180,7 @@ async def receive_push(fed: Federation, conn: PeerConn, raws: list[bytes]) -> li
             ingest.append((index, raw))
     if ingest:
         scored = conn.key in fed.peers
-        own = all(_author(raw) == conn.peer for _, raw in ingest)
+        own = all(peek_author(raw) == conn.peer for _, raw in ingest)
         got = await fed.receive(conn.key, [raw for _, raw in ingest], score=scored, origin=conn.peer,
                                 from_author=own)
         for (index, _), result in zip(ingest, got, strict=True):

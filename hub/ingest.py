@@ -35,6 +35,7 @@ import msgpack
 
 from protocol import FutureError, Limits, ProtocolError, Record, Verdict, classify, decode_record
 from protocol.errors import DecodeError, TooLargeError
+from protocol.records import peek_created_ms
 from protocol.storage import amendment_assessors
 
 from . import decoding, derive, held, refusals
@@ -64,7 +65,6 @@ def _refused(reason: str, detail: str, record_id: str | None) -> IngestResult:
 # -- before the lock: order and decode ---------------------------------------------------------------------
 
 Item = tuple[int, int, bytes, "bytes | None"]  # (created_ms for ordering, input index, raw, sha256)
-_HEAD, _BIN32, _UINT64 = b"\x97\x01\xc4\x20", b"\xc4\x20", b"\xcf"
 
 
 def _created_ms(raw: bytes) -> int:
@@ -74,8 +74,9 @@ def _created_ms(raw: bytes) -> int:
     32-byte bin8 fields, then a uint64), read without parsing the rest; anything else is parsed. Only the
     order of the call depends on it, and a record refused by decode_record is refused wherever it sorts.
     """
-    if raw[:4] == _HEAD and raw[36:38] == _BIN32 and raw[70:71] == _UINT64 and len(raw) > 79:
-        return int.from_bytes(raw[71:79], "big")
+    peeked = peek_created_ms(raw)
+    if peeked is not None:
+        return peeked
     try:
         value = msgpack.unpackb(raw, raw=False)
     except Exception:  # any malformed input: decode_record reports it properly

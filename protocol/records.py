@@ -29,6 +29,8 @@ __all__ = [
     "Record",
     "build_record",
     "decode_record",
+    "peek_author",
+    "peek_created_ms",
     "record_id_hex",
 ]
 
@@ -37,6 +39,23 @@ SIGNING_DOMAIN = b"coophub/record/v1\x00"
 NO_ASSOCIATION = bytes(32)
 _ENVELOPE_LEN = 7
 _SIGNATURE_TAIL = 2 + 64
+# A canonical record of this version starts at fixed places (§4): fixarray 7, version 1, the association as bin8
+# of 32 bytes, the author as bin8 of 32 bytes, then created_ms as a uint64.
+_HEAD, _BIN32, _UINT64 = b"\x97\x01\xc4\x20", b"\xc4\x20", b"\xcf"
+
+
+def peek_author(raw: bytes) -> bytes:
+    """The author key of a canonical record, read at its fixed place without parsing; b"" for anything else.
+    Only for routing decisions: :func:`decode_record` checks the record either way."""
+    return raw[38:70] if raw[:4] == _HEAD and raw[36:38] == _BIN32 and len(raw) >= 70 else b""
+
+
+def peek_created_ms(raw: bytes) -> int | None:
+    """created_ms of a canonical record, read at its fixed place without parsing; None when it is not there
+    (another shape, or bytes :func:`decode_record` will refuse). Only for ordering."""
+    if raw[:4] == _HEAD and raw[36:38] == _BIN32 and raw[70:71] == _UINT64 and len(raw) > 79:
+        return int.from_bytes(raw[71:79], "big")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,6 +265,12 @@ class Network:
         a.add_peers(b.url)
         b.add_peers(a.url)
 
+    def mesh(self, hubs: list[Hub]) -> None:
+        """Every hub of ``hubs`` knows every other as a peer."""
+        for i, a in enumerate(hubs):
+            for b in hubs[i + 1:]:
+                self.link(a, b)
+
     async def proxy(self, target: Hub) -> Proxy:
         proxy = Proxy(target.port)
         await proxy.start()

@@ -399,3 +399,14 @@ def test_a_peer_that_dialed_us_first_is_not_dialed_again_under_its_url() -> None
     key = n.inbound_peer(hub, "member", 0, "https://a.example")
     n.session_opened(key, "in", "member", 0)
     assert {a.peer for a in n.dial_due(1)} == {B}
+
+
+def test_only_a_member_claiming_a_known_url_cuts_its_dial_wait() -> None:
+    n = node((A,))
+    assert [a.peer for a in n.dial_due(0)] == [A]
+    n.dial_finished(A, False, 0)  # A is down: the next dial waits
+    assert n.dial_due(10) == []
+    n.inbound_peer(b"s" * 32, "applicant", 20, A)  # a stranger says it is A: nothing changes
+    assert n.dial_due(30) == []
+    n.inbound_peer(b"m" * 32, "member", 40, A)  # a member says so: dial A now, and see who answers
+    assert [a.peer for a in n.dial_due(50)] == [A]

@@ -219,10 +219,7 @@ async def test_a_burst_is_batched_per_peer_and_one_session_carries_it(net: Netwo
     per peer, over one session per peer pair (not one request per record per peer)."""
     hubs = [net.hub(f"burst{i}") for i in range(3)]
     charter = net.found(hubs)
-    for x in hubs:
-        for y in hubs:
-            if x is not y:
-                x.add_peers(y.url)
+    net.mesh(hubs)
     await net.start()
     t = now_ms()
     raws = [build_record(hubs[0].key, charter.id, "guide", guide_body(f"Burst {i}"), t - 1000 + i).raw
@@ -244,23 +241,20 @@ async def test_records_signed_here_reach_each_peer_once_unasked_and_relays_cost_
     """A hub sends what it signs to every peer it holds a session with, without an announce; the peers'
     relays are held AUTHOR_RELAY_DELAY_MS, then announced and answered from memory: every hub receives each
     record exactly once (bench/burst_bench.py measured a quarter of all pushes as copies before)."""
-    from federation import peering
     from federation.node import AUTHOR_RELAY_DELAY_MS
+    from protocol.records import peek_author
 
     hubs = [net.hub(f"once{i}") for i in range(4)]
     for hub in hubs:  # anti-entropy would race the pushes and send copies of its own: this is about pushes
         hub.home.config.limits["sync_interval_ms"] = 600_000
         hub.home.save_config()
     charter = net.found(hubs)
-    for x in hubs:
-        for y in hubs:
-            if x is not y:
-                x.add_peers(y.url)
+    net.mesh(hubs)
     await net.start()
     await eventually(lambda: None if all(h.fed.traffic()["sessions"] == 3 for h in hubs) else
                      str([h.fed.traffic()["sessions"] for h in hubs]), "the sessions are dialed up front")
     raw = build_record(hubs[0].key, charter.id, "guide", guide_body("Mine"), now_ms()).raw
-    assert peering._author(raw) == hubs[0].key.public and peering._author(b"\x00" + raw) == b""
+    assert peek_author(raw) == hubs[0].key.public and peek_author(b"\x00" + raw) == b""
     ids = [await hubs[0].publish("guide", guide_body(f"Signed here {i}")) for i in range(20)]
     await eventually(lambda: lacking(hubs, ids), "the guides reach every hub")
     await asyncio.sleep(AUTHOR_RELAY_DELAY_MS / 1000 + 0.5)  # the relays' announces have gone out

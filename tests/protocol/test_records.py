@@ -258,3 +258,13 @@ def test_truncated_record_is_refused() -> None:
     for n in range(len(rec.raw)):
         with pytest.raises(DecodeError):
             decode(rec.raw[:n])
+
+
+def test_peek_reads_author_and_time_at_their_fixed_place_or_not_at_all() -> None:
+    """The envelope peeks route and order records without parsing them; anything else gives nothing."""
+    from protocol.records import peek_author, peek_created_ms
+
+    rec = make(A, "guide", body("guide"))
+    assert peek_author(rec.raw) == A.public and peek_created_ms(rec.raw) == T0
+    for bad in (b"", rec.raw[:60], b"\x00" + rec.raw, msgpack.packb([1, 2, 3])):
+        assert peek_author(bad) == b"" and peek_created_ms(bad) is None
